@@ -1,0 +1,43 @@
+//! The HTTP edge: the only part of cosgate that knows about requests and
+//! responses.
+//!
+//! The typed operations are generated from docs/v1.yml by build.rs and
+//! included here; each `<tag>.rs` implements that tag's trait by calling the
+//! policy and the signer. Generated code is never edited by hand; to change
+//! an operation, change docs/v1.yml.
+
+pub mod auth;
+mod config;
+pub mod error;
+mod ops;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::signer::jwt::JwtKeys;
+
+#[allow(clippy::all, missing_docs, unreachable_patterns)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/api.rs"));
+}
+
+pub use generated::*;
+
+/// What the handlers share: settings and keys, built once at startup.
+#[derive(Debug)]
+pub struct AppState {
+    pub settings: Settings,
+    pub jwt: Arc<JwtKeys>,
+}
+
+/// Implements every tag's trait; one file per tag.
+#[derive(Debug, Clone)]
+pub struct Handlers {
+    state: Arc<AppState>,
+}
+
+impl Handlers {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+}

@@ -1,0 +1,159 @@
+//! Builds the service the binary runs and the tests start: the generated API,
+//! Swagger UI at `/docs`, the spec at `/openapi.yaml` and `/openapi.json`, an
+//! access log, and graceful shutdown.
+
+use std::{
+    future::Future,
+    io,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::CatchPanic,
+};
+use poem_openapi::OpenApiService;
+
+use crate::{
+    api::{AppState, CosgateApi, Handlers, SPEC_DESCRIPTION, SPEC_TITLE, SPEC_VERSION},
+    config::Settings,
+};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The generated API bound to cosgate's handlers, as poem-openapi serves it.
+pub fn api_service(state: Arc<AppState>) -> OpenApiService<CosgateApi<Handlers>, ()> {
+    OpenApiService::new(CosgateApi(Handlers::new(state)), SPEC_TITLE, SPEC_VERSION)
+        .description(SPEC_DESCRIPTION)
+}
+
+/// The whole HTTP service for `settings`.
+pub fn endpoint(settings: Settings) -> impl Endpoint<Output = Response> {
+    let jwt = Arc::new(settings.jwt.keys());
+    let state = Arc::new(AppState {
+        settings,
+        jwt: jwt.clone(),
+    });
+    let api = api_service(state);
+    Route::new()
+        .at("/openapi.json", api.spec_endpoint())
+        .at("/openapi.yaml", api.spec_endpoint_yaml())
+        .nest("/docs", api.swagger_ui())
+        .nest("/", api)
+        .data(jwt)
+        .with(CatchPanic::new())
+        .around(access_log)
+        .map_to_response()
+}
+
+/// The served spec as JSON, for `cosgate spec` and the conformance test.
+pub fn spec_json(settings: Settings) -> String {
+    let jwt = Arc::new(settings.jwt.keys());
+    api_service(Arc::new(AppState { settings, jwt })).spec()
+}
+
+/// One line per request: method, path (never the query, which may carry
+/// codes), status and latency. Headers are never logged: they carry tokens.
+async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let resp = next.call(req).await.map(IntoResponse::into_response);
+    let status = match &resp {
+        Ok(resp) => resp.status(),
+        Err(err) => err.status(),
+    };
+    tracing::info!(
+        target: "cosgate::access",
+        %method,
+        %path,
+        status = status.as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+    );
+    resp
+}
+
+/// A bound, not yet running server. Tests bind port 0 and read [`port`].
+///
+/// [`port`]: Application::port
+pub struct Application {
+    acceptor: TcpAcceptor,
+    port: u16,
+    settings: Settings,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Binds `settings.bind`.
+    pub async fn build(settings: Settings) -> io::Result<Self> {
+        let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
+            .ok_or_else(|| io::Error::other("the listener has no TCP address"))?;
+        Ok(Self {
+            acceptor,
+            port,
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        tracing::info!(port = self.port, "cosgate listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(endpoint(self.settings), shutdown, Some(SHUTDOWN_GRACE))
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

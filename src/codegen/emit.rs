@@ -1,0 +1,401 @@
+//! Turns a checked [`Model`] into Rust tokens. Nothing here can fail: every
+//! question about the spec was answered in `model.rs`.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use super::model::{Body, Field, Model, ObjectSchema, Op, Param, ParamIn, Resp, Tag, TypeRef};
+
+pub fn emit(model: &Model) -> TokenStream {
+    let tags = emit_tags(&model.tags);
+    let schemas = model.schemas.iter().map(emit_schema);
+    let responses = model.operations.iter().map(emit_response);
+    let traits = model
+        .tags
+        .iter()
+        .map(|tag| emit_trait(tag, &model.operations));
+    let service = emit_service(model);
+    let info = emit_info(model);
+    quote! {
+        #info
+        #tags
+        #(#schemas)*
+        #(#responses)*
+        #(#traits)*
+        #service
+    }
+}
+
+/// `#[doc = "…"]` attributes, one per line, so poem-openapi reads them back as
+/// the same text.
+fn docs(text: Option<&str>) -> TokenStream {
+    let Some(text) = text else { return quote!() };
+    let lines = text.trim().lines().map(|line| format!(" {line}"));
+    quote!(#(#[doc = #lines])*)
+}
+
+/// Summary and description as one doc comment: poem-openapi splits them at the
+/// first blank line.
+fn op_docs(op: &Op) -> TokenStream {
+    let text = match (&op.summary, &op.description) {
+        (Some(s), Some(d)) => format!("{}\n\n{}", s.trim(), d.trim()),
+        (Some(s), None) => s.trim().to_string(),
+        (None, Some(d)) => format!("\n\n{}", d.trim()),
+        (None, None) => String::new(),
+    };
+    docs((!text.is_empty()).then_some(text.as_str()))
+}
+
+/// `get_qc_cos_config` → `GetQcCosConfig`; `Config` stays `Config`.
+pub fn pascal(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            let first = chars.next().map(|c| c.to_ascii_uppercase());
+            first.into_iter().chain(chars).collect::<String>()
+        })
+        .collect()
+}
+
+/// A property or parameter name as a Rust identifier: `Content-Type` →
+/// `content_type`, `type` → `r#type`.
+pub fn field_ident(name: &str) -> Ident {
+    let mut snake = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 && !snake.ends_with('_') {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() {
+            snake.push(c);
+        } else if !snake.ends_with('_') {
+            snake.push('_');
+        }
+    }
+    if snake.starts_with(|c: char| c.is_ascii_digit()) {
+        snake.insert(0, '_');
+    }
+    if syn::parse_str::<Ident>(&snake).is_ok() {
+        Ident::new(&snake, Span::call_site())
+    } else {
+        Ident::new_raw(&snake, Span::call_site())
+    }
+}
+
+/// The name of a response variant: the status code's reason phrase.
+pub fn variant_ident(status: u16) -> Ident {
+    let name = match status {
+        200 => "Ok",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "NoContent",
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        422 => "UnprocessableEntity",
+        429 => "TooManyRequests",
+        500 => "InternalServerError",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        other => return format_ident!("Status{}", other),
+    };
+    Ident::new(name, Span::call_site())
+}
+
+pub fn response_ident(op: &Op) -> Ident {
+    format_ident!("{}Response", pascal(&op.operation_id))
+}
+
+pub fn trait_ident(tag: &str) -> Ident {
+    format_ident!("{}Api", pascal(tag))
+}
+
+fn rust_type(ty: &TypeRef) -> TokenStream {
+    match ty {
+        TypeRef::String => quote!(String),
+        TypeRef::I32 => quote!(i32),
+        TypeRef::I64 => quote!(i64),
+        TypeRef::F64 => quote!(f64),
+        TypeRef::Bool => quote!(bool),
+        TypeRef::Array(inner) => {
+            let inner = rust_type(inner);
+            quote!(Vec<#inner>)
+        }
+        TypeRef::Map(inner) => {
+            let inner = rust_type(inner);
+            quote!(::std::collections::BTreeMap<String, #inner>)
+        }
+        TypeRef::Named(name) => {
+            let ident = format_ident!("{}", name);
+            quote!(#ident)
+        }
+    }
+}
+
+fn optional(ty: TokenStream, required: bool) -> TokenStream {
+    if required { ty } else { quote!(Option<#ty>) }
+}
+
+/// The hand-written extractor for a security scheme, and the type it yields.
+fn security_types(scheme: &str) -> (TokenStream, TokenStream) {
+    match scheme {
+        "jwt" => (
+            quote!(crate::api::auth::JwtAuth),
+            quote!(crate::api::auth::Claims),
+        ),
+        other => unreachable!("model.rs admits only known security schemes, not {other}"),
+    }
+}
+
+fn emit_info(model: &Model) -> TokenStream {
+    let title = &model.info.title;
+    let version = &model.info.version;
+    let description = model.info.description.as_deref().unwrap_or_default().trim();
+    let schemes = model.security_schemes.iter().map(|(name, description)| {
+        let description = description.trim();
+        quote!((#name, #description))
+    });
+    quote! {
+        /// `info.title` of docs/v1.yml.
+        pub const SPEC_TITLE: &str = #title;
+        /// `info.version` of docs/v1.yml.
+        pub const SPEC_VERSION: &str = #version;
+        /// `info.description` of docs/v1.yml.
+        pub const SPEC_DESCRIPTION: &str = #description;
+        /// `(name, description)` of each security scheme in docs/v1.yml.
+        pub const SECURITY_SCHEMES: &[(&str, &str)] = &[#(#schemes),*];
+    }
+}
+
+fn emit_tags(tags: &[Tag]) -> TokenStream {
+    let variants = tags.iter().map(|tag| {
+        let doc = docs(tag.description.as_deref());
+        let ident = format_ident!("{}", pascal(&tag.name));
+        let name = &tag.name;
+        quote!(#doc #[oai(rename = #name)] #ident)
+    });
+    quote! {
+        /// The tags of docs/v1.yml; each groups operations in Swagger UI.
+        #[derive(Debug, poem_openapi::Tags)]
+        pub enum ApiTags { #(#variants),* }
+    }
+}
+
+fn emit_schema(schema: &ObjectSchema) -> TokenStream {
+    let doc = docs(schema.description.as_deref());
+    let ident = format_ident!("{}", schema.name);
+    let fields = schema.fields.iter().map(|field: &Field| {
+        let doc = docs(field.description.as_deref());
+        let ident = field_ident(&field.name);
+        let name = &field.name;
+        let rename = (ident.to_string() != *name).then(|| quote!(#[oai(rename = #name)]));
+        let ty = optional(rust_type(&field.ty), field.required);
+        quote!(#doc #rename pub #ident: #ty)
+    });
+    quote! {
+        #doc
+        #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+        pub struct #ident { #(#fields),* }
+    }
+}
+
+fn emit_response(op: &Op) -> TokenStream {
+    let ident = response_ident(op);
+    let doc = format!(
+        " Every answer `{}` can give, as docs/v1.yml lists them.",
+        op.operation_id
+    );
+    let variants = op.responses.iter().map(|resp: &Resp| {
+        let doc = docs(Some(&resp.description));
+        let status = proc_macro2::Literal::u16_unsuffixed(resp.status);
+        let variant = variant_ident(resp.status);
+        let headers = resp.headers.iter().map(|h| {
+            let doc = docs(h.description.as_deref());
+            let name = &h.name;
+            let ty = optional(quote!(String), h.required);
+            quote!(#doc #[oai(header = #name)] #ty)
+        });
+        match &resp.schema {
+            Some(schema) => {
+                let schema = format_ident!("{}", schema);
+                quote! {
+                    #doc
+                    #[oai(status = #status, content_type = "application/json")]
+                    #variant(poem_openapi::payload::Json<#schema> #(, #headers)*)
+                }
+            }
+            None => quote!(#doc #[oai(status = #status)] #variant),
+        }
+    });
+    let error_arms: Vec<_> = op.responses.iter().filter(|r| r.status >= 400 && r.status != 500).map(|resp| {
+        let status = proc_macro2::Literal::u16_unsuffixed(resp.status);
+        let variant = variant_ident(resp.status);
+        let headers = resp.headers.iter().map(|h| {
+            let name = &h.name;
+            if h.required {
+                quote!(err.header(#name).unwrap_or_default())
+            } else {
+                quote!(err.header(#name))
+            }
+        });
+        quote!(#status => Self::#variant(poem_openapi::payload::Json(err.body()) #(, #headers)*),)
+    }).collect();
+    let internal = quote!(Self::InternalServerError(poem_openapi::payload::Json(
+        err.into_internal().body()
+    )));
+    let body = if error_arms.is_empty() {
+        internal
+    } else {
+        quote!(match err.status() { #(#error_arms)* _ => #internal, })
+    };
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, poem_openapi::ApiResponse)]
+        #[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+        pub enum #ident { #(#variants),* }
+
+        impl From<crate::api::error::ApiError> for #ident {
+            fn from(err: crate::api::error::ApiError) -> Self {
+                #body
+            }
+        }
+    }
+}
+
+/// The arguments a handler receives: the caller's identity, then each
+/// parameter as a plain value, then the body.
+fn handler_args(op: &Op) -> Vec<TokenStream> {
+    let mut args = Vec::new();
+    if let Some(scheme) = &op.security {
+        let (_, claims) = security_types(scheme);
+        args.push(quote!(claims: #claims));
+    }
+    for param in &op.params {
+        let ident = field_ident(&param.name);
+        let ty = optional(rust_type(&param.ty), param.required);
+        args.push(quote!(#ident: #ty));
+    }
+    if let Some(body) = &op.body {
+        let ty = rust_type(&TypeRef::Named(body.schema.clone()));
+        args.push(quote!(body: #ty));
+    }
+    args
+}
+
+fn emit_trait(tag: &Tag, operations: &[Op]) -> TokenStream {
+    let ident = trait_ident(&tag.name);
+    let doc = format!(
+        " The operations tagged `{}` in docs/v1.yml; `src/api/{}.rs` implements them.",
+        tag.name,
+        tag.name.to_lowercase()
+    );
+    let methods = operations.iter().filter(|op| op.tag == tag.name).map(|op| {
+        let doc = op_docs(op);
+        let name = format_ident!("{}", op.operation_id);
+        let args = handler_args(op);
+        let response = response_ident(op);
+        quote! {
+            #doc
+            fn #name(&self #(, #args)*) -> impl ::std::future::Future<Output = #response> + Send;
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        pub trait #ident: Send + Sync + 'static { #(#methods)* }
+    }
+}
+
+fn emit_service(model: &Model) -> TokenStream {
+    let bounds = model.tags.iter().map(|t| trait_ident(&t.name));
+    let operations = model.operations.iter().map(emit_operation);
+    quote! {
+        /// Serves every operation in docs/v1.yml and forwards each to `T`, which
+        /// implements one trait per tag. A new operation in the spec is a new
+        /// trait method, so the build fails until a handler exists.
+        #[derive(Debug)]
+        pub struct CosgateApi<T>(pub T);
+
+        #[poem_openapi::OpenApi]
+        impl<T: #(#bounds)+*> CosgateApi<T> { #(#operations)* }
+    }
+}
+
+fn emit_operation(op: &Op) -> TokenStream {
+    let doc = op_docs(op);
+    let name = format_ident!("{}", op.operation_id);
+    // poem routes `/a/:id`; the spec writes `/a/{id}`.
+    let path = op
+        .path
+        .split('/')
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(param) => format!(":{param}"),
+                None => s.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/");
+    let method = op.method.as_str();
+    let operation_id = &op.operation_id;
+    let tag = format!("ApiTags::{}", pascal(&op.tag));
+    let response = response_ident(op);
+    let handler_trait = trait_ident(&op.tag);
+
+    let mut params = Vec::new();
+    let mut forwarded = Vec::new();
+    let mut checks = Vec::new();
+    if let Some(scheme) = &op.security {
+        let (extractor, _) = security_types(scheme);
+        params.push(quote!(auth: #extractor));
+        forwarded.push(quote!(auth.0));
+        if !op.scopes.is_empty() {
+            let scopes = &op.scopes;
+            checks.push(quote! {
+                if let Err(err) = crate::api::auth::require_scopes(&auth.0, &[#(#scopes),*]) {
+                    return err.into();
+                }
+            });
+        }
+    }
+    for param in &op.params {
+        params.push(emit_param(param));
+        let ident = field_ident(&param.name);
+        forwarded.push(quote!(#ident.0));
+    }
+    if let Some(body) = &op.body {
+        params.push(emit_body(body));
+        forwarded.push(quote!(body.0));
+    }
+    quote! {
+        #doc
+        #[oai(path = #path, method = #method, operation_id = #operation_id, tag = #tag)]
+        async fn #name(&self #(, #params)*) -> #response {
+            #(#checks)*
+            #handler_trait::#name(&self.0 #(, #forwarded)*).await
+        }
+    }
+}
+
+fn emit_param(param: &Param) -> TokenStream {
+    let doc = docs(param.description.as_deref());
+    let ident = field_ident(&param.name);
+    let name = &param.name;
+    let ty = optional(rust_type(&param.ty), param.required);
+    let wrapper = match param.location {
+        ParamIn::Query => quote!(poem_openapi::param::Query),
+        ParamIn::Path => quote!(poem_openapi::param::Path),
+        ParamIn::Header => quote!(poem_openapi::param::Header),
+    };
+    quote!(#doc #[oai(name = #name)] #ident: #wrapper<#ty>)
+}
+
+fn emit_body(body: &Body) -> TokenStream {
+    let doc = docs(body.description.as_deref());
+    let ty = rust_type(&TypeRef::Named(body.schema.clone()));
+    quote!(#doc body: poem_openapi::payload::Json<#ty>)
+}

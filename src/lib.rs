@@ -1,0 +1,27 @@
+//! cosgate: a spec-first authorization server for front ends that upload
+//! straight to Tencent Cloud COS.
+//!
+//! The folder layout is the architecture; each module says what it must not
+//! do:
+//!
+//! - [`api`]: the HTTP edge, generated from `docs/v1.yml` (by `build.rs` and
+//!   `src/codegen/`, which is not part of this library) plus one hand-written
+//!   file per tag. The only module that knows HTTP.
+//! - [`policy`]: parses client paths into well-formed types and decides which
+//!   directories an account may sign. No HTTP, no crypto.
+//! - [`signer`]: COS v4 signatures and cosgate's JWTs. Pure: time and nonces
+//!   are arguments.
+//! - [`config`]: settings from the environment, validated at load.
+//! - [`app`]: assembles the service; [`cli`]: the command line.
+//! - [`clock`]: the only reader of the clock and the random source.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod policy;
+pub mod signer;
+
+pub use app::Application;
+pub use config::Settings;

@@ -1,0 +1,343 @@
+//! Who may sign what. The server decides, never the client.
+//!
+//! Paths from clients are parsed into [`CosDir`] at the edge; a value of that
+//! type is well-formed by construction (no `..`, no `//`, no control bytes, no
+//! percent-encoded tricks), so nothing malformed can reach the signer. An
+//! [`UploadScope`] then says whether a given account may sign a given
+//! directory. This module knows nothing of HTTP.
+
+use std::fmt;
+
+use percent_encoding::percent_decode_str;
+
+/// The longest path cosgate signs, in bytes. COS keys may be up to 850 bytes
+/// of UTF-8 on some APIs; 1024 leaves room and still stops abuse.
+pub const MAX_PATH_BYTES: usize = 1024;
+
+/// Why a path was refused. `Display` says what is wrong in words a client
+/// developer can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathError {
+    Empty,
+    NotAbsolute,
+    TooLong {
+        bytes: usize,
+    },
+    EmptySegment,
+    DotSegment,
+    Backslash,
+    ControlCharacter,
+    /// A percent-encoded form of something refused above, or of `%` itself.
+    EncodedTrick,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathError::Empty => f.write_str("the path is empty"),
+            PathError::NotAbsolute => f.write_str("the path must start with `/`"),
+            PathError::TooLong { bytes } => {
+                write!(
+                    f,
+                    "the path is {bytes} bytes long; at most {MAX_PATH_BYTES} are allowed"
+                )
+            }
+            PathError::EmptySegment => f.write_str("the path contains an empty segment (`//`)"),
+            PathError::DotSegment => f.write_str("the path contains a `.` or `..` segment"),
+            PathError::Backslash => f.write_str("the path contains a backslash"),
+            PathError::ControlCharacter => {
+                f.write_str("the path contains a control character or NUL")
+            }
+            PathError::EncodedTrick => f.write_str(
+                "the path contains a percent-encoded `.`, `/`, `\\`, `%` or control character",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PathError {}
+
+/// A well-formed absolute COS directory such as `/uploads/acc1/avatars`:
+/// starts with `/`, has no trailing `/` (one is removed), and no segment is
+/// empty, `.` or `..`. The root `/` itself is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CosDir(String);
+
+impl CosDir {
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        if raw.is_empty() {
+            return Err(PathError::Empty);
+        }
+        if raw.len() > MAX_PATH_BYTES {
+            return Err(PathError::TooLong { bytes: raw.len() });
+        }
+        let Some(rest) = raw.strip_prefix('/') else {
+            return Err(PathError::NotAbsolute);
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if !rest.is_empty() {
+            for segment in rest.split('/') {
+                check_segment(segment)?;
+            }
+        }
+        Ok(Self(format!("/{rest}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The directory `self/segment`, where `segment` must itself be a single
+    /// well-formed segment (an account id, say).
+    pub fn join(&self, segment: &str) -> Result<Self, PathError> {
+        if segment.is_empty() || segment.contains('/') {
+            return Err(PathError::EmptySegment);
+        }
+        check_segment(segment)?;
+        let joined = match self.0.as_str() {
+            "/" => format!("/{segment}"),
+            dir => format!("{dir}/{segment}"),
+        };
+        if joined.len() > MAX_PATH_BYTES {
+            return Err(PathError::TooLong {
+                bytes: joined.len(),
+            });
+        }
+        Ok(Self(joined))
+    }
+
+    /// Whether `self` is `dir` or lies below it.
+    pub fn is_within(&self, dir: &CosDir) -> bool {
+        match dir.0.as_str() {
+            "/" => true,
+            prefix => {
+                self.0 == prefix
+                    || (self.0.starts_with(prefix) && self.0.as_bytes()[prefix.len()] == b'/')
+            }
+        }
+    }
+}
+
+impl fmt::Display for CosDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check_segment(segment: &str) -> Result<(), PathError> {
+    if segment.is_empty() {
+        return Err(PathError::EmptySegment);
+    }
+    if segment == "." || segment == ".." {
+        return Err(PathError::DotSegment);
+    }
+    if segment.contains('\\') {
+        return Err(PathError::Backslash);
+    }
+    if segment.chars().any(char::is_control) {
+        return Err(PathError::ControlCharacter);
+    }
+    // `%2e%2e`, `%2F`, `%00`, `%25` (double encoding): whatever decodes to
+    // something refused above is refused too, whoever decodes it later.
+    let decoded = percent_decode_str(segment).decode_utf8_lossy();
+    if decoded != segment {
+        let tricky = decoded == "."
+            || decoded == ".."
+            || decoded.contains(['/', '\\', '%'])
+            || decoded.chars().any(char::is_control);
+        if tricky {
+            return Err(PathError::EncodedTrick);
+        }
+    }
+    Ok(())
+}
+
+/// Which directories an account may sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadScope {
+    /// `QCOS_UPLOAD_ROOT`, for example `/uploads`.
+    pub root: CosDir,
+    /// `QCOS_PER_ACCOUNT_DIRS`: each account only below `{root}/{account}`.
+    /// Off: anything below the root (the 2017 server's behaviour).
+    pub per_account: bool,
+}
+
+/// Why an account may not sign a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeError {
+    /// The account id cannot name a directory (it is not a single segment).
+    UnusableAccountId(PathError),
+    OutsideAllowed {
+        allowed: CosDir,
+    },
+}
+
+impl fmt::Display for ScopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopeError::UnusableAccountId(e) => {
+                write!(f, "the account id cannot name a directory: {e}")
+            }
+            ScopeError::OutsideAllowed { allowed } => {
+                write!(f, "you may only sign paths within {allowed}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ScopeError {}
+
+impl UploadScope {
+    /// The account's own directory, `{root}/{account}`: where its uploads go
+    /// when it names no directory.
+    pub fn home(&self, account: &str) -> Result<CosDir, ScopeError> {
+        self.root
+            .join(account)
+            .map_err(ScopeError::UnusableAccountId)
+    }
+
+    /// The directory below which `account` may sign.
+    pub fn allowed(&self, account: &str) -> Result<CosDir, ScopeError> {
+        if self.per_account {
+            self.home(account)
+        } else {
+            Ok(self.root.clone())
+        }
+    }
+
+    /// Checks that `account` may sign `dir`.
+    pub fn check(&self, account: &str, dir: &CosDir) -> Result<(), ScopeError> {
+        let allowed = self.allowed(account)?;
+        if dir.is_within(&allowed) {
+            Ok(())
+        } else {
+            Err(ScopeError::OutsideAllowed { allowed })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(s: &str) -> CosDir {
+        CosDir::parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
+    }
+
+    #[test]
+    fn well_formed_directories_parse() {
+        assert_eq!(dir("/uploads/acc1").as_str(), "/uploads/acc1");
+        assert_eq!(
+            dir("/uploads/acc1/").as_str(),
+            "/uploads/acc1",
+            "one trailing slash is dropped"
+        );
+        assert_eq!(dir("/").as_str(), "/");
+        assert_eq!(dir("/上传/a b+c(1)").as_str(), "/上传/a b+c(1)");
+        assert_eq!(
+            dir("/a/100%").as_str(),
+            "/a/100%",
+            "a lone % that decodes to nothing is literal"
+        );
+    }
+
+    #[test]
+    fn each_malformed_path_is_refused_with_its_reason() {
+        let cases = [
+            ("", PathError::Empty),
+            ("uploads/a", PathError::NotAbsolute),
+            ("/uploads/../etc", PathError::DotSegment),
+            ("/uploads/./a", PathError::DotSegment),
+            ("/uploads/..", PathError::DotSegment),
+            ("/uploads//a", PathError::EmptySegment),
+            ("//", PathError::EmptySegment),
+            ("/uploads\\a", PathError::Backslash),
+            ("/uploads/a\0b", PathError::ControlCharacter),
+            ("/uploads/a\nb", PathError::ControlCharacter),
+            ("/uploads/%2e%2e/x", PathError::EncodedTrick),
+            ("/uploads/%2E", PathError::EncodedTrick),
+            ("/uploads/a%2fb", PathError::EncodedTrick),
+            ("/uploads/a%5Cb", PathError::EncodedTrick),
+            ("/uploads/a%00", PathError::EncodedTrick),
+            ("/uploads/%252e%252e", PathError::EncodedTrick),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(CosDir::parse(raw), Err(expected), "{raw:?}");
+        }
+        let long = format!("/{}", "a".repeat(MAX_PATH_BYTES));
+        assert_eq!(
+            CosDir::parse(&long),
+            Err(PathError::TooLong {
+                bytes: MAX_PATH_BYTES + 1
+            })
+        );
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert_eq!(
+            PathError::DotSegment.to_string(),
+            "the path contains a `.` or `..` segment"
+        );
+        assert!(
+            PathError::TooLong { bytes: 2000 }
+                .to_string()
+                .contains("2000 bytes")
+        );
+    }
+
+    #[test]
+    fn within_means_the_same_directory_or_below_never_a_sibling_prefix() {
+        let home = dir("/uploads/acc1");
+        assert!(dir("/uploads/acc1").is_within(&home));
+        assert!(dir("/uploads/acc1/x/y").is_within(&home));
+        assert!(
+            !dir("/uploads/acc10").is_within(&home),
+            "a shared prefix is not containment"
+        );
+        assert!(!dir("/uploads").is_within(&home));
+        assert!(dir("/anything").is_within(&dir("/")));
+    }
+
+    #[test]
+    fn per_account_scope_allows_only_the_account_directory() {
+        let scope = UploadScope {
+            root: dir("/uploads"),
+            per_account: true,
+        };
+        assert_eq!(scope.home("acc1").unwrap(), dir("/uploads/acc1"));
+        assert!(scope.check("acc1", &dir("/uploads/acc1/avatars")).is_ok());
+        assert_eq!(
+            scope.check("acc1", &dir("/uploads/acc2")),
+            Err(ScopeError::OutsideAllowed {
+                allowed: dir("/uploads/acc1")
+            })
+        );
+        assert!(scope.check("acc1", &dir("/uploads")).is_err());
+    }
+
+    #[test]
+    fn shared_scope_allows_anything_below_the_root() {
+        let scope = UploadScope {
+            root: dir("/uploads"),
+            per_account: false,
+        };
+        assert!(scope.check("acc1", &dir("/uploads/acc2")).is_ok());
+        assert!(scope.check("acc1", &dir("/uploads")).is_ok());
+        assert!(scope.check("acc1", &dir("/elsewhere")).is_err());
+    }
+
+    #[test]
+    fn an_account_id_that_is_not_one_segment_has_no_directory() {
+        let scope = UploadScope {
+            root: dir("/uploads"),
+            per_account: true,
+        };
+        for bad in ["", "..", "a/b", "a\\b", "%2e%2e"] {
+            assert!(
+                matches!(scope.home(bad), Err(ScopeError::UnusableAccountId(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}
