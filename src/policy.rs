@@ -75,6 +75,9 @@ impl CosDir {
             return Err(PathError::NotAbsolute);
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.is_empty() && raw != "/" {
+            return Err(PathError::EmptySegment);
+        }
         if !rest.is_empty() {
             for segment in rest.split('/') {
                 check_segment(segment)?;
@@ -251,6 +254,7 @@ mod tests {
             ("/uploads/..", PathError::DotSegment),
             ("/uploads//a", PathError::EmptySegment),
             ("//", PathError::EmptySegment),
+            ("/a//", PathError::EmptySegment),
             ("/uploads\\a", PathError::Backslash),
             ("/uploads/a\0b", PathError::ControlCharacter),
             ("/uploads/a\nb", PathError::ControlCharacter),

@@ -193,7 +193,7 @@ fn emit_schema(schema: &ObjectSchema) -> TokenStream {
         let doc = docs(field.description.as_deref());
         let ident = field_ident(&field.name);
         let name = &field.name;
-        let rename = (ident.to_string() != *name).then(|| quote!(#[oai(rename = #name)]));
+        let rename = (ident != name).then(|| quote!(#[oai(rename = #name)]));
         let ty = optional(rust_type(&field.ty), field.required);
         quote!(#doc #rename pub #ident: #ty)
     });

@@ -125,7 +125,7 @@ fn generated_code_is_stable_for_the_same_spec() {
 
 #[test]
 fn an_operation_without_an_operation_id_is_refused() {
-    let spec = MINIMAL.replace("operationId: get_thing\n", "");
+    let spec = MINIMAL.replace("      operationId: get_thing\n", "");
     assert!(load_err(&spec).contains("operationId is required"));
 }
 

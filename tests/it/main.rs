@@ -1,1 +1,15 @@
-fn main() {}
+//! cosgate's one integration test binary (one binary links once, which
+//! matters on two cores). Most tests start the real server on a loopback port
+//! through the same `Application` the binary uses and talk real HTTP to it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod binary;
+mod codegen;
+mod conformance;
+mod qc_cos_config;
+mod swagger_ui;
+mod v4_vectors;

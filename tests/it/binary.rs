@@ -1,0 +1,179 @@
+//! The `cosgate` binary itself: it starts with no configuration, logs one
+//! line per request without secrets, and stops cleanly on SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use crate::helpers::*;
+
+fn cosgate() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cosgate"));
+    // Run in an empty directory so a developer's .env does not leak in.
+    cmd.current_dir(std::env::temp_dir())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_logs_requests_without_secrets_and_stops_on_sigterm() {
+    let token = token_for("acc1");
+    let mut child = cosgate()
+        .envs(test_vars(&[("RUST_LOG", "info")]))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cosgate starts");
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let port = loop {
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("cosgate prints where it listens");
+        log.push(line.clone());
+        if let Some(rest) = line.split("Swagger UI at http://127.0.0.1:").nth(1) {
+            break rest.trim_end_matches("/docs").to_string();
+        }
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let ok = client
+        .get(format!(
+            "{base}/v1/qc_cos/config?cos_path=/uploads/acc1/secret-dir"
+        ))
+        .header("Authorization", format!("JWT {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let sign = ok.json::<serde_json::Value>().await.unwrap()["sign"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+    log.extend(lines_rx.try_iter());
+    let log = log.join("\n");
+
+    assert!(
+        log.contains("DEVELOPMENT mode"),
+        "the development banner is shown:\n{log}"
+    );
+    assert!(
+        log.contains("path=/v1/qc_cos/config") && log.contains("status=200"),
+        "access line:\n{log}"
+    );
+    assert!(log.contains("shutting down"), "{log}");
+    for secret in [
+        token.as_str(),
+        sign.as_str(),
+        COS_SECRET_KEY,
+        JWT_SECRET,
+        "secret-dir",
+    ] {
+        assert!(!log.contains(secret), "{secret:?} reached the log:\n{log}");
+    }
+}
+
+#[test]
+fn production_without_secrets_refuses_to_start_and_names_them() {
+    let out = cosgate().env("COSGATE_ENV", "production").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for name in [
+        "JWT_SECRET",
+        "QCOS_SECRET_KEY",
+        "QCOS_SECRET_ID",
+        "QCOS_APPID",
+        "QCOS_BUCKET_NAME",
+        "QCOS_REGION",
+    ] {
+        assert!(stderr.contains(name), "{name} not named:\n{stderr}");
+    }
+}
+
+#[test]
+fn token_prints_a_jwt_the_server_accepts() {
+    let out = cosgate()
+        .envs(test_vars(&[]))
+        .args(["token", "--sub", "acc7", "--ttl", "120"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let claims = test_settings(&[])
+        .jwt
+        .keys()
+        .verify(token.trim(), now())
+        .expect("the token verifies");
+    assert_eq!(claims.sub, "acc7");
+    assert_eq!(claims.scopes, ["open"]);
+    assert_eq!(claims.exp - claims.iat, 120);
+}
+
+#[test]
+fn token_is_refused_in_production_without_force_and_without_a_shared_secret() {
+    let prod = test_vars(&[
+        ("COSGATE_ENV", "production"),
+        ("QCOS_APPID", "1253000000"),
+        ("QCOS_BUCKET_NAME", "photos"),
+    ]);
+    let out = cosgate()
+        .envs(&prod)
+        .args(["token", "--sub", "a"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    let forced = cosgate()
+        .envs(&prod)
+        .args(["token", "--sub", "a", "--force"])
+        .output()
+        .unwrap();
+    assert!(forced.status.success());
+
+    let out = cosgate().args(["token", "--sub", "a"]).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "no JWT_SECRET: the server would not accept it"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET is not set"));
+}
+
+#[test]
+fn spec_prints_the_served_document() {
+    let out = cosgate().arg("spec").output().unwrap();
+    assert!(out.status.success());
+    let spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(spec["paths"]["/v1/qc_cos/config"]["get"].is_object());
+    let yaml = cosgate().args(["spec", "--yaml"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&yaml.stdout).contains("operationId: get_qc_cos_config"));
+}
+
+#[test]
+fn a_bad_command_line_exits_2_with_usage() {
+    let out = cosgate().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
+}

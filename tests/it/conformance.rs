@@ -1,0 +1,194 @@
+//! The served spec says the same as docs/v1.yml: paths, methods,
+//! operationIds, parameters, request and response schemas, status codes,
+//! headers, security and descriptions.
+//!
+//! Before comparing, both sides are normalised for what poem-openapi always
+//! adds or writes differently, and for docs/v1.yml's conveniences:
+//! - served: `; charset=utf-8` on JSON media types, `deprecated: false`,
+//!   `explode: true`, `style: form` on query parameters, upper-cased header
+//!   names, schema `title`s, an empty `servers` list;
+//! - docs: `$ref`s to `#/components/responses/…` are inlined, `x-` extensions
+//!   (read by the generator, not served) are dropped;
+//! - both: the `openapi` patch version, per-line whitespace in descriptions,
+//!   and the order of tags.
+
+use serde_json::{Map, Value};
+
+use crate::helpers::*;
+
+fn docs_spec() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/v1.yml")).unwrap();
+    serde_yaml_ng::from_str(&text).expect("docs/v1.yml is YAML")
+}
+
+fn normalise_docs(mut spec: Value) -> Value {
+    let responses = spec["components"]
+        .as_object_mut()
+        .and_then(|c| c.remove("responses"))
+        .unwrap_or(Value::Null);
+    inline_response_refs(&mut spec, &responses);
+    normalise(spec)
+}
+
+fn inline_response_refs(value: &mut Value, responses: &Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref")
+                && let Some(name) = r.strip_prefix("#/components/responses/")
+            {
+                *value = responses[name].clone();
+                return;
+            }
+            map.values_mut()
+                .for_each(|v| inline_response_refs(v, responses));
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| inline_response_refs(v, responses)),
+        _ => {}
+    }
+}
+
+fn normalise(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (key, v) in map {
+                let drop = key.starts_with("x-")
+                    || (key == "servers" && v == Value::Array(Vec::new()))
+                    || key == "title"
+                    || (key == "deprecated" && v == Value::Bool(false))
+                    || (key == "explode" && v == Value::Bool(true))
+                    || (key == "style" && v == "form");
+                if drop {
+                    continue;
+                }
+                let key = key.replace("; charset=utf-8", "");
+                let v = match key.as_str() {
+                    "headers" => lowercase_keys(v),
+                    "openapi" => Value::String(v.as_str().unwrap_or("").chars().take(3).collect()),
+                    "tags" if v.as_array().is_some_and(|a| a.iter().all(Value::is_object)) => {
+                        sort_by_name(v)
+                    }
+                    _ => v,
+                };
+                let v = if key == "description" {
+                    trim_lines(v)
+                } else {
+                    normalise(v)
+                };
+                out.insert(key, v);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(normalise).collect()),
+        other => other,
+    }
+}
+
+fn lowercase_keys(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k.to_lowercase(), v))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn sort_by_name(v: Value) -> Value {
+    let mut items = v.as_array().cloned().unwrap_or_default();
+    items.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Value::Array(items)
+}
+
+fn trim_lines(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(
+            s.trim()
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        other => other,
+    }
+}
+
+/// Every place the two documents differ, as `path: docs … served …`.
+fn diff(docs: &Value, served: &Value, path: &str, out: &mut Vec<String>) {
+    match (docs, served) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                match b.get(k) {
+                    Some(w) => diff(v, w, &format!("{path}/{k}"), out),
+                    None => out.push(format!("{path}/{k}: in docs/v1.yml, not served")),
+                }
+            }
+            for k in b.keys().filter(|k| !a.contains_key(*k)) {
+                out.push(format!("{path}/{k}: served, not in docs/v1.yml: {}", b[k]));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (v, w)) in a.iter().zip(b).enumerate() {
+                diff(v, w, &format!("{path}/{i}"), out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("{path}: docs/v1.yml has {a}, served has {b}")),
+        _ => {}
+    }
+}
+
+fn differences(docs: Value, served: Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff(&normalise_docs(docs), &normalise(served), "", &mut out);
+    out
+}
+
+async fn served_spec(app: &TestApp) -> Value {
+    app.get("/openapi.json", None)
+        .await
+        .json()
+        .await
+        .expect("/openapi.json is JSON")
+}
+
+#[tokio::test]
+async fn the_served_spec_says_what_docs_v1_says() {
+    let app = spawn_app().await;
+    let differences = differences(docs_spec(), served_spec(&app).await);
+    assert!(
+        differences.is_empty(),
+        "the served spec differs from docs/v1.yml:\n{}",
+        differences.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn the_yaml_spec_is_the_same_document() {
+    let app = spawn_app().await;
+    let yaml = app.get("/openapi.yaml", None).await.text().await.unwrap();
+    let yaml: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(yaml, served_spec(&app).await);
+}
+
+#[tokio::test]
+async fn the_comparison_notices_a_changed_operation() {
+    let app = spawn_app().await;
+    let served = served_spec(&app).await;
+    let mut docs = docs_spec();
+    docs["paths"]["/v1/qc_cos/config"]["get"]["operationId"] = "renamed".into();
+    docs["paths"]["/v1/qc_cos/config"]["get"]["responses"]["404"] =
+        serde_json::json!({"description": "x"});
+    docs["components"]["schemas"]["QCOSConfig"]["required"] = serde_json::json!(["sign"]);
+    let found = differences(docs, served).join("\n");
+    assert!(
+        found.contains("/paths/~/v1/qc_cos/config/get/operationId")
+            || found.contains("operationId"),
+        "{found}"
+    );
+    assert!(found.contains("responses/404"), "{found}");
+    assert!(found.contains("QCOSConfig/required"), "{found}");
+}
