@@ -11,13 +11,18 @@ use std::{
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    error::ResponseError,
+    http::StatusCode,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::CatchPanic,
 };
 use poem_openapi::OpenApiService;
 
 use crate::{
-    api::{AppState, CosgateApi, Handlers, SPEC_DESCRIPTION, SPEC_TITLE, SPEC_VERSION},
+    api::{
+        AppState, CosgateApi, Handlers, SPEC_DESCRIPTION, SPEC_TITLE, SPEC_VERSION,
+        allowed_methods, error::ApiError,
+    },
     config::Settings,
 };
 
@@ -44,6 +49,7 @@ pub fn endpoint(settings: Settings) -> impl Endpoint<Output = Response> {
         .nest("/docs", api.swagger_ui())
         .nest("/", api)
         .data(jwt)
+        .around(contract_errors)
         .with(CatchPanic::new())
         .around(access_log)
         .map_to_response()
@@ -53,6 +59,23 @@ pub fn endpoint(settings: Settings) -> impl Endpoint<Output = Response> {
 pub fn spec_json(settings: Settings) -> String {
     let jwt = Arc::new(settings.jwt.keys());
     api_service(Arc::new(AppState { settings, jwt })).spec()
+}
+
+/// Answers what no operation handles (unknown paths, wrong methods) in the
+/// contract's `Error` shape, with `Allow` on a 405.
+async fn contract_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_string();
+    match next.call(req).await {
+        Ok(resp) => Ok(resp.into_response()),
+        Err(err) if err.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = allowed_methods(&path).unwrap_or_else(|| "GET".into());
+            Ok(ApiError::method_not_allowed(allow).as_response())
+        }
+        Err(err) if err.status() == StatusCode::NOT_FOUND => {
+            Ok(ApiError::not_found(&path).as_response())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// One line per request: method, path (never the query, which may carry

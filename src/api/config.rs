@@ -68,7 +68,9 @@ fn requested_dir(
     account: &str,
     requested: Option<&str>,
 ) -> Result<CosDir, ApiError> {
-    let dir = match requested {
+    // An empty `cos_path=` means the same as none: the 2017 server signed
+    // the bucket root for it, which is never what a client wants.
+    let dir = match requested.filter(|raw| !raw.is_empty()) {
         None => scope.home(account).map_err(scope_error)?,
         Some(raw) => CosDir::parse(raw)
             .map_err(|e| ApiError::bad_request("invalid_path", format!("cos_path: {e}")))?,

@@ -56,6 +56,26 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
+    /// 404: no operation at this path.
+    pub fn not_found(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no operation at {path}; see /docs"),
+        )
+    }
+
+    /// 405, with the `Allow` header RFC 9110 requires.
+    pub fn method_not_allowed(allow: String) -> Self {
+        let mut err = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this path allows {allow}"),
+        );
+        err.headers.push(("Allow", allow));
+        err
+    }
+
     /// 500. `cause` goes to the log, never to the client.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
@@ -128,7 +148,7 @@ fn user_text(status: StatusCode) -> &'static str {
         400 => "The request could not be understood.",
         401 => "Please sign in again.",
         403 => "You are not allowed to do that.",
-        404 => "Not found.",
+        404 | 405 => "Not found.",
         409 => "That already exists.",
         429 => "Too many requests; please wait a moment.",
         _ => "Something went wrong; please try again later.",

@@ -41,3 +41,30 @@ impl Handlers {
         Self { state }
     }
 }
+
+/// The methods docs/v1.yml defines for a concrete request path, for the
+/// `Allow` header of a 405; `None` if no operation has that path.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    let matches = |template: &str| {
+        let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+        t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t.starts_with('{') || t == p)
+    };
+    let methods: Vec<&str> = OPERATIONS
+        .iter()
+        .filter(|(_, template)| matches(template))
+        .map(|(method, _)| *method)
+        .collect();
+    (!methods.is_empty()).then(|| methods.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed_methods;
+
+    #[test]
+    fn allowed_methods_come_from_the_spec() {
+        assert_eq!(allowed_methods("/v1/qc_cos/config").as_deref(), Some("GET"));
+        assert_eq!(allowed_methods("/healthz").as_deref(), Some("GET"));
+        assert_eq!(allowed_methods("/v1/qc_cos"), None);
+    }
+}

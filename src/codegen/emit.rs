@@ -160,7 +160,15 @@ fn emit_info(model: &Model) -> TokenStream {
         let description = description.trim();
         quote!((#name, #description))
     });
+    let operations = model.operations.iter().map(|op| {
+        let method = op.method.as_str().to_uppercase();
+        let path = &op.path;
+        quote!((#method, #path))
+    });
     quote! {
+        /// `(method, path)` of every operation in docs/v1.yml, paths as the
+        /// spec writes them (`{x}` for parameters); for `Allow` headers.
+        pub const OPERATIONS: &[(&str, &str)] = &[#(#operations),*];
         /// `info.title` of docs/v1.yml.
         pub const SPEC_TITLE: &str = #title;
         /// `info.version` of docs/v1.yml.

@@ -226,7 +226,33 @@ async fn health_needs_no_credentials() {
 }
 
 #[tokio::test]
-async fn an_unknown_path_is_404() {
+async fn an_unknown_path_is_404_in_the_error_shape() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/v1/nope", None).await.status(), 404);
+    let (status, code, _) = error_code(app.get("/v1/nope", None).await).await;
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(format!("{}/v1/qc_cos/config", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers().get("allow").unwrap(), "GET");
+    let (status, code, _) = error_code(resp).await;
+    assert_eq!((status, code.as_str()), (405, "method_not_allowed"));
+}
+
+#[tokio::test]
+async fn an_empty_cos_path_means_the_callers_own_directory() {
+    let app = spawn_app().await;
+    let body: serde_json::Value = config(&app, "acc1", "?cos_path=")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["cos_path"], "/uploads/acc1");
 }
