@@ -24,6 +24,7 @@ use crate::{
         allowed_methods, error::ApiError,
     },
     config::Settings,
+    store::StoreError,
 };
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -35,13 +36,9 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<CosgateApi<Handlers>,
         .description(SPEC_DESCRIPTION)
 }
 
-/// The whole HTTP service for `settings`.
-pub fn endpoint(settings: Settings) -> impl Endpoint<Output = Response> {
-    let jwt = Arc::new(settings.jwt.keys());
-    let state = Arc::new(AppState {
-        settings,
-        jwt: jwt.clone(),
-    });
+/// The whole HTTP service over `state`.
+pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
+    let (jwt, clients) = (state.jwt.clone(), state.clients.clone());
     let api = api_service(state);
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
@@ -49,16 +46,18 @@ pub fn endpoint(settings: Settings) -> impl Endpoint<Output = Response> {
         .nest("/docs", api.swagger_ui())
         .nest("/", api)
         .data(jwt)
+        .data(clients)
         .around(contract_errors)
         .with(CatchPanic::new())
         .around(access_log)
         .map_to_response()
 }
 
-/// The served spec as JSON, for `cosgate spec` and the conformance test.
-pub fn spec_json(settings: Settings) -> String {
-    let jwt = Arc::new(settings.jwt.keys());
-    api_service(Arc::new(AppState { settings, jwt })).spec()
+/// The served spec as JSON, for `cosgate spec`. Needs no database: the
+/// service is built over an in-memory one that nothing queries.
+pub async fn spec_json(mut settings: Settings) -> Result<String, StoreError> {
+    settings.database_url = "sqlite::memory:".into();
+    Ok(api_service(Arc::new(AppState::new(settings).await?)).spec())
 }
 
 /// Answers what no operation handles (unknown paths, wrong methods) in the
@@ -105,7 +104,7 @@ async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Result<Response
 pub struct Application {
     acceptor: TcpAcceptor,
     port: u16,
-    settings: Settings,
+    state: Arc<AppState>,
 }
 
 impl std::fmt::Debug for Application {
@@ -117,9 +116,13 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Binds `settings.bind`.
+    /// Connects the store, then binds `settings.bind`.
     pub async fn build(settings: Settings) -> io::Result<Self> {
-        let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
+        let bind = settings.bind;
+        let state = AppState::new(settings)
+            .await
+            .map_err(|e| io::Error::other(format!("cannot open the database: {e}")))?;
+        let acceptor = TcpListener::bind(bind).into_acceptor().await?;
         let port = acceptor
             .local_addr()
             .first()
@@ -128,7 +131,7 @@ impl Application {
         Ok(Self {
             acceptor,
             port,
-            settings,
+            state: Arc::new(state),
         })
     }
 
@@ -148,7 +151,7 @@ impl Application {
     ) -> io::Result<()> {
         tracing::info!(port = self.port, "cosgate listening");
         Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(endpoint(self.settings), shutdown, Some(SHUTDOWN_GRACE))
+            .run_with_graceful_shutdown(endpoint(self.state), shutdown, Some(SHUTDOWN_GRACE))
             .await
     }
 }

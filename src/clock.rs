@@ -22,3 +22,12 @@ pub fn random_below(bound: u32) -> u32 {
     // 64 random bits reduced mod a 32-bit bound: bias below 2^-32.
     (u64::from_le_bytes(bytes) % u64::from(bound)) as u32
 }
+
+/// `n` random bytes from the OS random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the OS random source is available");
+    bytes
+}

@@ -16,6 +16,12 @@ use crate::signer::Credentials;
 
 /// The longest a COS signature may be valid, whatever is configured: a day.
 pub const MAX_SIGN_TTL: u64 = 86_400;
+/// The longest an access token may live: a day.
+pub const MAX_ACCESS_TTL: u64 = 86_400;
+/// The longest a refresh token may live: a year.
+pub const MAX_REFRESH_TTL: u64 = 365 * 86_400;
+/// The shortest OAuth client secret production accepts.
+pub const MIN_CLIENT_SECRET_BYTES: usize = 16;
 /// The most clock difference JWT checks may tolerate.
 pub const MAX_JWT_LEEWAY: u64 = 300;
 /// The shortest `JWT_SECRET` production accepts (HS256 wants 256 bits).
@@ -27,10 +33,21 @@ mod placeholder {
     pub const SECRET_ID: &str = "AKIDplaceholder";
     pub const SECRET_KEY: &str = "placeholder-secret-key";
     pub const BUCKET: &str = "examplebucket";
+    pub const WXAPP_ID: &str = "wx0000000000000000";
+    pub const WXAPP_SECRET: &str = "placeholder-wxapp-secret";
+    pub const OAUTH_CLIENTS: &str = "dev-client:dev-secret";
     /// A real region, so production accepts it when set explicitly.
     pub const REGION: &str = "ap-guangzhou";
     /// The values production refuses, wherever they appear.
-    pub const REFUSED: [&str; 4] = [APPID, SECRET_ID, SECRET_KEY, BUCKET];
+    pub const REFUSED: [&str; 7] = [
+        APPID,
+        SECRET_ID,
+        SECRET_KEY,
+        BUCKET,
+        WXAPP_ID,
+        WXAPP_SECRET,
+        OAUTH_CLIENTS,
+    ];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +62,9 @@ pub struct Settings {
     pub bind: SocketAddr,
     pub jwt: JwtSettings,
     pub cos: CosSettings,
+    pub login: LoginSettings,
+    /// `DATABASE_URL`: `sqlite://…` (the default) or `postgres://…`.
+    pub database_url: String,
     /// Variables development mode filled in, for the startup banner.
     pub filled_in: Vec<&'static str>,
 }
@@ -56,6 +76,25 @@ pub struct JwtSettings {
     pub audience: String,
     /// Seconds of clock difference tolerated on `exp`, `iat` and `nbf`.
     pub leeway: u64,
+    /// Lifetime of access tokens issued at login, seconds.
+    pub access_ttl: u64,
+    /// Lifetime of refresh tokens, seconds.
+    pub refresh_ttl: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    pub wxapp_id: String,
+    pub wxapp_secret: SecretString,
+    /// Base URL of WeChat's API; tests point it at a fake on loopback.
+    pub wechat_api_base: String,
+    pub wechat_timeout_ms: u64,
+    /// The first login creates the account; otherwise register explicitly.
+    pub auto_register: bool,
+    /// `code = dev-<name>` logs in without WeChat. Development only.
+    pub dev_login: bool,
+    /// `OAUTH_CLIENTS`: `(client_id, client_secret)`.
+    pub oauth_clients: Vec<(String, SecretString)>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,11 +186,25 @@ impl Settings {
                 "JWT_LEEWAY: {leeway} is more than {MAX_JWT_LEEWAY} seconds"
             ));
         }
+        let access_ttl = r.parse("JWT_ACCESS_TTL", 7200u64);
+        if !(60..=MAX_ACCESS_TTL).contains(&access_ttl) {
+            r.problem(format!(
+                "JWT_ACCESS_TTL: {access_ttl} is not between 60 and {MAX_ACCESS_TTL} seconds"
+            ));
+        }
+        let refresh_ttl = r.parse("REFRESH_TOKEN_TTL", 30 * 86_400u64);
+        if !(access_ttl..=MAX_REFRESH_TTL).contains(&refresh_ttl) {
+            r.problem(format!(
+                "REFRESH_TOKEN_TTL: {refresh_ttl} is not between JWT_ACCESS_TTL and {MAX_REFRESH_TTL} seconds"
+            ));
+        }
         let jwt = JwtSettings {
             secret,
             issuer: r.get("JWT_ISSUER").unwrap_or_else(|| "cosgate".into()),
             audience: r.get("JWT_AUDIENCE").unwrap_or_else(|| "cosgate".into()),
             leeway,
+            access_ttl,
+            refresh_ttl,
         };
 
         let appid = r.secret_or_placeholder("QCOS_APPID", placeholder::APPID, dev);
@@ -186,6 +239,46 @@ impl Settings {
         });
         let per_account = r.parse("QCOS_PER_ACCOUNT_DIRS", true);
 
+        let wxapp_id = r.secret_or_placeholder("WXAPP_ID", placeholder::WXAPP_ID, dev);
+        let wxapp_secret = r.secret_or_placeholder("WXAPP_SECRET", placeholder::WXAPP_SECRET, dev);
+        let wechat_api_base = r
+            .get("WECHAT_API_BASE")
+            .unwrap_or_else(|| "https://api.weixin.qq.com".into());
+        if !wechat_api_base.starts_with("https://") && !wechat_api_base.starts_with("http://") {
+            r.problem(format!(
+                "WECHAT_API_BASE: {wechat_api_base:?} is not an http(s) URL"
+            ));
+        }
+        let wechat_timeout_ms = r.parse("WECHAT_TIMEOUT_MS", 5000u64);
+        if !(100..=30_000).contains(&wechat_timeout_ms) {
+            r.problem(format!(
+                "WECHAT_TIMEOUT_MS: {wechat_timeout_ms} is not between 100 and 30000"
+            ));
+        }
+        let clients = r.secret_or_placeholder("OAUTH_CLIENTS", placeholder::OAUTH_CLIENTS, dev);
+        let oauth_clients = parse_oauth_clients(&clients, dev).unwrap_or_else(|e| {
+            r.problem(format!("OAUTH_CLIENTS: {e}"));
+            Vec::new()
+        });
+        let login = LoginSettings {
+            wxapp_id,
+            wxapp_secret: SecretString::from(wxapp_secret),
+            wechat_api_base,
+            wechat_timeout_ms,
+            auto_register: r.parse("AUTO_REGISTER", true),
+            dev_login: dev,
+            oauth_clients,
+        };
+        let database_url = r
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| "sqlite://cosgate.db".into());
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| database_url.starts_with(p))
+        {
+            r.problem("DATABASE_URL: use sqlite://FILE or postgres://…".into());
+        }
+
         if !r.problems.is_empty() {
             return Err(ConfigError {
                 problems: r.problems,
@@ -203,6 +296,8 @@ impl Settings {
                 sign_ttl,
                 scope: UploadScope { root, per_account },
             },
+            login,
+            database_url,
             filled_in: r.filled_in,
         })
     }
@@ -276,6 +371,37 @@ fn looks_like_placeholder(value: &str) -> bool {
             .any(|p| lower.contains(p))
 }
 
+/// `id:secret[,id:secret…]`. Secrets are never echoed in errors.
+fn parse_oauth_clients(raw: &str, dev: bool) -> Result<Vec<(String, SecretString)>, String> {
+    let mut clients = Vec::new();
+    for (i, entry) in raw
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .enumerate()
+    {
+        let Some((id, secret)) = entry.split_once(':') else {
+            return Err(format!("entry {} is not id:secret", i + 1));
+        };
+        if id.is_empty() || secret.is_empty() {
+            return Err(format!("entry {} has an empty id or secret", i + 1));
+        }
+        if !dev && secret.len() < MIN_CLIENT_SECRET_BYTES {
+            return Err(format!(
+                "the secret of client {id:?} is shorter than {MIN_CLIENT_SECRET_BYTES} bytes"
+            ));
+        }
+        if clients.iter().any(|(known, _)| known == id) {
+            return Err(format!("client {id:?} is listed twice"));
+        }
+        clients.push((id.to_string(), SecretString::from(secret.to_string())));
+    }
+    if clients.is_empty() {
+        return Err("no clients".into());
+    }
+    Ok(clients)
+}
+
 /// 32 random bytes for a development JWT secret that lives as long as the
 /// process: tokens from a previous run stop working, which is the point.
 fn ephemeral_secret() -> SecretString {
@@ -320,6 +446,9 @@ mod tests {
             ("QCOS_SECRET_KEY", "realsecretkeyrealsecretkey"),
             ("QCOS_BUCKET_NAME", "photos"),
             ("QCOS_REGION", "ap-shanghai"),
+            ("WXAPP_ID", "wx1234567890abcdef"),
+            ("WXAPP_SECRET", "wxappsecretwxappsecret"),
+            ("OAUTH_CLIENTS", "miniprogram:client-secret-0123456789"),
         ]
     }
 
@@ -367,6 +496,9 @@ mod tests {
             "QCOS_SECRET_KEY",
             "QCOS_BUCKET_NAME",
             "QCOS_REGION",
+            "WXAPP_ID",
+            "WXAPP_SECRET",
+            "OAUTH_CLIENTS",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
@@ -462,6 +594,54 @@ mod tests {
             p,
             ["QCOS_BUCKET_NAME: use the bare name \"photos\", without the -APPID suffix"]
         );
+    }
+
+    #[test]
+    fn oauth_clients_parse_and_bad_lists_are_refused_without_echoing_secrets() {
+        let s = load(&[("OAUTH_CLIENTS", "app:s3cret, web:other")]).unwrap();
+        let ids: Vec<&str> = s
+            .login
+            .oauth_clients
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert_eq!(ids, ["app", "web"]);
+        for (bad, expected) in [
+            ("app", "OAUTH_CLIENTS: entry 1 is not id:secret"),
+            ("app:", "OAUTH_CLIENTS: entry 1 has an empty id or secret"),
+            ("a:x,a:y", "OAUTH_CLIENTS: client \"a\" is listed twice"),
+        ] {
+            assert_eq!(problems(&[("OAUTH_CLIENTS", bad)]), [expected]);
+        }
+        let mut vars = production();
+        vars.push(("OAUTH_CLIENTS", "app:short"));
+        let p = problems(&vars);
+        assert_eq!(
+            p,
+            ["OAUTH_CLIENTS: the secret of client \"app\" is shorter than 16 bytes"]
+        );
+    }
+
+    #[test]
+    fn development_allows_dev_logins_and_production_never_does() {
+        assert!(load(&[]).unwrap().login.dev_login);
+        assert!(!load(&production()).unwrap().login.dev_login);
+    }
+
+    #[test]
+    fn login_settings_have_their_defaults() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.database_url, "sqlite://cosgate.db");
+        assert!(s.login.auto_register);
+        assert_eq!(s.login.wechat_api_base, "https://api.weixin.qq.com");
+        assert_eq!((s.jwt.access_ttl, s.jwt.refresh_ttl), (7200, 30 * 86_400));
+        let p = problems(&[("JWT_ACCESS_TTL", "10")]);
+        assert!(
+            p[0].starts_with("JWT_ACCESS_TTL: 10 is not between"),
+            "{p:?}"
+        );
+        let p = problems(&[("DATABASE_URL", "mysql://x")]);
+        assert_eq!(p, ["DATABASE_URL: use sqlite://FILE or postgres://…"]);
     }
 
     #[test]

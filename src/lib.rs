@@ -11,6 +11,9 @@
 //!   directories an account may sign. No HTTP, no crypto.
 //! - [`signer`]: COS v4 signatures and cosgate's JWTs. Pure: time and nonces
 //!   are arguments.
+//! - [`store`]: accounts and refresh tokens in SQLite or PostgreSQL. No HTTP.
+//! - [`wechat`]: `jscode2session` and `encryptedData` decryption. No HTTP
+//!   server types, no store.
 //! - [`config`]: settings from the environment, validated at load.
 //! - [`app`]: assembles the service; [`cli`]: the command line.
 //! - [`clock`]: the only reader of the clock and the random source.
@@ -22,6 +25,8 @@ pub mod clock;
 pub mod config;
 pub mod policy;
 pub mod signer;
+pub mod store;
+pub mod wechat;
 
 pub use app::Application;
 pub use config::Settings;

@@ -74,7 +74,13 @@ async fn main() -> ExitCode {
             }
         }
         cli::Command::Spec { yaml } => {
-            let json = cosgate::app::spec_json(settings);
+            let json = match cosgate::app::spec_json(settings).await {
+                Ok(json) => json,
+                Err(e) => {
+                    eprintln!("cosgate spec: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             if yaml {
                 match serde_json::from_str::<serde_json::Value>(&json)
                     .map(|v| serde_yaml_ng::to_string(&v))
@@ -101,7 +107,7 @@ async fn serve(settings: Settings) -> ExitCode {
     let app = match Application::build(settings.clone()).await {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("cosgate: cannot listen on {}: {e}", settings.bind);
+            eprintln!("cosgate: cannot start on {}: {e}", settings.bind);
             return ExitCode::FAILURE;
         }
     };

@@ -6,7 +6,7 @@
 use poem_openapi::payload::Json;
 
 use super::{
-    ConfigApi, GetQcCosConfigResponse, Handlers, QCOSConfig, auth::Claims, error::ApiError,
+    ConfigApi, GetQcCosConfigResponse, Handlers, QCOSConfig, error::ApiError, security::Claims,
 };
 use crate::{
     clock::{random_below, unix_now},

@@ -51,6 +51,19 @@ impl ApiError {
         err
     }
 
+    /// 401 for a client that failed HTTP Basic authentication.
+    pub fn unauthorized_basic(code: &'static str, message: impl Into<String>) -> Self {
+        let mut err = Self::new(StatusCode::UNAUTHORIZED, code, message);
+        err.headers
+            .push(("WWW-Authenticate", r#"Basic realm="cosgate""#.to_string()));
+        err
+    }
+
+    /// An error of any status; for mapping errors of other layers.
+    pub fn with_status(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(status, code, message)
+    }
+
     /// 403: authenticated, not allowed.
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
@@ -63,6 +76,11 @@ impl ApiError {
             "not_found",
             format!("no operation at {path}; see /docs"),
         )
+    }
+
+    /// 404 for a thing that does not exist.
+    pub fn not_found_as(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
     /// 405, with the `Allow` header RFC 9110 requires.
@@ -150,6 +168,7 @@ fn user_text(status: StatusCode) -> &'static str {
         403 => "You are not allowed to do that.",
         404 | 405 => "Not found.",
         409 => "That already exists.",
+        502 | 503 => "WeChat is not answering; please try again shortly.",
         429 => "Too many requests; please wait a moment.",
         _ => "Something went wrong; please try again later.",
     }

@@ -6,15 +6,21 @@
 //! policy and the signer. Generated code is never edited by hand; to change
 //! an operation, change docs/v1.yml.
 
-pub mod auth;
+mod accounts;
+mod auth;
 mod config;
 pub mod error;
 mod ops;
+pub mod security;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use crate::config::Settings;
-use crate::signer::jwt::JwtKeys;
+use crate::{
+    config::Settings,
+    signer::jwt::JwtKeys,
+    store::{Store, StoreError},
+    wechat::WechatClient,
+};
 
 #[allow(clippy::all, missing_docs, unreachable_patterns)]
 mod generated {
@@ -23,11 +29,36 @@ mod generated {
 
 pub use generated::*;
 
-/// What the handlers share: settings and keys, built once at startup.
+/// What the handlers share, built once at startup.
 #[derive(Debug)]
 pub struct AppState {
     pub settings: Settings,
     pub jwt: Arc<JwtKeys>,
+    pub clients: Arc<security::OAuthClients>,
+    pub store: Store,
+    pub wechat: WechatClient,
+}
+
+impl AppState {
+    /// Connects the store (migrating it) and builds the keys and clients.
+    pub async fn new(settings: Settings) -> Result<Self, StoreError> {
+        let store = Store::connect(&settings.database_url).await?;
+        let login = &settings.login;
+        let wechat = WechatClient::new(
+            &login.wechat_api_base,
+            &login.wxapp_id,
+            login.wxapp_secret.clone(),
+            Duration::from_millis(login.wechat_timeout_ms),
+            login.dev_login,
+        );
+        Ok(Self {
+            jwt: Arc::new(settings.jwt.keys()),
+            clients: Arc::new(security::OAuthClients::new(&login.oauth_clients)),
+            store,
+            wechat,
+            settings,
+        })
+    }
 }
 
 /// Implements every tag's trait; one file per tag.

@@ -141,15 +141,23 @@ fn optional(ty: TokenStream, required: bool) -> TokenStream {
     if required { ty } else { quote!(Option<#ty>) }
 }
 
-/// The hand-written extractor for a security scheme, and the type it yields.
-fn security_types(scheme: &str) -> (TokenStream, TokenStream) {
-    match scheme {
+/// The hand-written extractor for a security scheme, the type it yields, and
+/// the name handlers receive it by.
+fn security_types(scheme: &str) -> (TokenStream, TokenStream, Ident) {
+    let (extractor, inner, arg) = match scheme {
         "jwt" => (
-            quote!(crate::api::auth::JwtAuth),
-            quote!(crate::api::auth::Claims),
+            quote!(crate::api::security::JwtAuth),
+            quote!(crate::api::security::Claims),
+            "claims",
+        ),
+        "oauth_client" => (
+            quote!(crate::api::security::OAuthClient),
+            quote!(crate::api::security::ClientId),
+            "client",
         ),
         other => unreachable!("model.rs admits only known security schemes, not {other}"),
-    }
+    };
+    (extractor, inner, Ident::new(arg, Span::call_site()))
 }
 
 fn emit_info(model: &Model) -> TokenStream {
@@ -280,8 +288,8 @@ fn emit_response(op: &Op) -> TokenStream {
 fn handler_args(op: &Op) -> Vec<TokenStream> {
     let mut args = Vec::new();
     if let Some(scheme) = &op.security {
-        let (_, claims) = security_types(scheme);
-        args.push(quote!(claims: #claims));
+        let (_, inner, arg) = security_types(scheme);
+        args.push(quote!(#arg: #inner));
     }
     for param in &op.params {
         let ident = field_ident(&param.name);
@@ -358,13 +366,13 @@ fn emit_operation(op: &Op) -> TokenStream {
     let mut forwarded = Vec::new();
     let mut checks = Vec::new();
     if let Some(scheme) = &op.security {
-        let (extractor, _) = security_types(scheme);
+        let (extractor, _, _) = security_types(scheme);
         params.push(quote!(auth: #extractor));
         forwarded.push(quote!(auth.0));
         if !op.scopes.is_empty() {
             let scopes = &op.scopes;
             checks.push(quote! {
-                if let Err(err) = crate::api::auth::require_scopes(&auth.0, &[#(#scopes),*]) {
+                if let Err(err) = crate::api::security::require_scopes(&auth.0, &[#(#scopes),*]) {
                     return err.into();
                 }
             });

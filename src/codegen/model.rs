@@ -142,8 +142,8 @@ pub struct RespHeader {
 }
 
 /// Security schemes the generator knows how to extract. Each maps to a
-/// hand-written `ApiExtractor` in `src/api/auth.rs`.
-pub const KNOWN_SECURITY_SCHEMES: &[&str] = &["jwt"];
+/// hand-written `ApiExtractor` in `src/api/security.rs`.
+pub const KNOWN_SECURITY_SCHEMES: &[&str] = &["jwt", "oauth_client"];
 
 /// Statuses an operation must declare because cosgate can always send them:
 /// every operation can fail internally.
@@ -551,7 +551,7 @@ impl Loader<'_> {
                 }
                 if !KNOWN_SECURITY_SCHEMES.contains(&name.as_str()) {
                     return err(format!(
-                        "{here}: security scheme {name} has no extractor in src/api/auth.rs"
+                        "{here}: security scheme {name} has no extractor in src/api/security.rs"
                     ));
                 }
                 Ok(Some(name.clone()))

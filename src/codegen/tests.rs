@@ -94,7 +94,9 @@ fn generated_code_has_a_trait_per_tag_a_response_per_operation_and_a_forwarding_
     assert!(code.starts_with("// @generated"));
     assert!(code.contains("pub trait ThingsApi: Send + Sync + 'static"));
     assert!(
-        code.contains("fn get_thing(\n        &self,\n        claims: crate::api::auth::Claims,")
+        code.contains(
+            "fn get_thing(\n        &self,\n        claims: crate::api::security::Claims,"
+        )
     );
     assert!(code.contains("pub enum GetThingResponse"));
     assert!(code.contains("impl<T: ThingsApi> CosgateApi<T>"));

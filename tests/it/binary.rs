@@ -21,7 +21,9 @@ fn cosgate() -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_logs_requests_without_secrets_and_stops_on_sigterm() {
     let token = token_for("acc1");
+    let dir = tempfile::tempdir().unwrap();
     let mut child = cosgate()
+        .current_dir(dir.path())
         .envs(test_vars(&[("RUST_LOG", "info")]))
         .stderr(Stdio::piped())
         .spawn()
@@ -69,6 +71,10 @@ async fn serve_logs_requests_without_secrets_and_stops_on_sigterm() {
         .unwrap()
         .unwrap();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+    assert!(
+        dir.path().join("cosgate.db").exists(),
+        "the default SQLite file is created"
+    );
     log.extend(lines_rx.try_iter());
     let log = log.join("\n");
 
@@ -138,6 +144,7 @@ fn token_is_refused_in_production_without_force_and_without_a_shared_secret() {
         ("COSGATE_ENV", "production"),
         ("QCOS_APPID", "1253000000"),
         ("QCOS_BUCKET_NAME", "photos"),
+        ("OAUTH_CLIENTS", "test-client:test-client-secret-long"),
     ]);
     let out = cosgate()
         .envs(&prod)

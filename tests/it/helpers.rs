@@ -1,6 +1,11 @@
-//! Starting the server, and making tokens without cosgate's own code.
+//! Starting the server, a fake WeChat, and making tokens without cosgate's
+//! own code.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use cosgate::{Application, Settings};
@@ -11,6 +16,11 @@ pub const COS_SECRET_KEY: &str = "secretkey";
 pub const COS_SECRET_ID: &str = "AKIDEXAMPLE";
 pub const APPID: &str = "1250000000";
 pub const BUCKET: &str = "examplebucket";
+/// WeChat's published example app, so its encryptedData vector decrypts.
+pub const WXAPP_ID: &str = "wx4f4bc4dec97d474b";
+pub const WXAPP_SECRET: &str = "test-wxapp-secret";
+pub const CLIENT_ID: &str = "test-client";
+pub const CLIENT_SECRET: &str = "test-client-secret";
 
 /// The settings every test starts from; `overrides` replace or add variables.
 pub fn test_vars(overrides: &[(&str, &str)]) -> HashMap<String, String> {
@@ -22,6 +32,12 @@ pub fn test_vars(overrides: &[(&str, &str)]) -> HashMap<String, String> {
         ("QCOS_SECRET_KEY", COS_SECRET_KEY),
         ("QCOS_BUCKET_NAME", BUCKET),
         ("QCOS_REGION", "ap-guangzhou"),
+        ("WXAPP_ID", WXAPP_ID),
+        ("WXAPP_SECRET", WXAPP_SECRET),
+        ("OAUTH_CLIENTS", "test-client:test-client-secret"),
+        ("WECHAT_TIMEOUT_MS", "500"),
+        // Nothing listens here; tests that log in start a fake WeChat.
+        ("WECHAT_API_BASE", "http://127.0.0.1:9"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -37,11 +53,13 @@ pub fn test_settings(overrides: &[(&str, &str)]) -> Settings {
     Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings are valid")
 }
 
-/// A running server on a loopback port; stopped when dropped.
+/// A running server on a loopback port, with its own SQLite file unless
+/// `DATABASE_URL` is overridden; stopped when dropped.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
@@ -57,9 +75,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let app = Application::build(test_settings(overrides))
+    let dir = tempfile::tempdir().unwrap();
+    let own_db = format!("sqlite://{}", dir.path().join("cosgate.db").display());
+    let mut vars = vec![("DATABASE_URL", own_db.as_str())];
+    vars.extend_from_slice(overrides);
+    let app = Application::build(test_settings(&vars))
         .await
-        .expect("binds port 0");
+        .expect("starts on port 0");
     let base = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -69,7 +91,15 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         base,
         client: reqwest::Client::new(),
         stop: Some(stop),
+        _dir: dir,
     }
+}
+
+/// A server whose WeChat is `wechat`, plus `overrides`.
+pub async fn spawn_app_with_wechat(wechat: &FakeWechat, overrides: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![("WECHAT_API_BASE", wechat.base.as_str())];
+    vars.extend_from_slice(overrides);
+    spawn_app_with(&vars).await
 }
 
 impl TestApp {
@@ -79,6 +109,119 @@ impl TestApp {
             req = req.header("Authorization", auth);
         }
         req.send().await.expect("the server answers")
+    }
+
+    /// `POST path` with a JSON body and the test OAuth client's credentials.
+    pub async fn post_as_client(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .json(&body)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Stops the server, letting in-flight connections close.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+type Calls = Arc<Mutex<HashMap<String, usize>>>;
+
+/// A fake WeChat API on loopback. What `jscode2session` answers depends on
+/// the `js_code`:
+/// - `vector`: WeChat's published example user (its encryptedData decrypts);
+/// - `user-<name>`: openid `o-<name>` with an unrelated session key;
+/// - `invalid`, `limited`, `risky`, `busy`: errcodes 40029, 45011, 40226, -1;
+/// - `slow`: a valid answer after 2 s; `html`: not JSON; `http500`: HTTP 500.
+///
+/// A wrong appid, secret or grant_type gets errcode 40125. Calls are counted
+/// per code.
+pub struct FakeWechat {
+    pub base: String,
+    calls: Calls,
+    _stop: oneshot::Sender<()>,
+}
+
+#[poem::handler]
+async fn jscode2session(
+    poem::web::Query(q): poem::web::Query<HashMap<String, String>>,
+    poem::web::Data(calls): poem::web::Data<&Calls>,
+) -> poem::Response {
+    use poem::{IntoResponse, http::StatusCode, web::Json};
+    let code = q.get("js_code").cloned().unwrap_or_default();
+    *calls.lock().unwrap().entry(code.clone()).or_default() += 1;
+    let param = |name: &str| q.get(name).map(String::as_str);
+    let errcode =
+        |n: i64| Json(serde_json::json!({"errcode": n, "errmsg": "fake"})).into_response();
+    if param("appid") != Some(WXAPP_ID)
+        || param("secret") != Some(WXAPP_SECRET)
+        || param("grant_type") != Some("authorization_code")
+    {
+        return errcode(40125);
+    }
+    let session = |openid: &str, key: &str| {
+        Json(serde_json::json!({"openid": openid, "session_key": key, "unionid": format!("u-{openid}")}))
+            .into_response()
+    };
+    match code.as_str() {
+        "vector" => session("oGZUI0egBJY1zhBYw2KhdUfwVJJE", "tiihtNczf5v6AKRyjwEUhQ=="),
+        "invalid" => errcode(40029),
+        "limited" => errcode(45011),
+        "risky" => errcode(40226),
+        "busy" => errcode(-1),
+        "slow" => {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            session("o-slow", "AAAAAAAAAAAAAAAAAAAAAA==")
+        }
+        "html" => poem::web::Html("<html>maintenance</html>").into_response(),
+        "http500" => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        other => match other.strip_prefix("user-") {
+            Some(name) => session(&format!("o-{name}"), "AAAAAAAAAAAAAAAAAAAAAA=="),
+            None => errcode(40029),
+        },
+    }
+}
+
+impl FakeWechat {
+    pub async fn start() -> Self {
+        use poem::{
+            EndpointExt, Route, Server, get,
+            listener::{Acceptor, Listener, TcpListener},
+        };
+        let calls: Calls = Default::default();
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = Route::new()
+            .at("/sns/jscode2session", get(jscode2session))
+            .data(calls.clone());
+        tokio::spawn(
+            Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                app,
+                async {
+                    let _ = stopped.await;
+                },
+                None,
+            ),
+        );
+        FakeWechat {
+            base: format!("http://127.0.0.1:{port}"),
+            calls,
+            _stop: stop,
+        }
+    }
+
+    pub fn calls(&self, code: &str) -> usize {
+        self.calls.lock().unwrap().get(code).copied().unwrap_or(0)
     }
 }
 

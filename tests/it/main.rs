@@ -10,6 +10,7 @@ mod auth;
 mod binary;
 mod codegen;
 mod conformance;
+mod login;
 mod qc_cos_config;
 mod swagger_ui;
 mod v4_vectors;

@@ -3,6 +3,10 @@
 /// `(method, path)` of every operation in docs/v1.yml, paths as the
 /// spec writes them (`{x}` for parameters); for `Allow` headers.
 pub const OPERATIONS: &[(&str, &str)] = &[
+    ("POST", "/auth/oauth/token"),
+    ("POST", "/auth/oauth/token/refresh"),
+    ("POST", "/auth/accounts/wxapp"),
+    ("GET", "/auth/accounts/self"),
     ("GET", "/v1/qc_cos/config"),
     ("GET", "/healthz"),
 ];
@@ -15,6 +19,10 @@ pub const SPEC_DESCRIPTION: &str = "Authorization server for front ends (WeChat 
 /// `(name, description)` of each security scheme in docs/v1.yml.
 pub const SECURITY_SCHEMES: &[(&str, &str)] = &[
     (
+        "oauth_client",
+        "An OAuth client of cosgate (the mini-program or web app itself), as\n`client_id:client_secret` from the server's `OAUTH_CLIENTS`. In development\nthe client is `dev-client` with secret `dev-secret`.",
+    ),
+    (
         "jwt",
         "An access token issued by cosgate. Send `Authorization: Bearer <token>`;\nthe 2017 client's `Authorization: JWT <token>` is accepted too.",
     ),
@@ -22,12 +30,73 @@ pub const SECURITY_SCHEMES: &[(&str, &str)] = &[
 /// The tags of docs/v1.yml; each groups operations in Swagger UI.
 #[derive(Debug, poem_openapi::Tags)]
 pub enum ApiTags {
+    /// Log in with WeChat; access and refresh tokens
+    #[oai(rename = "Auth")]
+    Auth,
+    /// Registration and the caller's own account
+    #[oai(rename = "Accounts")]
+    Accounts,
     /// COS signatures for direct uploads
     #[oai(rename = "Config")]
     Config,
     /// Operational endpoints for load balancers and operators
     #[oai(rename = "Ops")]
     Ops,
+}
+/// A `wx.login` code and, optionally, WeChat's encrypted user profile. The
+/// 2017 client's field names (`username`, `password`) are accepted too.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct WxappLogin {
+    /// The code from `wx.login`; required here or in the query.
+    pub code: Option<String>,
+    /// `encryptedData` from `wx.getUserInfo` (base64).
+    pub encrypted_data: Option<String>,
+    /// `iv` from `wx.getUserInfo` (base64).
+    pub iv: Option<String>,
+    /// The 2017 client's name for `encrypted_data`.
+    pub username: Option<String>,
+    /// The 2017 client's name for `iv`.
+    pub password: Option<String>,
+    /// The 2017 client sends `password`; ignored.
+    pub grant_type: Option<String>,
+    /// The 2017 client sends `wxapp`; ignored.
+    pub auth_approach: Option<String>,
+}
+/// A refresh token to rotate.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+/// Tokens for a logged-in account.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct TokenDetail {
+    /// The account's id; also the `sub` of the access token.
+    pub account_id: String,
+    /// Send as `Authorization: Bearer <access_token>` (or `JWT <access_token>`).
+    pub access_token: String,
+    /// Always `jwt`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Exchange at /auth/oauth/token/refresh for new tokens; single use.
+    pub refresh_token: String,
+    /// The account's nickname, when WeChat shared it.
+    pub nickname: Option<String>,
+}
+/// A WeChat user's account.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+pub struct Account {
+    /// Opaque and stable; names the account's upload directory.
+    pub id: String,
+    /// From WeChat's user info, when shared.
+    pub nickname: Option<String>,
+    /// Avatar URL, from WeChat's user info, when shared.
+    pub avatar: Option<String>,
+    /// When the account was created, unix seconds.
+    pub created_time: i64,
+    /// The last login, unix seconds.
+    pub last_login_time: i64,
 }
 /// A COS v4 signature for one directory, and where to upload with it.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
@@ -64,6 +133,206 @@ pub struct Health {
     pub status: String,
     /// The cosgate version serving the request.
     pub version: String,
+}
+/// Every answer `oauth_create_token` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum OauthCreateTokenResponse {
+    /// Logged in.
+    #[oai(status = 201, content_type = "application/json")]
+    Created(poem_openapi::payload::Json<TokenDetail>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// WeChat is rate-limiting logins; retry later.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// WeChat gave an answer cosgate does not understand.
+    #[oai(status = 502, content_type = "application/json")]
+    BadGateway(poem_openapi::payload::Json<Error>),
+    /// WeChat is busy or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(poem_openapi::payload::Json<Error>),
+}
+impl From<crate::api::error::ApiError> for OauthCreateTokenResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            429 => Self::TooManyRequests(poem_openapi::payload::Json(err.body())),
+            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            503 => Self::ServiceUnavailable(poem_openapi::payload::Json(err.body())),
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
+/// Every answer `refresh_oauth_token` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum RefreshOauthTokenResponse {
+    /// New tokens.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<TokenDetail>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+}
+impl From<crate::api::error::ApiError> for RefreshOauthTokenResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
+/// Every answer `create_accounts_by_wxapp` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum CreateAccountsByWxappResponse {
+    /// Registered.
+    #[oai(status = 201, content_type = "application/json")]
+    Created(poem_openapi::payload::Json<Account>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// It exists already.
+    #[oai(status = 409, content_type = "application/json")]
+    Conflict(poem_openapi::payload::Json<Error>),
+    /// WeChat is rate-limiting logins; retry later.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// WeChat gave an answer cosgate does not understand.
+    #[oai(status = 502, content_type = "application/json")]
+    BadGateway(poem_openapi::payload::Json<Error>),
+    /// WeChat is busy or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(poem_openapi::payload::Json<Error>),
+}
+impl From<crate::api::error::ApiError> for CreateAccountsByWxappResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            409 => Self::Conflict(poem_openapi::payload::Json(err.body())),
+            429 => Self::TooManyRequests(poem_openapi::payload::Json(err.body())),
+            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            503 => Self::ServiceUnavailable(poem_openapi::payload::Json(err.body())),
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
+/// Every answer `get_account_detail` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum GetAccountDetailResponse {
+    /// The caller's account.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<Account>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// It does not exist.
+    #[oai(status = 404, content_type = "application/json")]
+    NotFound(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+}
+impl From<crate::api::error::ApiError> for GetAccountDetailResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
 }
 /// Every answer `get_qc_cos_config` can give, as docs/v1.yml lists them.
 #[derive(Debug, poem_openapi::ApiResponse)]
@@ -127,6 +396,60 @@ impl From<crate::api::error::ApiError> for GetHealthResponse {
         )
     }
 }
+/// The operations tagged `Auth` in docs/v1.yml; `src/api/auth.rs` implements them.
+pub trait AuthApi: Send + Sync + 'static {
+    /// Log in with a wx.login code
+    ///
+    /// Exchanges the `code` from `wx.login` for an access token and a refresh
+    /// token. The caller is an OAuth client (HTTP Basic `client_id:client_secret`).
+    /// With `AUTO_REGISTER` on (the default) the first login creates the account;
+    /// otherwise an unknown user gets 401 `wxapp_not_registered`.
+    ///
+    /// Optionally send WeChat's legacy `encrypted_data` and `iv` to store the
+    /// nickname and avatar. The 2017 client's form is accepted as it is: the code in
+    /// the query (`?code=`) and a body `{username: encryptedData, password: iv,
+    /// grant_type: "password", auth_approach: "wxapp"}`.
+    /// In development, `code` = `dev-<name>` logs in as `dev-<name>` without WeChat.
+    fn oauth_create_token(
+        &self,
+        client: crate::api::security::ClientId,
+        code: Option<String>,
+        body: WxappLogin,
+    ) -> impl ::std::future::Future<Output = OauthCreateTokenResponse> + Send;
+    /// Rotate a refresh token
+    ///
+    /// Answers a new access token and a new refresh token; the old refresh token
+    /// stops working at once. Presenting a refresh token that was already rotated
+    /// revokes every token descended from the same login (the sign of a stolen
+    /// token) and answers 401.
+    fn refresh_oauth_token(
+        &self,
+        client: crate::api::security::ClientId,
+        body: RefreshRequest,
+    ) -> impl ::std::future::Future<Output = RefreshOauthTokenResponse> + Send;
+}
+/// The operations tagged `Accounts` in docs/v1.yml; `src/api/accounts.rs` implements them.
+pub trait AccountsApi: Send + Sync + 'static {
+    /// Register with a wx.login code
+    ///
+    /// Creates the account of the WeChat user behind `code`, for deployments with
+    /// `AUTO_REGISTER=false`. Takes the same body as login; the 2017 client's
+    /// `{username, password, code}` works too. 409 `wxapp_already_registered` if the
+    /// user has an account.
+    fn create_accounts_by_wxapp(
+        &self,
+        client: crate::api::security::ClientId,
+        code: Option<String>,
+        body: WxappLogin,
+    ) -> impl ::std::future::Future<Output = CreateAccountsByWxappResponse> + Send;
+    /// Who am I
+    ///
+    /// The caller's account.
+    fn get_account_detail(
+        &self,
+        claims: crate::api::security::Claims,
+    ) -> impl ::std::future::Future<Output = GetAccountDetailResponse> + Send;
+}
 /// The operations tagged `Config` in docs/v1.yml; `src/api/config.rs` implements them.
 pub trait ConfigApi: Send + Sync + 'static {
     /// 腾讯云配置
@@ -138,7 +461,7 @@ pub trait ConfigApi: Send + Sync + 'static {
     /// caller's own directory below the configured upload root.
     fn get_qc_cos_config(
         &self,
-        claims: crate::api::auth::Claims,
+        claims: crate::api::security::Claims,
         cos_path: Option<String>,
     ) -> impl ::std::future::Future<Output = GetQcCosConfigResponse> + Send;
 }
@@ -157,7 +480,94 @@ pub trait OpsApi: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct CosgateApi<T>(pub T);
 #[poem_openapi::OpenApi]
-impl<T: ConfigApi + OpsApi> CosgateApi<T> {
+impl<T: AuthApi + AccountsApi + ConfigApi + OpsApi> CosgateApi<T> {
+    /// Log in with a wx.login code
+    ///
+    /// Exchanges the `code` from `wx.login` for an access token and a refresh
+    /// token. The caller is an OAuth client (HTTP Basic `client_id:client_secret`).
+    /// With `AUTO_REGISTER` on (the default) the first login creates the account;
+    /// otherwise an unknown user gets 401 `wxapp_not_registered`.
+    ///
+    /// Optionally send WeChat's legacy `encrypted_data` and `iv` to store the
+    /// nickname and avatar. The 2017 client's form is accepted as it is: the code in
+    /// the query (`?code=`) and a body `{username: encryptedData, password: iv,
+    /// grant_type: "password", auth_approach: "wxapp"}`.
+    /// In development, `code` = `dev-<name>` logs in as `dev-<name>` without WeChat.
+    #[oai(
+        path = "/auth/oauth/token",
+        method = "post",
+        operation_id = "oauth_create_token",
+        tag = "ApiTags::Auth"
+    )]
+    async fn oauth_create_token(
+        &self,
+        auth: crate::api::security::OAuthClient,
+        /// The `wx.login` code, as the 2017 client sends it.
+        #[oai(name = "code")]
+        code: poem_openapi::param::Query<Option<String>>,
+        body: poem_openapi::payload::Json<WxappLogin>,
+    ) -> OauthCreateTokenResponse {
+        AuthApi::oauth_create_token(&self.0, auth.0, code.0, body.0).await
+    }
+    /// Rotate a refresh token
+    ///
+    /// Answers a new access token and a new refresh token; the old refresh token
+    /// stops working at once. Presenting a refresh token that was already rotated
+    /// revokes every token descended from the same login (the sign of a stolen
+    /// token) and answers 401.
+    #[oai(
+        path = "/auth/oauth/token/refresh",
+        method = "post",
+        operation_id = "refresh_oauth_token",
+        tag = "ApiTags::Auth"
+    )]
+    async fn refresh_oauth_token(
+        &self,
+        auth: crate::api::security::OAuthClient,
+        body: poem_openapi::payload::Json<RefreshRequest>,
+    ) -> RefreshOauthTokenResponse {
+        AuthApi::refresh_oauth_token(&self.0, auth.0, body.0).await
+    }
+    /// Register with a wx.login code
+    ///
+    /// Creates the account of the WeChat user behind `code`, for deployments with
+    /// `AUTO_REGISTER=false`. Takes the same body as login; the 2017 client's
+    /// `{username, password, code}` works too. 409 `wxapp_already_registered` if the
+    /// user has an account.
+    #[oai(
+        path = "/auth/accounts/wxapp",
+        method = "post",
+        operation_id = "create_accounts_by_wxapp",
+        tag = "ApiTags::Accounts"
+    )]
+    async fn create_accounts_by_wxapp(
+        &self,
+        auth: crate::api::security::OAuthClient,
+        /// The `wx.login` code, as the 2017 client sends it.
+        #[oai(name = "code")]
+        code: poem_openapi::param::Query<Option<String>>,
+        body: poem_openapi::payload::Json<WxappLogin>,
+    ) -> CreateAccountsByWxappResponse {
+        AccountsApi::create_accounts_by_wxapp(&self.0, auth.0, code.0, body.0).await
+    }
+    /// Who am I
+    ///
+    /// The caller's account.
+    #[oai(
+        path = "/auth/accounts/self",
+        method = "get",
+        operation_id = "get_account_detail",
+        tag = "ApiTags::Accounts"
+    )]
+    async fn get_account_detail(
+        &self,
+        auth: crate::api::security::JwtAuth,
+    ) -> GetAccountDetailResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        AccountsApi::get_account_detail(&self.0, auth.0).await
+    }
     /// 腾讯云配置
     ///
     /// Returns a COS v4 multi-use signature (`sign_more`) for one directory,
@@ -173,13 +583,13 @@ impl<T: ConfigApi + OpsApi> CosgateApi<T> {
     )]
     async fn get_qc_cos_config(
         &self,
-        auth: crate::api::auth::JwtAuth,
+        auth: crate::api::security::JwtAuth,
         /// Directory to upload into, starting with `/` (for example
         /// `/uploads/<account id>/avatars`). Omitted: the caller's own directory.
         #[oai(name = "cos_path")]
         cos_path: poem_openapi::param::Query<Option<String>>,
     ) -> GetQcCosConfigResponse {
-        if let Err(err) = crate::api::auth::require_scopes(&auth.0, &["open"]) {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
             return err.into();
         }
         ConfigApi::get_qc_cos_config(&self.0, auth.0, cos_path.0).await

@@ -1,0 +1,268 @@
+//! The security schemes of docs/v1.yml, as poem-openapi extractors:
+//!
+//! - `jwt`: verifies `Authorization: Bearer <token>` (and the 2017 client's
+//!   `Authorization: JWT <token>`) into [`Claims`]. poem-openapi's own bearer
+//!   extractor only knows `Bearer`, hence a hand-written one.
+//! - `oauth_client`: HTTP Basic `client_id:client_secret` against
+//!   `OAUTH_CLIENTS`, compared in constant time, into a [`ClientId`].
+//!
+//! Every failure is a 401 with a message saying why, never what the
+//! credentials were. Each registers its scheme with the description
+//! docs/v1.yml gives it.
+
+use std::{fmt, sync::Arc};
+
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use ring::{hmac, rand::SystemRandom};
+use secrecy::{ExposeSecret, SecretString};
+
+use poem::{Request, RequestBody};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaSecurityScheme, Registry},
+};
+
+use super::error::ApiError;
+pub use crate::signer::jwt::Claims;
+use crate::{clock::unix_now, signer::jwt::JwtKeys};
+
+/// The description docs/v1.yml gives the scheme `name`.
+fn described(name: &str) -> Option<&'static str> {
+    super::SECURITY_SCHEMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, description)| *description)
+}
+
+/// The name of the scheme in docs/v1.yml's `components.securitySchemes`.
+const SCHEME: &str = "jwt";
+
+/// A caller whose access token verified.
+#[derive(Debug)]
+pub struct JwtAuth(pub Claims);
+
+impl<'a> ApiExtractor<'a> for JwtAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: described(SCHEME),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("JWT"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let keys = req
+            .data::<Arc<JwtKeys>>()
+            .ok_or_else(|| ApiError::internal("JwtKeys missing from the request data"))?;
+        let token = bearer_token(req)?;
+        keys.verify(token, unix_now())
+            .map(JwtAuth)
+            .map_err(|e| ApiError::unauthorized("invalid_token", e.to_string()).into())
+    }
+}
+
+/// The token from `Authorization: Bearer <t>` or `Authorization: JWT <t>`.
+fn bearer_token(req: &Request) -> Result<&str, ApiError> {
+    let header = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "no Authorization header; send `Bearer <token>`",
+            )
+        })?;
+    let value = header.to_str().map_err(|_| {
+        ApiError::unauthorized("invalid_token", "the Authorization header is not ASCII")
+    })?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("jwt") {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "the Authorization scheme must be `Bearer` (or `JWT`)",
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "the Authorization header has no token",
+        ));
+    }
+    Ok(token)
+}
+
+/// Refuses a caller whose token lacks any of `scopes` (403).
+pub fn require_scopes(claims: &Claims, scopes: &[&str]) -> Result<(), ApiError> {
+    match scopes.iter().find(|s| !claims.has_scope(s)) {
+        None => Ok(()),
+        Some(missing) => Err(ApiError::forbidden(
+            "insufficient_scope",
+            format!("the token lacks the `{missing}` scope this operation needs"),
+        )),
+    }
+}
+
+/// The name of the Basic scheme in docs/v1.yml.
+const CLIENT_SCHEME: &str = "oauth_client";
+
+/// The id of an authenticated OAuth client (the app calling cosgate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientId(pub String);
+
+/// An OAuth client whose Basic credentials matched `OAUTH_CLIENTS`.
+#[derive(Debug)]
+pub struct OAuthClient(pub ClientId);
+
+/// The configured clients. Each secret is kept as an HMAC tag under a key
+/// made at startup, so checking a presented secret is `ring::hmac::verify`:
+/// constant time, whatever the lengths.
+pub struct OAuthClients {
+    key: hmac::Key,
+    clients: Vec<(String, hmac::Tag)>,
+}
+
+impl fmt::Debug for OAuthClients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.clients.iter().map(|(id, _)| id.as_str()).collect();
+        f.debug_struct("OAuthClients")
+            .field("ids", &ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthClients {
+    pub fn new(clients: &[(String, SecretString)]) -> Self {
+        let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
+            .expect("the OS random source is available");
+        let clients = clients
+            .iter()
+            .map(|(id, secret)| {
+                (
+                    id.clone(),
+                    hmac::sign(&key, secret.expose_secret().as_bytes()),
+                )
+            })
+            .collect();
+        Self { key, clients }
+    }
+
+    /// Whether `secret` is the secret of client `id`.
+    pub fn verify(&self, id: &str, secret: &str) -> bool {
+        match self.clients.iter().find(|(known, _)| known == id) {
+            Some((_, tag)) => hmac::verify(&self.key, secret.as_bytes(), tag.as_ref()).is_ok(),
+            None => {
+                // Same work for an unknown id, so timing does not tell ids apart.
+                let _ = hmac::verify(&self.key, secret.as_bytes(), &[0u8; 32]);
+                false
+            }
+        }
+    }
+}
+
+fn client_error(message: &str) -> ApiError {
+    ApiError::unauthorized_basic("invalid_client", message)
+}
+
+impl<'a> ApiExtractor<'a> for OAuthClient {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            CLIENT_SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: described(CLIENT_SCHEME),
+                name: None,
+                key_in: None,
+                scheme: Some("basic"),
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![CLIENT_SCHEME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let clients = req
+            .data::<Arc<OAuthClients>>()
+            .ok_or_else(|| ApiError::internal("OAuthClients missing from the request data"))?;
+        let value = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                client_error("no Authorization header; send Basic client_id:client_secret")
+            })?;
+        let encoded = value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            .map(|(_, rest)| rest.trim())
+            .ok_or_else(|| client_error("the Authorization scheme must be Basic"))?;
+        let decoded = BASE64
+            .decode(encoded)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| {
+                client_error("the Basic credentials are not base64 of client_id:client_secret")
+            })?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| client_error("the Basic credentials are not client_id:client_secret"))?;
+        if !clients.verify(id, secret) {
+            return Err(client_error("unknown client or wrong client secret").into());
+        }
+        Ok(OAuthClient(ClientId(id.to_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_secrets_verify_only_for_their_client() {
+        let clients = OAuthClients::new(&[
+            ("app".into(), SecretString::from("s3cret".to_string())),
+            ("web".into(), SecretString::from("other".to_string())),
+        ]);
+        assert!(clients.verify("app", "s3cret"));
+        assert!(!clients.verify("app", "other"));
+        assert!(!clients.verify("app", "s3cret "));
+        assert!(!clients.verify("app", ""));
+        assert!(!clients.verify("nobody", "s3cret"));
+        assert!(!format!("{clients:?}").contains("s3cret"));
+    }
+}

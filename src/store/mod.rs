@@ -1,0 +1,319 @@
+//! Accounts and refresh tokens, in SQLite (the default, a file next to the
+//! binary) or PostgreSQL (`DATABASE_URL=postgres://…`, for replicas).
+//!
+//! The same SQL serves both through sqlx's `any` driver. Every write that
+//! answers success is committed before the answer (SQLite runs in WAL mode
+//! with full sync). Refresh tokens are stored only as SHA-256 hashes. This
+//! module knows nothing of HTTP or WeChat.
+
+use std::fmt;
+
+use sqlx::{AnyPool, Row, any::AnyPoolOptions};
+
+/// Embedded at build time from `migrations/`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    pub nickname: Option<String>,
+    pub avatar: Option<String>,
+    pub created_at: i64,
+    pub last_login_at: i64,
+}
+
+/// What WeChat told us about a user at login.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub unionid: Option<String>,
+    pub nickname: Option<String>,
+    pub avatar: Option<String>,
+}
+
+/// Why a refresh token was not rotated. The caller answers all of them with
+/// 401; they differ in what they did to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    Unknown,
+    Expired,
+    /// It, or its family, was revoked earlier.
+    Revoked,
+    /// It was already rotated: the sign of a stolen token. Its whole family
+    /// has now been revoked.
+    Reused,
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    /// The openid already has an account.
+    AlreadyExists,
+    Database(sqlx::Error),
+    Migration(sqlx::migrate::MigrateError),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::AlreadyExists => f.write_str("the account already exists"),
+            StoreError::Database(e) => write!(f, "database error: {e}"),
+            StoreError::Migration(e) => write!(f, "migration failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e)
+    }
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, openid, unionid, nickname, avatar, created_at, last_login_at";
+
+impl Store {
+    /// Connects to `url` and brings the schema up to date. A SQLite file is
+    /// created if missing and switched to WAL mode.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        let url = if is_sqlite && !url.contains("mode=") {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}mode=rwc")
+        } else {
+            url.to_string()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if is_sqlite { 4 } else { 10 })
+            .connect(&url)
+            .await?;
+        if is_sqlite {
+            // WAL lets readers run beside the one writer; it persists in the
+            // file. sqlx sets synchronous=FULL, so a commit survives a crash.
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
+        }
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migration)?;
+        Ok(Self { pool })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn account(&self, id: &str) -> Result<Option<Account>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| account_from_row(&r)).transpose()
+    }
+
+    pub async fn account_by_openid(&self, openid: &str) -> Result<Option<Account>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE openid = $1");
+        let row = sqlx::query(&sql)
+            .bind(openid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| account_from_row(&r)).transpose()
+    }
+
+    /// Creates an account for `openid`, or fails with `AlreadyExists`.
+    pub async fn create_account(
+        &self,
+        id: &str,
+        openid: &str,
+        profile: &Profile,
+        now: i64,
+    ) -> Result<Account> {
+        if self.insert_account(id, openid, profile, now).await? {
+            self.account(id).await?.ok_or(StoreError::AlreadyExists)
+        } else {
+            Err(StoreError::AlreadyExists)
+        }
+    }
+
+    /// Records a login: creates the account when `register` allows it and it
+    /// does not exist (exactly once, however many logins race), updates the
+    /// login time and any new profile data. `None`: no account, and
+    /// registration was not allowed.
+    pub async fn login(
+        &self,
+        new_id: &str,
+        openid: &str,
+        profile: &Profile,
+        now: i64,
+        register: bool,
+    ) -> Result<Option<Account>> {
+        if register {
+            self.insert_account(new_id, openid, profile, now).await?;
+        }
+        let updated = sqlx::query(
+            "UPDATE accounts SET last_login_at = $1, \
+                 unionid = COALESCE($2, unionid), \
+                 nickname = COALESCE($3, nickname), \
+                 avatar = COALESCE($4, avatar) \
+             WHERE openid = $5",
+        )
+        .bind(now)
+        .bind(profile.unionid.clone())
+        .bind(profile.nickname.clone())
+        .bind(profile.avatar.clone())
+        .bind(openid)
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.account_by_openid(openid).await
+    }
+
+    /// `true` if inserted, `false` if the openid already had an account.
+    async fn insert_account(
+        &self,
+        id: &str,
+        openid: &str,
+        profile: &Profile,
+        now: i64,
+    ) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO accounts (id, openid, unionid, nickname, avatar, created_at, last_login_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (openid) DO NOTHING",
+        )
+        .bind(id)
+        .bind(openid)
+        .bind(profile.unionid.clone())
+        .bind(profile.nickname.clone())
+        .bind(profile.avatar.clone())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Stores a new refresh token (by hash) as the first of a new family.
+    pub async fn add_refresh_token(
+        &self,
+        token_hash: &str,
+        family_id: &str,
+        account_id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(family_id)
+        .bind(account_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Rotates the token hashed `old_hash` into `new_hash`, in one
+    /// transaction. Returns the account id, or why not; a reused token
+    /// revokes its whole family.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Result<String, RefreshRefusal>> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT family_id, account_id, expires_at, used_at, revoked_at \
+             FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(old_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(RefreshRefusal::Unknown));
+        };
+        let family: String = row.try_get("family_id")?;
+        let account: String = row.try_get("account_id")?;
+        let token_expires: i64 = row.try_get("expires_at")?;
+        let used: Option<i64> = row.try_get("used_at")?;
+        let revoked: Option<i64> = row.try_get("revoked_at")?;
+
+        if revoked.is_some() {
+            return Ok(Err(RefreshRefusal::Revoked));
+        }
+        // Mark it used only if nobody else did in the meantime: of two
+        // concurrent rotations, one wins and the other counts as reuse.
+        let claimed = if used.is_none() {
+            sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(old_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1
+        } else {
+            false
+        };
+        if !claimed {
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(&family)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Err(RefreshRefusal::Reused));
+        }
+        if token_expires <= now {
+            // Leave it unused: the answer is the same either way.
+            tx.rollback().await?;
+            return Ok(Err(RefreshRefusal::Expired));
+        }
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(new_hash)
+        .bind(&family)
+        .bind(&account)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(account))
+    }
+}
+
+fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account> {
+    Ok(Account {
+        id: row.try_get("id")?,
+        openid: row.try_get("openid")?,
+        unionid: row.try_get("unionid")?,
+        nickname: row.try_get("nickname")?,
+        avatar: row.try_get("avatar")?,
+        created_at: row.try_get("created_at")?,
+        last_login_at: row.try_get("last_login_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

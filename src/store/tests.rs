@@ -1,0 +1,239 @@
+//! The store against a real SQLite file, and against PostgreSQL when
+//! `COSGATE_TEST_POSTGRES_URL` names an empty database (CI sets it).
+
+use super::*;
+
+const NOW: i64 = 1_700_000_000;
+
+/// Each test gets its own database: a SQLite file in a temp dir, and a fresh
+/// PostgreSQL schema when one is configured.
+async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let mut stores = vec![(
+        Store::connect(&url).await.expect("sqlite connects"),
+        Some(dir),
+    )];
+    if let Ok(pg) = std::env::var("COSGATE_TEST_POSTGRES_URL") {
+        let schema = format!("t{}", crate::clock::random_below(1_000_000_000));
+        let admin = Store::connect(&pg).await.expect("postgres connects");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin.pool)
+            .await
+            .expect("schema");
+        let sep = if pg.contains('?') { '&' } else { '?' };
+        let url = format!("{pg}{sep}options=-c%20search_path%3D{schema}");
+        stores.push((
+            Store::connect(&url)
+                .await
+                .expect("postgres schema connects"),
+            None,
+        ));
+    }
+    stores
+}
+
+fn profile(nickname: &str) -> Profile {
+    Profile {
+        unionid: None,
+        nickname: Some(nickname.into()),
+        avatar: None,
+    }
+}
+
+#[tokio::test]
+async fn a_first_login_registers_and_a_second_finds_the_same_account() {
+    for (store, _dir) in stores().await {
+        let first = store
+            .login("acc_1", "openid-a", &profile("Band"), NOW, true)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (first.id.as_str(), first.nickname.as_deref()),
+            ("acc_1", Some("Band"))
+        );
+        let again = store
+            .login("acc_2", "openid-a", &Profile::default(), NOW + 60, true)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.id, "acc_1", "the openid keeps its account");
+        assert_eq!(
+            again.nickname.as_deref(),
+            Some("Band"),
+            "a login without profile data keeps it"
+        );
+        assert_eq!((again.created_at, again.last_login_at), (NOW, NOW + 60));
+    }
+}
+
+#[tokio::test]
+async fn without_registration_an_unknown_user_has_no_account() {
+    for (store, _dir) in stores().await {
+        assert_eq!(
+            store
+                .login("acc_1", "nobody", &Profile::default(), NOW, false)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(store.account_by_openid("nobody").await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn an_explicit_registration_happens_once() {
+    for (store, _dir) in stores().await {
+        store
+            .create_account("acc_1", "openid-a", &Profile::default(), NOW)
+            .await
+            .unwrap();
+        let twice = store
+            .create_account("acc_2", "openid-a", &Profile::default(), NOW)
+            .await;
+        assert!(matches!(twice, Err(StoreError::AlreadyExists)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_logins_create_exactly_one_account() {
+    for (store, _dir) in stores().await {
+        let logins = (0..16).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .login(&format!("acc_{i}"), "racer", &Profile::default(), NOW, true)
+                    .await
+            })
+        });
+        let mut ids = Vec::new();
+        for login in logins {
+            ids.push(
+                login
+                    .await
+                    .unwrap()
+                    .expect("no login fails")
+                    .expect("an account")
+                    .id,
+            );
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "every login got the same account: {ids:?}");
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM accounts WHERE openid = 'racer'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        assert_eq!(count, 1);
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
+    for (store, _dir) in stores().await {
+        store
+            .login("acc_1", "openid-a", &Profile::default(), NOW, true)
+            .await
+            .unwrap();
+        store
+            .add_refresh_token("h1", "fam1", "acc_1", NOW, NOW + 1000)
+            .await
+            .unwrap();
+
+        assert_eq!(
+            store
+                .rotate_refresh_token("h1", "h2", NOW + 1, NOW + 1001)
+                .await
+                .unwrap(),
+            Ok("acc_1".into())
+        );
+        assert_eq!(
+            store
+                .rotate_refresh_token("h1", "h3", NOW + 2, NOW + 1002)
+                .await
+                .unwrap(),
+            Err(RefreshRefusal::Reused)
+        );
+        assert_eq!(
+            store
+                .rotate_refresh_token("h2", "h4", NOW + 3, NOW + 1003)
+                .await
+                .unwrap(),
+            Err(RefreshRefusal::Revoked),
+            "the replay revoked the token that replaced it"
+        );
+        assert_eq!(
+            store
+                .rotate_refresh_token("nope", "h5", NOW, NOW)
+                .await
+                .unwrap(),
+            Err(RefreshRefusal::Unknown)
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_is_refused() {
+    for (store, _dir) in stores().await {
+        store
+            .login("acc_1", "openid-a", &Profile::default(), NOW, true)
+            .await
+            .unwrap();
+        store
+            .add_refresh_token("h1", "fam1", "acc_1", NOW, NOW + 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .rotate_refresh_token("h1", "h2", NOW + 10, NOW + 20)
+                .await
+                .unwrap(),
+            Err(RefreshRefusal::Expired)
+        );
+    }
+}
+
+#[tokio::test]
+async fn data_survives_closing_and_reopening_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("keep.db").display());
+    {
+        let store = Store::connect(&url).await.unwrap();
+        store
+            .login("acc_1", "openid-a", &profile("Band"), NOW, true)
+            .await
+            .unwrap();
+        store
+            .add_refresh_token("h1", "fam1", "acc_1", NOW, NOW + 1000)
+            .await
+            .unwrap();
+        store.pool.close().await;
+    }
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(
+        store
+            .account("acc_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .nickname
+            .as_deref(),
+        Some("Band")
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token("h1", "h2", NOW + 1, NOW + 1001)
+            .await
+            .unwrap(),
+        Ok("acc_1".into())
+    );
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(mode, "wal");
+}

@@ -1,0 +1,407 @@
+//! WeChat login, accounts and refresh tokens, end to end: the real server on
+//! loopback, a real SQLite file, and a fake WeChat on loopback.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const TOKEN: &str = "/auth/oauth/token";
+const REFRESH: &str = "/auth/oauth/token/refresh";
+const REGISTER: &str = "/auth/accounts/wxapp";
+const SELF: &str = "/auth/accounts/self";
+
+fn vector() -> Value {
+    serde_json::from_str(include_str!("../vectors/wechat-encrypted-data.json")).unwrap()
+}
+
+async fn login(app: &TestApp, code: &str) -> Value {
+    let resp = app.post_as_client(TOKEN, json!({"code": code})).await;
+    assert_eq!(resp.status(), 201, "login with {code}");
+    resp.json().await.unwrap()
+}
+
+async fn refresh(app: &TestApp, refresh_token: &Value) -> reqwest::Response {
+    app.post_as_client(REFRESH, json!({"refresh_token": refresh_token}))
+        .await
+}
+
+fn bearer(tokens: &Value) -> String {
+    format!("Bearer {}", tokens["access_token"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn a_code_logs_in_and_the_token_signs_only_the_callers_own_directory() {
+    let wechat = FakeWechat::start().await;
+    let app = spawn_app_with_wechat(&wechat, &[]).await;
+    let tokens = login(&app, "user-alice").await;
+    assert_eq!(tokens["token_type"], "jwt");
+    assert_eq!(tokens["expires_in"], 7200);
+    let account = tokens["account_id"].as_str().unwrap().to_string();
+    assert!(
+        account.starts_with("acc_") && !account.contains("alice"),
+        "ids are opaque: {account}"
+    );
+
+    let me: Value = app
+        .get(SELF, Some(&bearer(&tokens)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["id"], account.as_str());
+    assert!(me["created_time"].as_i64().unwrap() >= now() as i64 - 5);
+
+    let config: Value = app
+        .get("/v1/qc_cos/config", Some(&bearer(&tokens)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["cos_path"], format!("/uploads/{account}"));
+    let other = app
+        .get(
+            "/v1/qc_cos/config?cos_path=/uploads/acc_someone_else",
+            Some(&bearer(&tokens)),
+        )
+        .await;
+    let (status, code, _) = error_code(other).await;
+    assert_eq!((status, code.as_str()), (403, "path_not_allowed"));
+
+    let again = login(&app, "user-alice").await;
+    assert_eq!(
+        again["account_id"],
+        account.as_str(),
+        "the same user gets the same account"
+    );
+    assert_eq!(wechat.calls("user-alice"), 2);
+}
+
+#[tokio::test]
+async fn the_2017_clients_form_logs_in_and_stores_the_decrypted_profile() {
+    let wechat = FakeWechat::start().await;
+    let app = spawn_app_with_wechat(&wechat, &[]).await;
+    let v = vector();
+    let body = json!({
+        "username": v["encryptedData"], "password": v["iv"],
+        "grant_type": "password", "auth_approach": "wxapp",
+    });
+    let resp = app
+        .post_as_client(&format!("{TOKEN}?code=vector"), body)
+        .await;
+    assert_eq!(resp.status(), 201);
+    let tokens: Value = resp.json().await.unwrap();
+    assert_eq!(tokens["nickname"], "Band");
+    let me: Value = app
+        .get(
+            SELF,
+            Some(&format!("JWT {}", tokens["access_token"].as_str().unwrap())),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["nickname"], "Band");
+    assert!(
+        me["avatar"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://wx.qlogo.cn/")
+    );
+}
+
+#[tokio::test]
+async fn encrypted_data_that_does_not_decrypt_is_400_never_500() {
+    let wechat = FakeWechat::start().await;
+    let app = spawn_app_with_wechat(&wechat, &[]).await;
+    let v = vector();
+    let cases = [
+        (
+            "user-bob",
+            json!({"encrypted_data": v["encryptedData"], "iv": v["iv"]}),
+            "does not decrypt",
+        ),
+        (
+            "vector",
+            json!({"encrypted_data": v["encryptedData"], "iv": "AAAAAAAAAAAAAAAAAAAAAA=="}),
+            "",
+        ),
+        (
+            "vector",
+            json!({"encrypted_data": "not base64!", "iv": v["iv"]}),
+            "base64",
+        ),
+        (
+            "vector",
+            json!({"encrypted_data": v["encryptedData"]}),
+            "go together",
+        ),
+        (
+            "vector",
+            json!({"encrypted_data": "AAAA", "iv": "AAAA"}),
+            "16 bytes",
+        ),
+    ];
+    for (code, mut body, reason) in cases {
+        body["code"] = code.into();
+        let (status, error, body) = error_code(app.post_as_client(TOKEN, body).await).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (400, "invalid_encrypted_data"),
+            "{code}: {body}"
+        );
+        assert!(body["message"].as_str().unwrap().contains(reason), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn wechat_refusals_and_outages_get_clear_statuses() {
+    let wechat = FakeWechat::start().await;
+    let app = spawn_app_with_wechat(&wechat, &[]).await;
+    let cases = [
+        ("invalid", 401, "invalid_wxapp_code", 1),
+        ("limited", 429, "wechat_rate_limited", 1),
+        ("risky", 403, "wechat_high_risk_user", 1),
+        ("busy", 503, "wechat_unavailable", 2),
+        ("slow", 503, "wechat_unavailable", 2),
+        ("html", 502, "wechat_unavailable", 1),
+        ("http500", 502, "wechat_unavailable", 1),
+    ];
+    for (code, status, error, calls) in cases {
+        let (got_status, got_error, body) =
+            error_code(app.post_as_client(TOKEN, json!({"code": code})).await).await;
+        assert_eq!(
+            (got_status, got_error.as_str()),
+            (status, error),
+            "{code}: {body}"
+        );
+        assert!(
+            !body.to_string().contains(WXAPP_SECRET),
+            "{code}: the app secret leaked"
+        );
+        assert_eq!(
+            wechat.calls(code),
+            calls,
+            "{code}: only busy answers and timeouts are retried"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_client_is_401_with_a_basic_challenge() {
+    let wechat = FakeWechat::start().await;
+    let app = spawn_app_with_wechat(&wechat, &[]).await;
+    let url = format!("{}{TOKEN}", app.base);
+    let attempts = [
+        app.client
+            .post(&url)
+            .basic_auth(CLIENT_ID, Some("wrong-secret"))
+            .json(&json!({"code": "user-a"})),
+        app.client
+            .post(&url)
+            .basic_auth("nobody", Some(CLIENT_SECRET))
+            .json(&json!({"code": "user-a"})),
+        app.client.post(&url).json(&json!({"code": "user-a"})),
+        app.client
+            .post(&url)
+            .bearer_auth(token_for("x"))
+            .json(&json!({"code": "user-a"})),
+    ];
+    for attempt in attempts {
+        let resp = attempt.send().await.unwrap();
+        assert_eq!(
+            resp.headers().get("www-authenticate").unwrap(),
+            r#"Basic realm="cosgate""#
+        );
+        let (status, code, body) = error_code(resp).await;
+        assert_eq!((status, code.as_str()), (401, "invalid_client"), "{body}");
+        assert!(!body.to_string().contains(CLIENT_SECRET));
+    }
+    assert_eq!(
+        wechat.calls("user-a"),
+        0,
+        "WeChat is not asked for unauthenticated clients"
+    );
+}
+
+#[tokio::test]
+async fn a_login_without_a_code_is_400() {
+    let app = spawn_app().await;
+    let (status, code, _) = error_code(app.post_as_client(TOKEN, json!({})).await).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_request"));
+    let (status, code, _) = error_code(
+        app.post_as_client(TOKEN, json!({"code": "x".repeat(300)}))
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (400, "invalid_request"));
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_replayed_one_kills_its_family() {
+    let wechat = FakeWechat::start().await;
+    let app = spawn_app_with_wechat(&wechat, &[]).await;
+    let first = login(&app, "user-carol").await;
+
+    let resp = refresh(&app, &first["refresh_token"]).await;
+    assert_eq!(resp.status(), 200);
+    let second: Value = resp.json().await.unwrap();
+    assert_eq!(second["account_id"], first["account_id"]);
+    assert_ne!(
+        second["refresh_token"], first["refresh_token"],
+        "a new refresh token"
+    );
+    assert_eq!(
+        app.get(SELF, Some(&bearer(&second))).await.status(),
+        200,
+        "the new access token works"
+    );
+
+    let (status, code, body) = error_code(refresh(&app, &first["refresh_token"]).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (401, "invalid_refresh_token"),
+        "replay: {body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("already used"));
+    let (status, _, body) = error_code(refresh(&app, &second["refresh_token"]).await).await;
+    assert_eq!(status, 401, "the replay revoked the family: {body}");
+
+    let other_login = login(&app, "user-carol").await;
+    assert_eq!(
+        refresh(&app, &other_login["refresh_token"]).await.status(),
+        200,
+        "a new login is a new family"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_refresh_token_is_401() {
+    let app = spawn_app().await;
+    let (status, code, _) = error_code(refresh(&app, &json!("made-up")).await).await;
+    assert_eq!((status, code.as_str()), (401, "invalid_refresh_token"));
+}
+
+#[tokio::test]
+async fn without_auto_registration_users_register_explicitly() {
+    let wechat = FakeWechat::start().await;
+    let app = spawn_app_with_wechat(&wechat, &[("AUTO_REGISTER", "false")]).await;
+    let (status, code, _) = error_code(
+        app.post_as_client(TOKEN, json!({"code": "user-dave"}))
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (401, "wxapp_not_registered"));
+
+    // The 2017 client's registration form: {username, password, code}.
+    let resp = app.post_as_client(REGISTER, json!({"code": "vector", "username": vector()["encryptedData"], "password": vector()["iv"]})).await;
+    assert_eq!(resp.status(), 201);
+    let account: Value = resp.json().await.unwrap();
+    assert_eq!(account["nickname"], "Band");
+    let (status, code, _) = error_code(
+        app.post_as_client(REGISTER, json!({"code": "vector"}))
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (409, "wxapp_already_registered"));
+
+    let tokens = login(&app, "vector").await;
+    assert_eq!(tokens["account_id"], account["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_logins_of_one_user_make_one_account() {
+    let wechat = FakeWechat::start().await;
+    let app = std::sync::Arc::new(spawn_app_with_wechat(&wechat, &[]).await);
+    let logins: Vec<_> = (0..12)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.post_as_client(TOKEN, json!({"code": "user-erin"}))
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for login in logins {
+        let resp = login.await.unwrap();
+        assert_eq!(resp.status(), 201);
+        ids.push(
+            resp.json::<Value>().await.unwrap()["account_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}
+
+#[tokio::test]
+async fn accounts_and_refresh_tokens_survive_a_restart_on_the_same_file() {
+    let wechat = FakeWechat::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("keep.db").display());
+    let app = spawn_app_with_wechat(&wechat, &[("DATABASE_URL", db.as_str())]).await;
+    let tokens = login(&app, "user-frank").await;
+    app.stop().await;
+
+    let app = spawn_app_with_wechat(&wechat, &[("DATABASE_URL", db.as_str())]).await;
+    let resp = refresh(&app, &tokens["refresh_token"]).await;
+    assert_eq!(resp.status(), 200, "the refresh token outlived the restart");
+    let fresh: Value = resp.json().await.unwrap();
+    let me: Value = app
+        .get(SELF, Some(&bearer(&fresh)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["id"], tokens["account_id"]);
+}
+
+#[tokio::test]
+async fn development_codes_log_in_without_wechat() {
+    let wechat = FakeWechat::start().await;
+    let app = spawn_app_with_wechat(&wechat, &[]).await;
+    let tokens = login(&app, "dev-newcomer").await;
+    assert!(tokens["account_id"].as_str().unwrap().starts_with("acc_"));
+    assert_eq!(wechat.calls("dev-newcomer"), 0);
+}
+
+#[tokio::test]
+async fn production_never_accepts_development_codes() {
+    let wechat = FakeWechat::start().await;
+    let app = spawn_app_with_wechat(
+        &wechat,
+        &[
+            ("COSGATE_ENV", "production"),
+            ("QCOS_APPID", "1253000000"),
+            ("QCOS_BUCKET_NAME", "photos"),
+            ("OAUTH_CLIENTS", "test-client:test-client-secret"),
+        ],
+    )
+    .await;
+    let (status, code, _) = error_code(
+        app.post_as_client(TOKEN, json!({"code": "dev-newcomer"}))
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (401, "invalid_wxapp_code"));
+    assert_eq!(
+        wechat.calls("dev-newcomer"),
+        1,
+        "the code went to WeChat, which refused it"
+    );
+}
+
+#[tokio::test]
+async fn who_am_i_needs_a_token() {
+    let app = spawn_app().await;
+    let (status, code, _) = error_code(app.get(SELF, None).await).await;
+    assert_eq!((status, code.as_str()), (401, "invalid_token"));
+    let (status, code, _) = error_code(
+        app.get(SELF, Some(&format!("Bearer {}", token_for("acc_gone"))))
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (404, "account_not_found"));
+}
