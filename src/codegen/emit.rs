@@ -216,6 +216,9 @@ fn emit_schema(schema: &ObjectSchema) -> TokenStream {
     quote! {
         #doc
         #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+        // An optional property is absent, not `null`: the spec does not
+        // declare any property nullable.
+        #[oai(skip_serializing_if_is_none)]
         pub struct #ident { #(#fields),* }
     }
 }

@@ -51,6 +51,34 @@ def get_config(tok, cos_path=None, scheme="JWT"):
         return e.code, json.loads(e.read())
 
 
+def post_as_client(path, body, query=""):
+    client_id, secret = ENV["OAUTH_CLIENTS"].split(",")[0].split(":", 1)
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    req = urllib.request.Request(f"{BASE}{path}{query}", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": f"Basic {basic}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def login_flow():
+    """The 2017 client's login form (development code), then its upload signature."""
+    body = {"username": "", "password": "", "grant_type": "password", "auth_approach": "wxapp"}
+    status, tokens = post_as_client("/auth/oauth/token", body, "?code=dev-seedflow")
+    check("the 2017 login form gets 201 tokens", status == 201 and tokens.get("token_type") == "jwt", f"{status} {tokens}")
+    claims = jwt.decode(tokens["access_token"], ENV["JWT_SECRET"], algorithms=["HS256"],
+                        audience=ENV["JWT_AUDIENCE"], issuer=ENV["JWT_ISSUER"])
+    check("the access token verifies with PyJWT", claims["sub"] == tokens["account_id"] and "open" in claims["scopes"])
+    status, body = get_config(tokens["access_token"])
+    check("the login's token signs its own directory", status == 200 and body["cos_path"] == f"/uploads/{tokens['account_id']}", f"{status} {body}")
+    status, fresh = post_as_client("/auth/oauth/token/refresh", {"refresh_token": tokens["refresh_token"]})
+    check("the refresh token rotates", status == 200 and fresh["refresh_token"] != tokens["refresh_token"], f"{status}")
+    status, body = post_as_client("/auth/oauth/token/refresh", {"refresh_token": tokens["refresh_token"]})
+    check("a replayed refresh token is 401", (status, body.get("error_code")) == (401, "invalid_refresh_token"), f"{status} {body}")
+
+
 def main():
     status, body = get_config(token(), "/uploads/acc1/photos")
     check("a PyJWT token gets a sign", status == 200 and "sign" in body, f"{status} {body}")
@@ -85,6 +113,9 @@ def main():
     check("`..` is 400 invalid_path", (status, body.get("error_code")) == (400, "invalid_path"), f"{status} {body}")
     status, body = get_config(token(), "/uploads/acc2")
     check("another account's directory is 403 path_not_allowed", (status, body.get("error_code")) == (403, "path_not_allowed"), f"{status} {body}")
+
+    if "OAUTH_CLIENTS" in ENV:
+        login_flow()
 
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")

@@ -46,6 +46,7 @@ pub enum ApiTags {
 /// A `wx.login` code and, optionally, WeChat's encrypted user profile. The
 /// 2017 client's field names (`username`, `password`) are accepted too.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WxappLogin {
     /// The code from `wx.login`; required here or in the query.
     pub code: Option<String>,
@@ -64,12 +65,14 @@ pub struct WxappLogin {
 }
 /// A refresh token to rotate.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
     pub refresh_token: String,
 }
 /// Tokens for a logged-in account.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenDetail {
     /// The account's id; also the `sub` of the access token.
     pub account_id: String,
@@ -86,6 +89,7 @@ pub struct TokenDetail {
 }
 /// A WeChat user's account.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Account {
     /// Opaque and stable; names the account's upload directory.
     pub id: String,
@@ -100,6 +104,7 @@ pub struct Account {
 }
 /// A COS v4 signature for one directory, and where to upload with it.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct QCOSConfig {
     /// The v4 multi-use signature; send it as the `Authorization` header to COS.
     pub sign: String,
@@ -118,6 +123,7 @@ pub struct QCOSConfig {
 }
 /// Every error answer has this shape.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Error {
     /// A stable, machine-readable code such as `invalid_token` or `path_not_allowed`.
     pub error_code: String,
@@ -128,6 +134,7 @@ pub struct Error {
 }
 /// Liveness report.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Health {
     /// Always `ok` when the server answers.
     pub status: String,
