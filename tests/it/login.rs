@@ -364,7 +364,10 @@ async fn development_codes_log_in_without_wechat() {
     let app = spawn_app_with_wechat(&wechat, &[]).await;
     let tokens = login(&app, "dev-newcomer").await;
     assert!(tokens["account_id"].as_str().unwrap().starts_with("acc_"));
-    assert!(tokens.get("nickname").is_none(), "an unknown nickname is absent, not null: {tokens}");
+    assert!(
+        tokens.get("nickname").is_none(),
+        "an unknown nickname is absent, not null: {tokens}"
+    );
     assert_eq!(wechat.calls("dev-newcomer"), 0);
 }
 

@@ -74,3 +74,49 @@ async fn swagger_ui_renders_every_operation_and_the_authorize_button() {
         "the operation summary is shown"
     );
 }
+
+/// Logs in through Swagger UI as a front-end developer would (Authorize with
+/// the OAuth client, "Try it out" on the login operation), driven by
+/// playwright-core in `tests/browser/` (`npm install --prefix tests/browser`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_authorizes_with_both_schemes_and_logs_in() {
+    let browser_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let ready = chromium().is_some()
+        && browser_dir.join("node_modules/playwright-core").exists()
+        && Command::new("node").arg("--version").output().is_ok();
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium, node and tests/browser"
+        );
+        eprintln!("skipping: needs chromium, node and `npm install --prefix tests/browser`");
+        return;
+    }
+    let app = spawn_app().await;
+    let url = format!("{}/docs/", app.base);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(browser_dir.join("swagger_login.mjs"))
+            .args([url.as_str(), CLIENT_ID, CLIENT_SECRET])
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "no report; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(seen["error"].is_null(), "{seen}");
+    let schemes = seen["schemes"].to_string();
+    assert!(
+        schemes.contains("jwt") && schemes.contains("oauth_client"),
+        "Authorize lists: {schemes}"
+    );
+    assert_eq!(seen["status"], "201", "{seen}");
+    let body: serde_json::Value = serde_json::from_str(seen["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["token_type"], "jwt");
+    assert!(body["account_id"].as_str().unwrap().starts_with("acc_"));
+}
