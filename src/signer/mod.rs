@@ -8,6 +8,7 @@
 
 pub mod jwt;
 pub mod v4;
+pub mod v5;
 
 use std::fmt;
 
