@@ -107,6 +107,55 @@ impl fmt::Display for SignedPairs {
     }
 }
 
+/// Which headers an official SDK puts into a signature. Both sign `host`,
+/// `x-cos-*`, `x-ci-*` and a list of standard headers; they differ on
+/// `content-type`, which cos-python-sdk-v5 signs and cos-js-sdk-v5 (and
+/// cos-wx-sdk-v5) leave out, because browsers and WeChat may rewrite it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderRule {
+    /// cos-js-sdk-v5 1.10 `getSignHeaderObj` (cos-wx-sdk-v5 alike).
+    JsSdk,
+    /// cos-python-sdk-v5 1.9 `filter_headers`.
+    PythonSdk,
+}
+
+const SDK_SIGNED_HEADERS: &[&str] = &[
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-length",
+    "content-md5",
+    "expect",
+    "expires",
+    "host",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-unmodified-since",
+    "origin",
+    "range",
+    "transfer-encoding",
+    "pic-operations",
+];
+
+impl HeaderRule {
+    /// Whether this SDK signs the header `name`.
+    pub fn signs(self, name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        let listed = SDK_SIGNED_HEADERS.contains(&name.as_str());
+        match self {
+            // The JS SDK tests `indexOf('x-cos-') > -1`: anywhere in the name.
+            HeaderRule::JsSdk => listed || name.contains("x-cos-") || name.contains("x-ci-"),
+            HeaderRule::PythonSdk => {
+                listed
+                    || name == "content-type"
+                    || name.starts_with("x-cos-")
+                    || name.starts_with("x-ci-")
+            }
+        }
+    }
+}
+
 /// One request to sign.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -376,6 +425,32 @@ mod tests {
         let pairs = SignedPairs::new([("X-COS-Meta-A b", "ü/x y"), ("acl", "")]);
         assert_eq!(pairs.to_string(), "acl=&x-cos-meta-a%20b=%C3%BC%2Fx%20y");
         assert_eq!(pairs.list(), "acl;x-cos-meta-a%20b");
+    }
+
+    #[test]
+    fn the_sdks_differ_only_on_content_type() {
+        for name in [
+            "Host",
+            "Content-Length",
+            "x-cos-acl",
+            "x-ci-process",
+            "Range",
+            "Cache-Control",
+        ] {
+            assert!(
+                HeaderRule::JsSdk.signs(name) && HeaderRule::PythonSdk.signs(name),
+                "{name}"
+            );
+        }
+        assert!(
+            HeaderRule::PythonSdk.signs("Content-Type") && !HeaderRule::JsSdk.signs("Content-Type")
+        );
+        for name in ["User-Agent", "Accept", "Authorization", "Date", "Cookie"] {
+            assert!(
+                !HeaderRule::JsSdk.signs(name) && !HeaderRule::PythonSdk.signs(name),
+                "{name}"
+            );
+        }
     }
 
     #[test]

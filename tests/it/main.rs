@@ -14,3 +14,4 @@ mod login;
 mod qc_cos_config;
 mod swagger_ui;
 mod v4_vectors;
+mod v5_vectors;
