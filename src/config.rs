@@ -22,6 +22,10 @@ pub const MAX_ACCESS_TTL: u64 = 86_400;
 pub const MAX_REFRESH_TTL: u64 = 365 * 86_400;
 /// The shortest OAuth client secret production accepts.
 pub const MIN_CLIENT_SECRET_BYTES: usize = 16;
+/// The longest a v5 signature may live: two hours.
+pub const MAX_V5_TTL: u64 = 7200;
+/// The largest single upload COS accepts through POST Object: 5 GiB.
+pub const MAX_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// The most clock difference JWT checks may tolerate.
 pub const MAX_JWT_LEEWAY: u64 = 300;
 /// The shortest `JWT_SECRET` production accepts (HS256 wants 256 bits).
@@ -107,6 +111,27 @@ pub struct CosSettings {
     /// How long a v4 signature from `/v1/qc_cos/config` is valid, seconds.
     pub sign_ttl: u64,
     pub scope: UploadScope,
+    /// The longest a v5 signature, presigned URL or POST policy lives.
+    pub v5_ttl: u64,
+    /// The largest upload a POST policy allows, bytes.
+    pub max_upload_bytes: u64,
+    /// The bucket's v5 endpoint, `https://{bucket}-{appid}.cos.{region}.myqcloud.com`
+    /// unless `QCOS_ENDPOINT` names another (a custom domain, or a fake COS).
+    pub endpoint: String,
+}
+
+impl CosSettings {
+    /// The `Host` the bucket is reached at, which v5 signatures sign.
+    pub fn host(&self) -> &str {
+        self.endpoint
+            .split_once("://")
+            .map_or(self.endpoint.as_str(), |(_, host)| host)
+    }
+
+    /// The bucket's name in v5 APIs, `{bucket}-{appid}`.
+    pub fn bucket_with_appid(&self) -> String {
+        format!("{}-{}", self.bucket, self.appid)
+    }
 }
 
 /// Every problem found in the environment, one line per variable.
@@ -238,6 +263,30 @@ impl Settings {
             CosDir::parse("/").expect("`/` is a directory")
         });
         let per_account = r.parse("QCOS_PER_ACCOUNT_DIRS", true);
+        let v5_ttl = r.parse("QCOS_V5_TTL", 900u64);
+        if !(60..=MAX_V5_TTL).contains(&v5_ttl) {
+            r.problem(format!(
+                "QCOS_V5_TTL: {v5_ttl} is not between 60 and {MAX_V5_TTL} seconds"
+            ));
+        }
+        let max_upload_bytes = r.parse("QCOS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024u64);
+        if !(1..=MAX_UPLOAD_BYTES).contains(&max_upload_bytes) {
+            r.problem(format!(
+                "QCOS_MAX_UPLOAD_BYTES: {max_upload_bytes} is not between 1 and {MAX_UPLOAD_BYTES}"
+            ));
+        }
+        let endpoint = r
+            .get("QCOS_ENDPOINT")
+            .unwrap_or_else(|| format!("https://{bucket}-{appid}.cos.{region}.myqcloud.com"));
+        let endpoint = endpoint.trim_end_matches('/').to_string();
+        let host_ok = endpoint.split_once("://").is_some_and(|(scheme, host)| {
+            (scheme == "https" || scheme == "http") && !host.is_empty() && !host.contains('/')
+        });
+        if !host_ok {
+            r.problem(format!(
+                "QCOS_ENDPOINT: {endpoint:?} is not scheme://host[:port]"
+            ));
+        }
 
         let wxapp_id = r.secret_or_placeholder("WXAPP_ID", placeholder::WXAPP_ID, dev);
         let wxapp_secret = r.secret_or_placeholder("WXAPP_SECRET", placeholder::WXAPP_SECRET, dev);
@@ -295,6 +344,9 @@ impl Settings {
                 region,
                 sign_ttl,
                 scope: UploadScope { root, per_account },
+                v5_ttl,
+                max_upload_bytes,
+                endpoint,
             },
             login,
             database_url,
@@ -642,6 +694,35 @@ mod tests {
         );
         let p = problems(&[("DATABASE_URL", "mysql://x")]);
         assert_eq!(p, ["DATABASE_URL: use sqlite://FILE or postgres://…"]);
+    }
+
+    #[test]
+    fn the_v5_endpoint_defaults_to_the_buckets_host() {
+        let s = load(&production()).unwrap();
+        assert_eq!(
+            s.cos.endpoint,
+            "https://photos-1253000000.cos.ap-shanghai.myqcloud.com"
+        );
+        assert_eq!(
+            s.cos.host(),
+            "photos-1253000000.cos.ap-shanghai.myqcloud.com"
+        );
+        assert_eq!(
+            (s.cos.v5_ttl, s.cos.max_upload_bytes),
+            (900, 10 * 1024 * 1024)
+        );
+        let s = load(&[("QCOS_ENDPOINT", "http://127.0.0.1:9000/")]).unwrap();
+        assert_eq!(
+            (s.cos.endpoint.as_str(), s.cos.host()),
+            ("http://127.0.0.1:9000", "127.0.0.1:9000")
+        );
+        assert_eq!(
+            problems(&[("QCOS_ENDPOINT", "ftp://x")]),
+            ["QCOS_ENDPOINT: \"ftp://x\" is not scheme://host[:port]"]
+        );
+        assert!(
+            problems(&[("QCOS_V5_TTL", "9999")])[0].starts_with("QCOS_V5_TTL: 9999 is not between")
+        );
     }
 
     #[test]

@@ -127,6 +127,55 @@ impl fmt::Display for CosDir {
     }
 }
 
+/// A well-formed COS object key such as `uploads/acc1/photo.png`: no
+/// leading `/` (one is removed), no trailing `/`, no empty, `.` or `..`
+/// segment. It is the key COS stores, byte for byte: `+`, spaces, CJK and a
+/// literal `%20` stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        let key = raw.strip_prefix('/').unwrap_or(raw);
+        if key.is_empty() {
+            return Err(PathError::Empty);
+        }
+        if key.len() > MAX_PATH_BYTES {
+            return Err(PathError::TooLong { bytes: key.len() });
+        }
+        for segment in key.split('/') {
+            check_segment(segment)?;
+        }
+        Ok(Self(key.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key as a path, `/uploads/acc1/photo.png`: what v5 signatures sign.
+    pub fn path(&self) -> String {
+        format!("/{}", self.0)
+    }
+
+    /// Whether the object lies strictly below `dir`.
+    pub fn is_below(&self, dir: &CosDir) -> bool {
+        match dir.as_str() {
+            "/" => true,
+            prefix => self
+                .path()
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/')),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 fn check_segment(segment: &str) -> Result<(), PathError> {
     if segment.is_empty() {
         return Err(PathError::EmptySegment);
@@ -205,6 +254,16 @@ impl UploadScope {
             self.home(account)
         } else {
             Ok(self.root.clone())
+        }
+    }
+
+    /// Checks that `account` may sign the object `key`.
+    pub fn check_key(&self, account: &str, key: &ObjectKey) -> Result<(), ScopeError> {
+        let allowed = self.allowed(account)?;
+        if key.is_below(&allowed) {
+            Ok(())
+        } else {
+            Err(ScopeError::OutsideAllowed { allowed })
         }
     }
 
@@ -329,6 +388,56 @@ mod tests {
         assert!(scope.check("acc1", &dir("/uploads/acc2")).is_ok());
         assert!(scope.check("acc1", &dir("/uploads")).is_ok());
         assert!(scope.check("acc1", &dir("/elsewhere")).is_err());
+    }
+
+    #[test]
+    fn object_keys_parse_as_cos_stores_them() {
+        for (raw, key) in [
+            ("uploads/acc1/a.png", "uploads/acc1/a.png"),
+            ("/uploads/acc1/a.png", "uploads/acc1/a.png"),
+            ("uploads/acc1/a+b (1).png", "uploads/acc1/a+b (1).png"),
+            ("uploads/acc1/我的 照片.png", "uploads/acc1/我的 照片.png"),
+            ("uploads/acc1/a%20b.png", "uploads/acc1/a%20b.png"),
+        ] {
+            assert_eq!(ObjectKey::parse(raw).unwrap().as_str(), key, "{raw}");
+        }
+        assert_eq!(ObjectKey::parse("a/b").unwrap().path(), "/a/b");
+        for (raw, err) in [
+            ("", PathError::Empty),
+            ("/", PathError::Empty),
+            ("uploads/acc1/", PathError::EmptySegment),
+            ("uploads//a", PathError::EmptySegment),
+            ("uploads/../acc2/a", PathError::DotSegment),
+            ("uploads/acc1/%2e%2e/a", PathError::EncodedTrick),
+            ("uploads\\acc1", PathError::Backslash),
+            ("uploads/a\u{7}", PathError::ControlCharacter),
+        ] {
+            assert_eq!(ObjectKey::parse(raw), Err(err), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn an_account_may_sign_only_objects_below_its_directory() {
+        let scope = UploadScope {
+            root: dir("/uploads"),
+            per_account: true,
+        };
+        let key = |k| ObjectKey::parse(k).unwrap();
+        assert!(scope.check_key("acc1", &key("uploads/acc1/a.png")).is_ok());
+        assert!(
+            scope
+                .check_key("acc1", &key("uploads/acc1/x/y/z.png"))
+                .is_ok()
+        );
+        for other in [
+            "uploads/acc2/a.png",
+            "uploads/acc10/a.png",
+            "uploads/acc1",
+            "elsewhere/acc1/a.png",
+            "a.png",
+        ] {
+            assert!(scope.check_key("acc1", &key(other)).is_err(), "{other}");
+        }
     }
 
     #[test]

@@ -1,18 +1,39 @@
 //! Operations tagged `Config`: COS signatures for direct uploads.
 //!
 //! Each handler reads as its steps: parse what the client sent, check the
-//! caller may sign it, sign, answer.
+//! caller may sign it, sign, answer. Nothing reaches the signer before the
+//! policy has accepted it.
 
+use std::collections::BTreeMap;
+
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use poem_openapi::payload::Json;
 
 use super::{
-    ConfigApi, GetQcCosConfigResponse, Handlers, QCOSConfig, error::ApiError, security::Claims,
+    ConfigApi, CosAuthorization, CosRequestToSign, CreatePostPolicyResponse,
+    CreatePresignedUrlResponse, GetQcCosConfigResponse, Handlers, PostPolicy, PostPolicyRequest,
+    PresignRequest, PresignedUrl, QCOSConfig, SignCosRequestResponse, error::ApiError,
+    security::Claims,
 };
 use crate::{
     clock::{random_below, unix_now},
-    policy::{CosDir, ScopeError},
-    signer::v4,
+    config::CosSettings,
+    policy::{CosDir, ObjectKey, ScopeError, UploadScope},
+    signer::{
+        v4,
+        v5::{self, HeaderRule, KeyCondition, KeyTime, SignedPairs},
+    },
 };
+
+/// How far back v5 windows start, for phone clocks that run behind (the
+/// Python SDK uses the same minute).
+const CLOCK_SKEW: u64 = 60;
+/// The most headers or query parameters one request may ask to sign.
+const MAX_PAIRS: usize = 64;
+/// The longest header or query value cosgate signs.
+const MAX_VALUE_BYTES: usize = 8 * 1024;
+/// Methods COS uploads and reads use.
+const METHODS: &[&str] = &["get", "head", "put", "post", "delete", "options"];
 
 impl ConfigApi for Handlers {
     async fn get_qc_cos_config(
@@ -20,16 +41,54 @@ impl ConfigApi for Handlers {
         claims: Claims,
         cos_path: Option<String>,
     ) -> GetQcCosConfigResponse {
-        let cos = &self.state.settings.cos;
-        let dir = match requested_dir(
-            &self.state.settings.cos.scope,
-            &claims.sub,
-            cos_path.as_deref(),
-        ) {
-            Ok(dir) => dir,
-            Err(err) => return err.into(),
-        };
+        match self.v4_config(&claims, cos_path.as_deref()) {
+            Ok(config) => GetQcCosConfigResponse::Ok(Json(config)),
+            Err(err) => err.into(),
+        }
+    }
 
+    async fn sign_cos_request(
+        &self,
+        claims: Claims,
+        body: CosRequestToSign,
+    ) -> SignCosRequestResponse {
+        match self.sign_request(&claims, body) {
+            Ok(signed) => SignCosRequestResponse::Ok(Json(signed)),
+            Err(err) => err.into(),
+        }
+    }
+
+    async fn create_presigned_url(
+        &self,
+        claims: Claims,
+        body: PresignRequest,
+    ) -> CreatePresignedUrlResponse {
+        match self.presign(&claims, body) {
+            Ok(url) => CreatePresignedUrlResponse::Ok(Json(url)),
+            Err(err) => err.into(),
+        }
+    }
+
+    async fn create_post_policy(
+        &self,
+        claims: Claims,
+        body: PostPolicyRequest,
+    ) -> CreatePostPolicyResponse {
+        match self.post_policy(&claims, body) {
+            Ok(policy) => CreatePostPolicyResponse::Ok(Json(policy)),
+            Err(err) => err.into(),
+        }
+    }
+}
+
+impl Handlers {
+    fn cos(&self) -> &CosSettings {
+        &self.state.settings.cos
+    }
+
+    fn v4_config(&self, claims: &Claims, cos_path: Option<&str>) -> Result<QCOSConfig, ApiError> {
+        let cos = self.cos();
+        let dir = requested_dir(&cos.scope, &claims.sub, cos_path)?;
         let now = unix_now();
         let request = v4::Request {
             appid: &cos.appid,
@@ -41,11 +100,9 @@ impl ConfigApi for Handlers {
             now,
             nonce: random_below(1_000_000_000),
         };
-        let sign = v4::sign(&cos.credentials, request);
-
-        GetQcCosConfigResponse::Ok(Json(QCOSConfig {
-            sign,
-            expired: i64::try_from(request.expired()).unwrap_or(i64::MAX),
+        Ok(QCOSConfig {
+            sign: v4::sign(&cos.credentials, request),
+            expired: request.expired() as i64,
             upload_url: format!(
                 "https://{}.file.myqcloud.com/files/v2/{}/{}{}",
                 cos.region,
@@ -57,14 +114,231 @@ impl ConfigApi for Handlers {
             bucket: cos.bucket.clone(),
             region: cos.region.clone(),
             appid: cos.appid.clone(),
-        }))
+        })
     }
+
+    fn sign_request(
+        &self,
+        claims: &Claims,
+        body: CosRequestToSign,
+    ) -> Result<CosAuthorization, ApiError> {
+        let cos = self.cos();
+        let method = parse_method(&body.method, METHODS)?;
+        if body.sign_host == Some(false) {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "sign_host must be true: without the host the signature would work in every bucket of the account",
+            ));
+        }
+        let key = allowed_key(&cos.scope, &claims.sub, &body.key)?;
+        let headers = checked_pairs("headers", body.headers.unwrap_or_default())?;
+        let query = checked_pairs("query", body.query.unwrap_or_default())?;
+        let key_time = window(unix_now(), cos.v5_ttl);
+
+        // Sign what cos-js-sdk-v5 / cos-wx-sdk-v5 sign, and always this
+        // bucket's host in place of any the client named.
+        let signed_headers = headers
+            .iter()
+            .filter(|(name, value)| !value.is_empty() && !name.eq_ignore_ascii_case("host"))
+            .filter(|(name, _)| HeaderRule::JsSdk.signs(name))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .chain([("host", cos.host())]);
+        let path = key.path();
+        let request = v5::Request {
+            method: &method,
+            path: &path,
+            query: SignedPairs::new(query.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            headers: SignedPairs::new(signed_headers),
+            key_time,
+        };
+        let authorization = v5::sign(&cos.credentials, &request);
+        Ok(CosAuthorization {
+            authorization: authorization.to_string(),
+            start_time: key_time.start as i64,
+            expired_time: key_time.end as i64,
+            host: cos.host().to_string(),
+            url: object_url(cos, &key),
+        })
+    }
+
+    fn presign(&self, claims: &Claims, body: PresignRequest) -> Result<PresignedUrl, ApiError> {
+        let cos = self.cos();
+        let method = parse_method(&body.method, &["put", "get"])?;
+        let key = allowed_key(&cos.scope, &claims.sub, &body.key)?;
+        let ttl = requested_ttl(body.expires_in, cos.v5_ttl)?;
+        let key_time = window(unix_now(), ttl);
+        let path = key.path();
+        let request = v5::Request {
+            method: &method,
+            path: &path,
+            query: SignedPairs::new([]),
+            headers: SignedPairs::new([("host", cos.host())]),
+            key_time,
+        };
+        let authorization = v5::sign(&cos.credentials, &request);
+        Ok(PresignedUrl {
+            url: format!("{}?{}", object_url(cos, &key), authorization.query_string()),
+            start_time: key_time.start as i64,
+            expired_time: key_time.end as i64,
+        })
+    }
+
+    fn post_policy(
+        &self,
+        claims: &Claims,
+        body: PostPolicyRequest,
+    ) -> Result<PostPolicy, ApiError> {
+        let cos = self.cos();
+        let (condition, key_field) = match (body.key, body.key_prefix) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "give key or key_prefix, not both",
+                ));
+            }
+            (Some(key), None) => {
+                let key = allowed_key(&cos.scope, &claims.sub, &key)?;
+                (KeyCondition::Exact(key.to_string()), key.to_string())
+            }
+            (None, prefix) => {
+                let dir = match prefix.as_deref() {
+                    Some(prefix) => {
+                        let dir = CosDir::parse(&format!("/{}", prefix.trim_start_matches('/')))
+                            .map_err(|e| {
+                                ApiError::bad_request("invalid_key", format!("key_prefix: {e}"))
+                            })?;
+                        cos.scope.check(&claims.sub, &dir).map_err(scope_error)?;
+                        dir
+                    }
+                    None => cos.scope.allowed(&claims.sub).map_err(scope_error)?,
+                };
+                // A prefix is a directory: `uploads/acc1/`, never `uploads/acc1`
+                // (which would also allow `uploads/acc10/…`).
+                let prefix = format!("{}/", dir.as_str().trim_start_matches('/'));
+                let field = format!("{prefix}${{filename}}");
+                (KeyCondition::Prefix(prefix), field)
+            }
+        };
+        let max_size_bytes = match body.max_size_bytes {
+            None => cos.max_upload_bytes,
+            Some(n) if n > 0 => (n as u64).min(cos.max_upload_bytes),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "max_size_bytes must be positive",
+                ));
+            }
+        };
+        let content_type_prefix = body.content_type_prefix.filter(|p| !p.is_empty());
+        if let Some(p) = &content_type_prefix
+            && (p.len() > 128 || p.chars().any(char::is_control))
+        {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "content_type_prefix is not a media type prefix",
+            ));
+        }
+
+        let key_time = window(unix_now(), cos.v5_ttl);
+        let bucket = cos.bucket_with_appid();
+        let policy = v5::PostPolicy {
+            key_time,
+            bucket: &bucket,
+            key: condition,
+            max_size_bytes,
+            content_type_prefix: content_type_prefix.as_deref(),
+        }
+        .to_json(&cos.credentials.secret_id);
+        let signed = v5::sign_post_policy(&cos.credentials, key_time, &policy);
+        let fields = BTreeMap::from([
+            ("key".to_string(), key_field),
+            ("policy".to_string(), BASE64.encode(&policy)),
+            ("q-sign-algorithm".to_string(), "sha1".to_string()),
+            ("q-ak".to_string(), cos.credentials.secret_id.clone()),
+            ("q-key-time".to_string(), key_time.to_string()),
+            ("q-signature".to_string(), signed.signature),
+        ]);
+        Ok(PostPolicy {
+            url: format!("{}/", cos.endpoint),
+            fields,
+            expired_time: key_time.end as i64,
+            max_size_bytes: max_size_bytes as i64,
+        })
+    }
+}
+
+/// `[now - skew, now + ttl]`.
+fn window(now: u64, ttl: u64) -> KeyTime {
+    KeyTime {
+        start: now.saturating_sub(CLOCK_SKEW),
+        end: now + ttl,
+    }
+}
+
+/// The lifetime a client asked for, never more than the server allows.
+fn requested_ttl(asked: Option<i64>, limit: u64) -> Result<u64, ApiError> {
+    match asked {
+        None => Ok(limit),
+        Some(n) if n > 0 => Ok((n as u64).min(limit)),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_request",
+            "expires_in must be positive",
+        )),
+    }
+}
+
+fn parse_method(raw: &str, allowed: &[&str]) -> Result<String, ApiError> {
+    let method = raw.to_ascii_lowercase();
+    if allowed.contains(&method.as_str()) {
+        Ok(method)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_request",
+            format!("method must be one of {}", allowed.join(", ")),
+        ))
+    }
+}
+
+/// The key, parsed (400 `invalid_key`) and within the caller's directory
+/// (403 `path_not_allowed`).
+fn allowed_key(scope: &UploadScope, account: &str, raw: &str) -> Result<ObjectKey, ApiError> {
+    let key = ObjectKey::parse(raw)
+        .map_err(|e| ApiError::bad_request("invalid_key", format!("key: {e}")))?;
+    scope.check_key(account, &key).map_err(scope_error)?;
+    Ok(key)
+}
+
+fn checked_pairs(
+    what: &str,
+    pairs: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    if pairs.len() > MAX_PAIRS {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("at most {MAX_PAIRS} {what}"),
+        ));
+    }
+    let bad = pairs
+        .iter()
+        .find(|(k, v)| k.is_empty() || k.len() > 256 || v.len() > MAX_VALUE_BYTES);
+    if let Some((name, _)) = bad {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{what}: {name:?} is empty or too long"),
+        ));
+    }
+    Ok(pairs)
+}
+
+/// The object's URL at the bucket's endpoint, the key percent-encoded.
+fn object_url(cos: &CosSettings, key: &ObjectKey) -> String {
+    format!("{}/{}", cos.endpoint, v5::encode_key_path(key.as_str()))
 }
 
 /// The directory to sign: the one asked for, or the caller's own; refused if
 /// malformed (400) or not the caller's to sign (403).
 fn requested_dir(
-    scope: &crate::policy::UploadScope,
+    scope: &UploadScope,
     account: &str,
     requested: Option<&str>,
 ) -> Result<CosDir, ApiError> {

@@ -279,6 +279,57 @@ pub fn sign(credentials: &Credentials, request: &Request<'_>) -> Authorization {
     }
 }
 
+/// Which keys a POST Object policy allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyCondition {
+    /// Exactly this key: `{"key": …}`.
+    Exact(String),
+    /// Any key starting with this: `["starts-with", "$key", …]`.
+    Prefix(String),
+}
+
+/// What a POST Object policy pins.
+#[derive(Debug, Clone)]
+pub struct PostPolicy<'a> {
+    pub key_time: KeyTime,
+    /// `{bucket}-{appid}`.
+    pub bucket: &'a str,
+    pub key: KeyCondition,
+    pub max_size_bytes: u64,
+    pub content_type_prefix: Option<&'a str>,
+}
+
+impl PostPolicy<'_> {
+    /// The policy's JSON text, `expiration` at the end of the key time.
+    /// `q-sign-algorithm`, `q-ak` and `q-sign-time` are conditions, as COS
+    /// requires.
+    pub fn to_json(&self, secret_id: &str) -> String {
+        use serde_json::{Value, json};
+        let expiration = time::OffsetDateTime::from_unix_timestamp(self.key_time.end as i64)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+        let mut conditions: Vec<Value> = vec![
+            json!({"q-sign-algorithm": "sha1"}),
+            json!({"q-ak": secret_id}),
+            json!({"q-sign-time": self.key_time.to_string()}),
+            json!({"bucket": self.bucket}),
+            match &self.key {
+                KeyCondition::Exact(key) => json!({"key": key}),
+                KeyCondition::Prefix(prefix) => json!(["starts-with", "$key", prefix]),
+            },
+            json!(["content-length-range", 0, self.max_size_bytes]),
+        ];
+        if let Some(prefix) = self.content_type_prefix {
+            conditions.push(json!(["starts-with", "$Content-Type", prefix]));
+        }
+        json!({"expiration": expiration, "conditions": conditions}).to_string()
+    }
+}
+
 /// A signed POST Object policy: `q-signature` over `hex(SHA1(policy JSON))`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicySignature {
@@ -425,6 +476,24 @@ mod tests {
         let pairs = SignedPairs::new([("X-COS-Meta-A b", "ü/x y"), ("acl", "")]);
         assert_eq!(pairs.to_string(), "acl=&x-cos-meta-a%20b=%C3%BC%2Fx%20y");
         assert_eq!(pairs.list(), "acl;x-cos-meta-a%20b");
+    }
+
+    #[test]
+    fn a_post_policy_pins_bucket_key_size_and_type() {
+        let policy = PostPolicy {
+            key_time: KeyTime {
+                start: 1_700_000_000,
+                end: 1_700_000_900,
+            },
+            bucket: "examplebucket-1250000000",
+            key: KeyCondition::Prefix("uploads/acc1/".into()),
+            max_size_bytes: 1024,
+            content_type_prefix: Some("image/"),
+        };
+        assert_eq!(
+            policy.to_json("AKID"),
+            r#"{"conditions":[{"q-sign-algorithm":"sha1"},{"q-ak":"AKID"},{"q-sign-time":"1700000000;1700000900"},{"bucket":"examplebucket-1250000000"},["starts-with","$key","uploads/acc1/"],["content-length-range",0,1024],["starts-with","$Content-Type","image/"]],"expiration":"2023-11-14T22:28:20Z"}"#
+        );
     }
 
     #[test]

@@ -8,6 +8,9 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/auth/accounts/wxapp"),
     ("GET", "/auth/accounts/self"),
     ("GET", "/v1/qc_cos/config"),
+    ("POST", "/v1/qc_cos/authorization"),
+    ("POST", "/v1/qc_cos/presigned_url"),
+    ("POST", "/v1/qc_cos/post_policy"),
     ("GET", "/healthz"),
 ];
 /// `info.title` of docs/v1.yml.
@@ -101,6 +104,84 @@ pub struct Account {
     pub created_time: i64,
     /// The last login, unix seconds.
     pub last_login_time: i64,
+}
+/// One COS v5 request, as the SDKs' getAuthorization callback describes it.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CosRequestToSign {
+    /// One of get, head, put, post, delete, options (any case).
+    pub method: String,
+    /// The object key, for example `uploads/<account id>/photo.png`; a leading `/` is ignored.
+    pub key: String,
+    /// The headers the request will send; see the operation for which are signed.
+    pub headers: Option<::std::collections::BTreeMap<String, String>>,
+    /// The query parameters the request will send; all are signed. Use "" for a parameter without a value.
+    pub query: Option<::std::collections::BTreeMap<String, String>>,
+    /// Must be true or absent; cosgate always signs the bucket's host.
+    pub sign_host: Option<bool>,
+}
+/// A signed request.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CosAuthorization {
+    /// The `Authorization` header value, `q-sign-algorithm=sha1&q-ak=…&q-signature=…`.
+    pub authorization: String,
+    /// When the signature starts to work, unix seconds (a minute in the past, for phone clocks).
+    pub start_time: i64,
+    /// When it stops working, unix seconds.
+    pub expired_time: i64,
+    /// The bucket's host, which the request must be sent to.
+    pub host: String,
+    /// The object's URL, the key percent-encoded.
+    pub url: String,
+}
+/// What to presign.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PresignRequest {
+    /// put or get.
+    pub method: String,
+    /// The object key, below the caller's directory.
+    pub key: String,
+    /// Seconds the URL should work; at most the server's limit, which is also the default.
+    pub expires_in: Option<i64>,
+}
+/// A presigned URL.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PresignedUrl {
+    /// The object's URL with the signature in the query string.
+    pub url: String,
+    /// When the URL starts to work, unix seconds.
+    pub start_time: i64,
+    /// When it stops working, unix seconds.
+    pub expired_time: i64,
+}
+/// What a form upload may write. Give `key` or `key_prefix`; neither means any key below the caller's directory.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PostPolicyRequest {
+    /// The exact object key to allow.
+    pub key: Option<String>,
+    /// Allow any key starting with this prefix, which must lie within the caller's directory.
+    pub key_prefix: Option<String>,
+    /// Require the upload's Content-Type to start with this, for example `image/`.
+    pub content_type_prefix: Option<String>,
+    /// The largest file to allow; at most the server's limit, which is also the default.
+    pub max_size_bytes: Option<i64>,
+}
+/// A signed POST Object form.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PostPolicy {
+    /// Where to post the form.
+    pub url: String,
+    /// Form fields to send before the file: key, policy, q-sign-algorithm, q-ak, q-key-time, q-signature.
+    pub fields: ::std::collections::BTreeMap<String, String>,
+    /// When the policy expires, unix seconds.
+    pub expired_time: i64,
+    /// The largest file the policy allows.
+    pub max_size_bytes: i64,
 }
 /// A COS v4 signature for one directory, and where to upload with it.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
@@ -385,6 +466,138 @@ impl From<crate::api::error::ApiError> for GetQcCosConfigResponse {
         }
     }
 }
+/// Every answer `sign_cos_request` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum SignCosRequestResponse {
+    /// The Authorization for that request.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<CosAuthorization>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+}
+impl From<crate::api::error::ApiError> for SignCosRequestResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
+/// Every answer `create_presigned_url` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum CreatePresignedUrlResponse {
+    /// The presigned URL.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<PresignedUrl>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+}
+impl From<crate::api::error::ApiError> for CreatePresignedUrlResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
+/// Every answer `create_post_policy` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum CreatePostPolicyResponse {
+    /// The form fields and where to post them.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<PostPolicy>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+}
+impl From<crate::api::error::ApiError> for CreatePostPolicyResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
 /// Every answer `get_health` can give, as docs/v1.yml lists them.
 #[derive(Debug, poem_openapi::ApiResponse)]
 #[oai(bad_request_handler = "crate::api::error::from_poem_error")]
@@ -471,6 +684,48 @@ pub trait ConfigApi: Send + Sync + 'static {
         claims: crate::api::security::Claims,
         cos_path: Option<String>,
     ) -> impl ::std::future::Future<Output = GetQcCosConfigResponse> + Send;
+    /// Sign one COS v5 request
+    ///
+    /// For the `getAuthorization` callback of cos-js-sdk-v5 and cos-wx-sdk-v5: pass
+    /// the request's `Method`, `Key`, `Headers` and `Query` as they are, and use the
+    /// answer's `authorization` (with `start_time` and `expired_time` as
+    /// `StartTime`/`ExpiredTime`). The key must lie below the caller's directory.
+    ///
+    /// Headers are filtered as those SDKs filter them: `host`, `x-cos-*`,
+    /// `x-ci-*` and cache-control, content-disposition, content-encoding,
+    /// content-length, content-md5, expect, expires, if-match, if-modified-since,
+    /// if-none-match, if-unmodified-since, origin, range, transfer-encoding,
+    /// pic-operations are signed; others (Content-Type, User-Agent, …) are not, and
+    /// headers with empty values are left out. Query parameters are all signed. The
+    /// bucket's `host` is always signed, so the signature works in this bucket only.
+    fn sign_cos_request(
+        &self,
+        claims: crate::api::security::Claims,
+        body: CosRequestToSign,
+    ) -> impl ::std::future::Future<Output = SignCosRequestResponse> + Send;
+    /// Presign a PUT or GET URL
+    ///
+    /// A URL with the v5 signature in its query string, as the SDKs'
+    /// `getObjectUrl` makes it: PUT the file's bytes to it, or GET the object. The
+    /// key must lie below the caller's directory.
+    fn create_presigned_url(
+        &self,
+        claims: crate::api::security::Claims,
+        body: PresignRequest,
+    ) -> impl ::std::future::Future<Output = CreatePresignedUrlResponse> + Send;
+    /// Sign a browser form upload (POST Object)
+    ///
+    /// A signed POST Object policy for an HTML form: post `fields` (in any order)
+    /// and then the file, as `file`, to `url`. The policy pins the bucket, the key
+    /// (exactly, or below a prefix within the caller's directory; `${filename}` in
+    /// the key field is replaced by the file's name), a size limit no larger than
+    /// the server's, and optionally the content type. Send the file's type as a
+    /// `Content-Type` form field when `content_type_prefix` is set.
+    fn create_post_policy(
+        &self,
+        claims: crate::api::security::Claims,
+        body: PostPolicyRequest,
+    ) -> impl ::std::future::Future<Output = CreatePostPolicyResponse> + Send;
 }
 /// The operations tagged `Ops` in docs/v1.yml; `src/api/ops.rs` implements them.
 pub trait OpsApi: Send + Sync + 'static {
@@ -600,6 +855,81 @@ impl<T: AuthApi + AccountsApi + ConfigApi + OpsApi> CosgateApi<T> {
             return err.into();
         }
         ConfigApi::get_qc_cos_config(&self.0, auth.0, cos_path.0).await
+    }
+    /// Sign one COS v5 request
+    ///
+    /// For the `getAuthorization` callback of cos-js-sdk-v5 and cos-wx-sdk-v5: pass
+    /// the request's `Method`, `Key`, `Headers` and `Query` as they are, and use the
+    /// answer's `authorization` (with `start_time` and `expired_time` as
+    /// `StartTime`/`ExpiredTime`). The key must lie below the caller's directory.
+    ///
+    /// Headers are filtered as those SDKs filter them: `host`, `x-cos-*`,
+    /// `x-ci-*` and cache-control, content-disposition, content-encoding,
+    /// content-length, content-md5, expect, expires, if-match, if-modified-since,
+    /// if-none-match, if-unmodified-since, origin, range, transfer-encoding,
+    /// pic-operations are signed; others (Content-Type, User-Agent, …) are not, and
+    /// headers with empty values are left out. Query parameters are all signed. The
+    /// bucket's `host` is always signed, so the signature works in this bucket only.
+    #[oai(
+        path = "/v1/qc_cos/authorization",
+        method = "post",
+        operation_id = "sign_cos_request",
+        tag = "ApiTags::Config"
+    )]
+    async fn sign_cos_request(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        body: poem_openapi::payload::Json<CosRequestToSign>,
+    ) -> SignCosRequestResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        ConfigApi::sign_cos_request(&self.0, auth.0, body.0).await
+    }
+    /// Presign a PUT or GET URL
+    ///
+    /// A URL with the v5 signature in its query string, as the SDKs'
+    /// `getObjectUrl` makes it: PUT the file's bytes to it, or GET the object. The
+    /// key must lie below the caller's directory.
+    #[oai(
+        path = "/v1/qc_cos/presigned_url",
+        method = "post",
+        operation_id = "create_presigned_url",
+        tag = "ApiTags::Config"
+    )]
+    async fn create_presigned_url(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        body: poem_openapi::payload::Json<PresignRequest>,
+    ) -> CreatePresignedUrlResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        ConfigApi::create_presigned_url(&self.0, auth.0, body.0).await
+    }
+    /// Sign a browser form upload (POST Object)
+    ///
+    /// A signed POST Object policy for an HTML form: post `fields` (in any order)
+    /// and then the file, as `file`, to `url`. The policy pins the bucket, the key
+    /// (exactly, or below a prefix within the caller's directory; `${filename}` in
+    /// the key field is replaced by the file's name), a size limit no larger than
+    /// the server's, and optionally the content type. Send the file's type as a
+    /// `Content-Type` form field when `content_type_prefix` is set.
+    #[oai(
+        path = "/v1/qc_cos/post_policy",
+        method = "post",
+        operation_id = "create_post_policy",
+        tag = "ApiTags::Config"
+    )]
+    async fn create_post_policy(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        body: poem_openapi::payload::Json<PostPolicyRequest>,
+    ) -> CreatePostPolicyResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        ConfigApi::create_post_policy(&self.0, auth.0, body.0).await
     }
     /// Liveness check
     ///
