@@ -146,10 +146,16 @@ impl ApiError {
             return api.clone();
         }
         let status = err.status();
-        if status.is_client_error() {
+        if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            return Self::bad_request(
+                "invalid_request",
+                "send a JSON body with Content-Type: application/json",
+            );
+        }
+        if status.is_client_error() && status != StatusCode::UNAUTHORIZED {
             // Parse failures name the parameter and what was expected; they
-            // echo no credentials.
-            return Self::new(status, "invalid_request", err.to_string());
+            // echo no credentials. Every operation declares 400 for them.
+            return Self::bad_request("invalid_request", err.to_string());
         }
         Self::internal(err)
     }

@@ -224,6 +224,35 @@ async fn a_wrong_or_missing_client_is_401_with_a_basic_challenge() {
 }
 
 #[tokio::test]
+async fn a_login_without_a_body_or_with_a_bad_one_is_400_never_500() {
+    let app = spawn_app().await;
+    let url = format!("{}{TOKEN}?code=", app.base);
+    let attempts = [
+        app.client
+            .post(&url)
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET)),
+        app.client
+            .post(&url)
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .header("content-type", "text/plain")
+            .body("code=x"),
+        app.client
+            .post(&url)
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .header("content-type", "application/json")
+            .body("{not json"),
+    ];
+    for (i, attempt) in attempts.into_iter().enumerate() {
+        let (status, code, body) = error_code(attempt.send().await.unwrap()).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "invalid_request"),
+            "attempt {i}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_login_without_a_code_is_400() {
     let app = spawn_app().await;
     let (status, code, _) = error_code(app.post_as_client(TOKEN, json!({})).await).await;
