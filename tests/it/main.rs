@@ -14,4 +14,5 @@ mod login;
 mod qc_cos_config;
 mod swagger_ui;
 mod v4_vectors;
+mod v5_endpoints;
 mod v5_vectors;
