@@ -77,19 +77,19 @@ async fn swagger_ui_renders_every_operation_and_the_authorize_button() {
 
 /// Logs in through Swagger UI as a front-end developer would (Authorize with
 /// the OAuth client, "Try it out" on the login operation), driven by
-/// playwright-core in `tests/browser/` (`npm install --prefix tests/browser`).
+/// playwright-core in `tests/js/` (`npm install --prefix tests/js`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swagger_ui_authorizes_with_both_schemes_and_logs_in() {
-    let browser_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let browser_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
     let ready = chromium().is_some()
         && browser_dir.join("node_modules/playwright-core").exists()
         && Command::new("node").arg("--version").output().is_ok();
     if !ready {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must install chromium, node and tests/browser"
+            "CI must install chromium, node and tests/js"
         );
-        eprintln!("skipping: needs chromium, node and `npm install --prefix tests/browser`");
+        eprintln!("skipping: needs chromium, node and `npm install --prefix tests/js`");
         return;
     }
     let app = spawn_app().await;

@@ -1,0 +1,113 @@
+//! cos-js-sdk-v5, in Node, uploading with signatures from cosgate to a fake
+//! COS on loopback (`tests/js/fake_cos.py`) that checks them with its own
+//! implementation of Tencent's document.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+};
+
+use crate::helpers::*;
+
+fn js_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
+}
+
+/// Whether node, python3 and `npm install --prefix tests/js` are there; under
+/// CI they must be.
+pub fn js_tooling_ready() -> bool {
+    let ready = js_dir().join("node_modules/cos-js-sdk-v5").exists()
+        && Command::new("node").arg("--version").output().is_ok()
+        && Command::new("python3").arg("--version").output().is_ok();
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install node, python3 and tests/js"
+        );
+        eprintln!("skipping: needs node, python3 and `npm install --prefix tests/js`");
+    }
+    ready
+}
+
+/// The fake COS, killed when dropped.
+pub struct FakeCos {
+    pub host: String,
+    child: Child,
+}
+
+impl Drop for FakeCos {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_fake_cos() -> FakeCos {
+    let mut child = Command::new("python3")
+        .arg("-W")
+        .arg("ignore::DeprecationWarning")
+        .arg(js_dir().join("fake_cos.py"))
+        .args([COS_SECRET_ID, COS_SECRET_KEY])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs the fake COS");
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    FakeCos {
+        host: format!("127.0.0.1:{}", port.trim()),
+        child,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_sdk_uploads_through_cosgate_and_cos_verifies_every_signature() {
+    if !js_tooling_ready() {
+        return;
+    }
+    let cos = start_fake_cos();
+    let endpoint = format!("http://{}", cos.host);
+    let app = spawn_app_with(&[("QCOS_ENDPOINT", endpoint.as_str())]).await;
+    let (base, host) = (app.base.clone(), cos.host.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(js_dir().join("sdk_upload.cjs"))
+            .args([base.as_str(), token_for("acc1").as_str(), host.as_str()])
+            .env("KEY", "uploads/acc1/我的 照片+(1).txt")
+            .env("OTHER_KEY", "uploads/acc2/x.txt")
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    // The SDK prints a tip of its own first; the report is the last line.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last_line = stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(last_line).unwrap_or_else(|_| {
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        panic!("no report; stdout:\n{stdout}\nstderr:\n{stderr}")
+    });
+    assert!(report["error"].is_null(), "{report}");
+    assert_eq!(
+        report["put"]["status"], 200,
+        "the SDK's upload was accepted by COS: {report}"
+    );
+    assert_eq!(
+        report["put_elsewhere"], "refused",
+        "cosgate would not sign another account's key"
+    );
+    assert_eq!(report["presigned_get"]["status"], 200, "{report}");
+    assert_eq!(
+        report["presigned_get"]["matches"], true,
+        "the presigned GET returns what was uploaded"
+    );
+    assert_eq!(
+        report["tampered"], 403,
+        "a header changed after signing is refused by COS"
+    );
+}

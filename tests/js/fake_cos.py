@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""A fake COS bucket on loopback that checks v5 signatures the way Tencent's
+document 436/7778 describes, written apart from cosgate's signer so the two
+check each other.
+
+PUT /key stores the body; GET /key returns it; both need a valid signature,
+in the Authorization header or (presigned) in the query string. POST / takes
+a browser form upload (document 436/14690): the policy's signature, its
+conditions, and its expiry are checked. A wrong signature is 403
+SignatureDoesNotMatch, like COS. CORS is open, for the browser example.
+
+Usage: fake_cos.py SECRET_ID SECRET_KEY   (prints the port it listens on)
+"""
+import base64
+import cgi
+import hashlib
+import hmac
+import io
+import json
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+SECRET_ID, SECRET_KEY = sys.argv[1], sys.argv[2]
+objects = {}
+
+
+def enc(s):
+    return quote(s, safe="-_.~")
+
+
+def hmac_sha1(key, msg):
+    return hmac.new(key.encode(), msg.encode(), hashlib.sha1).hexdigest()
+
+
+def check_auth(method, path, query, headers, auth):
+    """None if `auth` signs this request, else why not."""
+    params = dict(kv.split("=", 1) for kv in auth.split("&") if "=" in kv)
+    if params.get("q-sign-algorithm") != "sha1" or params.get("q-ak") != SECRET_ID:
+        return "wrong algorithm or SecretId"
+    start, end = (int(t) for t in params["q-key-time"].split(";"))
+    if not start <= time.time() <= end:
+        return "outside the key time"
+    lower_headers = {enc(k).lower(): v for k, v in headers.items()}
+    lower_query = {enc(k).lower(): v for k, v in query}
+    signed_headers, signed_query = [], []
+    for name in filter(None, params["q-header-list"].split(";")):
+        if name not in lower_headers:
+            return f"signed header {name} was not sent"
+        signed_headers.append(f"{name}={enc(lower_headers[name])}")
+    for name in filter(None, params["q-url-param-list"].split(";")):
+        if name not in lower_query:
+            return f"signed parameter {name} was not sent"
+        signed_query.append(f"{name}={enc(lower_query[name])}")
+    http_string = f"{method.lower()}\n{unquote(path)}\n{'&'.join(sorted(signed_query))}\n{'&'.join(sorted(signed_headers))}\n"
+    key_time = params["q-key-time"]
+    string_to_sign = f"sha1\n{key_time}\n{hashlib.sha1(http_string.encode()).hexdigest()}\n"
+    expected = hmac_sha1(hmac_sha1(SECRET_KEY, key_time), string_to_sign)
+    return None if hmac.compare_digest(expected, params.get("q-signature", "")) else "SignatureDoesNotMatch"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def reply(self, status, body=b"", content_type="application/xml", extra=None):
+        self.send_response(status)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Expose-Headers", "ETag")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def refuse(self, why):
+        print(f"refused {self.command} {self.path.split('?')[0]}: {why}", file=sys.stderr, flush=True)
+        code = "SignatureDoesNotMatch" if why == "SignatureDoesNotMatch" else "AccessDenied"
+        self.reply(403, f"<Error><Code>{code}</Code><Message>{why}</Message></Error>".encode())
+
+    def authorized(self):
+        url = urlsplit(self.path)
+        query = parse_qsl(url.query, keep_blank_values=True)
+        auth = self.headers.get("Authorization")
+        if auth is None:
+            sign_keys = {"q-sign-algorithm", "q-ak", "q-sign-time", "q-key-time", "q-header-list", "q-url-param-list", "q-signature"}
+            auth = "&".join(f"{k}={v}" for k, v in query if k in sign_keys)
+            query = [(k, v) for k, v in query if k not in sign_keys]
+        why = check_auth(self.command, url.path, query, dict(self.headers.items()), auth) if auth else "no signature"
+        if why:
+            self.refuse(why)
+        return why is None
+
+    def do_OPTIONS(self):
+        self.reply(200, extra={"Access-Control-Allow-Methods": "GET, PUT, POST, HEAD",
+                               "Access-Control-Allow-Headers": "*", "Access-Control-Max-Age": "60"})
+
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.authorized():
+            objects[unquote(urlsplit(self.path).path)] = body
+            print(f"stored {unquote(urlsplit(self.path).path)} ({len(body)} bytes)", file=sys.stderr, flush=True)
+            self.reply(200, extra={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
+
+    def do_GET(self):
+        if self.authorized():
+            path = unquote(urlsplit(self.path).path)
+            if path in objects:
+                self.reply(200, objects[path], "application/octet-stream")
+            else:
+                self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        env = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": self.headers["Content-Type"], "CONTENT_LENGTH": str(length)}
+        form = cgi.FieldStorage(fp=io.BytesIO(self.rfile.read(length)), environ=env, keep_blank_values=True)
+        fields = {k: form.getfirst(k) for k in form.keys() if k != "file"}
+        file = form["file"] if "file" in form else None
+        data = file.file.read() if file is not None else b""
+        key = fields.get("key", "").replace("${filename}", file.filename if file is not None else "")
+        policy_text = base64.b64decode(fields.get("policy", "")).decode()
+        key_time = fields.get("q-key-time", "0;0")
+        expected = hmac_sha1(hmac_sha1(SECRET_KEY, key_time), hashlib.sha1(policy_text.encode()).hexdigest())
+        if not hmac.compare_digest(expected, fields.get("q-signature", "")) or fields.get("q-ak") != SECRET_ID:
+            return self.refuse("SignatureDoesNotMatch")
+        policy = json.loads(policy_text)
+        for cond in policy["conditions"]:
+            ok = True
+            if isinstance(cond, dict):
+                (name, value), = cond.items()
+                if name == "key":
+                    ok = key == value
+                elif name == "q-sign-time":
+                    ok = value == key_time
+                elif name in ("q-ak", "q-sign-algorithm"):
+                    ok = fields.get(name) == value
+            elif cond[0] == "starts-with":
+                ok = (key if cond[1] == "$key" else fields.get(cond[1][1:], "")).startswith(cond[2])
+            elif cond[0] == "content-length-range":
+                ok = cond[1] <= len(data) <= cond[2]
+            if not ok:
+                return self.refuse(f"policy condition failed: {cond}")
+        if not int(key_time.split(";")[0]) <= time.time() <= int(key_time.split(";")[1]):
+            return self.refuse("the policy has expired")
+        objects["/" + key] = data
+        print(f"stored /{key} ({len(data)} bytes) by form", file=sys.stderr, flush=True)
+        self.reply(204)
+
+    def log_message(self, *args):
+        pass
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
