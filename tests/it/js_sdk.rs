@@ -111,3 +111,87 @@ async fn the_js_sdk_uploads_through_cosgate_and_cos_verifies_every_signature() {
         "a header changed after signing is refused by COS"
     );
 }
+
+/// `examples/browser/upload.html` as served by cosgate in development, in a
+/// real Chromium: log in, pick a file, upload through cos-js-sdk-v5 to the
+/// fake COS, see success; then fetch the object back with a presigned URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_example_uploads_a_picked_file() {
+    let example_sdk = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/browser/node_modules/cos-js-sdk-v5/dist/cos-js-sdk-v5.min.js");
+    if !js_tooling_ready() || !super::swagger_ui::browser_ready() {
+        return;
+    }
+    assert!(
+        example_sdk.exists() || std::env::var_os("CI").is_none(),
+        "CI must npm install examples/browser"
+    );
+    if !example_sdk.exists() {
+        eprintln!("skipping: needs `npm install --prefix examples/browser`");
+        return;
+    }
+    let cos = start_fake_cos();
+    let endpoint = format!("http://{}", cos.host);
+    let app = spawn_app_with(&[("QCOS_ENDPOINT", endpoint.as_str())]).await;
+    let url = format!("{}/examples/upload", app.base);
+    let content = format!("picked in chromium at {}", now());
+    let sent = content.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(js_dir().join("browser_upload.mjs"))
+            .args([url.as_str(), "hello world.txt", sent.as_str()])
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let seen: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| {
+            panic!(
+                "no report; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(seen["error"].is_null(), "{seen}");
+    let key = seen["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no key: {seen}"));
+    assert!(
+        seen["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("uploaded uploads/acc_"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["progress"].to_string().trim_matches('"'),
+        "100",
+        "{seen}"
+    );
+    for host in seen["requests"].as_array().unwrap() {
+        assert!(
+            host.as_str().unwrap().starts_with("127.0.0.1:"),
+            "the page reached {host}"
+        );
+    }
+
+    // The object is in the fake COS, under the logged-in account's directory.
+    let account = key.split('/').nth(1).unwrap();
+    let presigned: serde_json::Value = app
+        .client
+        .post(format!("{}/v1/qc_cos/presigned_url", app.base))
+        .bearer_auth(token_for(account))
+        .json(&serde_json::json!({"method": "get", "key": key}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got = reqwest::get(presigned["url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.text().await.unwrap(), content);
+}

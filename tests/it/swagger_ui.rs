@@ -7,6 +7,22 @@ use std::process::Command;
 
 use crate::helpers::*;
 
+/// Whether Chromium, node and `tests/js` are there to drive pages.
+pub fn browser_ready() -> bool {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+    let ready = chromium().is_some()
+        && dir.join("node_modules/playwright-core").exists()
+        && Command::new("node").arg("--version").output().is_ok();
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium, node and tests/js"
+        );
+        eprintln!("skipping: needs chromium, node and `npm install --prefix tests/js`");
+    }
+    ready
+}
+
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
@@ -81,15 +97,7 @@ async fn swagger_ui_renders_every_operation_and_the_authorize_button() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swagger_ui_authorizes_with_both_schemes_and_logs_in() {
     let browser_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    let ready = chromium().is_some()
-        && browser_dir.join("node_modules/playwright-core").exists()
-        && Command::new("node").arg("--version").output().is_ok();
-    if !ready {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install chromium, node and tests/js"
-        );
-        eprintln!("skipping: needs chromium, node and `npm install --prefix tests/js`");
+    if !browser_ready() {
         return;
     }
     let app = spawn_app().await;
