@@ -195,3 +195,99 @@ async fn the_browser_example_uploads_a_picked_file() {
     assert_eq!(got.status(), 200);
     assert_eq!(got.text().await.unwrap(), content);
 }
+
+/// A browser-style form upload with a POST policy from cosgate, checked by
+/// the fake COS (signature, every condition, expiry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_upload_with_cosgates_post_policy_is_accepted_and_its_limits_hold() {
+    if !js_tooling_ready() {
+        return;
+    }
+    let cos = start_fake_cos();
+    let endpoint = format!("http://{}", cos.host);
+    let app = spawn_app_with(&[("QCOS_ENDPOINT", endpoint.as_str())]).await;
+    let policy: serde_json::Value = app
+        .client
+        .post(format!("{}/v1/qc_cos/post_policy", app.base))
+        .bearer_auth(token_for("acc1"))
+        .json(&serde_json::json!({"content_type_prefix": "text/", "max_size_bytes": 64}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let form = |content_type: &str, body: &'static [u8]| {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in policy["fields"].as_object().unwrap() {
+            form = form.text(k.clone(), v.as_str().unwrap().to_string());
+        }
+        form.text("Content-Type", content_type.to_string()).part(
+            "file",
+            reqwest::multipart::Part::bytes(body).file_name("note.txt"),
+        )
+    };
+    let url = policy["url"].as_str().unwrap();
+    let post = |form| app.client.post(url).multipart(form).send();
+
+    assert_eq!(
+        post(form("text/plain", b"hello form"))
+            .await
+            .unwrap()
+            .status(),
+        204,
+        "a valid form upload"
+    );
+    assert_eq!(
+        post(form("text/plain", &[b'x'; 65]))
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "over max_size_bytes"
+    );
+    assert_eq!(
+        post(form("image/png", b"hello")).await.unwrap().status(),
+        403,
+        "wrong Content-Type"
+    );
+
+    let mut tampered = reqwest::multipart::Form::new();
+    for (k, v) in policy["fields"].as_object().unwrap() {
+        let v = if k == "key" {
+            "uploads/acc2/${filename}".to_string()
+        } else {
+            v.as_str().unwrap().to_string()
+        };
+        tampered = tampered.text(k.clone(), v);
+    }
+    let tampered = tampered.text("Content-Type", "text/plain").part(
+        "file",
+        reqwest::multipart::Part::bytes(&b"x"[..]).file_name("x.txt"),
+    );
+    assert_eq!(
+        post(tampered).await.unwrap().status(),
+        403,
+        "a key outside the policy's prefix"
+    );
+
+    let presigned: serde_json::Value = app
+        .client
+        .post(format!("{}/v1/qc_cos/presigned_url", app.base))
+        .bearer_auth(token_for("acc1"))
+        .json(&serde_json::json!({"method": "get", "key": "uploads/acc1/note.txt"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got = reqwest::get(presigned["url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        got.text().await.unwrap(),
+        "hello form",
+        "${{filename}} became the file's name"
+    );
+}
