@@ -95,47 +95,47 @@ const cos = new COS({
   },
 });
 
-// Today's way: cos-wx-sdk-v5, signed per request by cosgate.
-function uploadV5(page) {
+// Lets the user pick one image; calls back with its temp path and a name.
+function pickImage(then) {
   wx.chooseMedia({
     count: 1,
     mediaType: ['image'],
     success(res) {
-      const file = res.tempFiles[0];
-      const name = file.tempFilePath.split('/').pop();
+      const path = res.tempFiles[0].tempFilePath;
+      then(path, path.split('/').pop());
+    },
+  });
+}
+
+// Today's way: cos-wx-sdk-v5, signed per request by cosgate.
+function uploadV5(page) {
+  pickImage((path, name) => {
       cos.uploadFile({
         Bucket: config.bucket,
         Region: config.region,
         Key: 'uploads/' + session.accountId + '/' + name, // cosgate signs only this directory
-        FilePath: file.tempFilePath,
+        FilePath: path,
         onProgress: (p) => page.setData({ upload_progress: Math.round(p.percent * 100) }),
       }, (err, data) => {
         if (err) return console.error('upload failed', err);
         page.setData({ upload_progress: 0, test_image: 'https://' + data.Location });
       });
-    },
   });
 }
 
 // The 2017 way: one v4 signature for the caller's directory, wx.uploadFile.
 function uploadV4(page) {
   withToken({ url: config.cosgate + '/v1/qc_cos/config', method: 'GET' }).then((cosConfig) => {
-    wx.chooseMedia({
-      count: 1,
-      mediaType: ['image'],
-      success(res) {
-        const file = res.tempFiles[0];
-        const name = file.tempFilePath.split('/').pop();
+    pickImage((path, name) => {
         const task = wx.uploadFile({
           url: cosConfig.upload_url + '/' + encodeURIComponent(name),
-          filePath: file.tempFilePath,
+          filePath: path,
           name: 'filecontent',
           header: { Authorization: cosConfig.sign },
           formData: { op: 'upload' },
           success: (up) => page.setData({ test_image: JSON.parse(up.data).data.source_url }),
         });
         task.onProgressUpdate((p) => page.setData({ upload_progress: p.progress === 100 ? 0 : p.progress }));
-      },
     });
   });
 }

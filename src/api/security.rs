@@ -34,6 +34,29 @@ fn described(name: &str) -> Option<&'static str> {
         .map(|(_, description)| *description)
 }
 
+/// Registers the `http` scheme `name` with the description docs/v1.yml
+/// gives it.
+fn register_http_scheme(
+    registry: &mut Registry,
+    name: &'static str,
+    scheme: &'static str,
+    bearer_format: Option<&'static str>,
+) {
+    registry.create_security_scheme(
+        name,
+        MetaSecurityScheme {
+            ty: "http",
+            description: described(name),
+            name: None,
+            key_in: None,
+            scheme: Some(scheme),
+            bearer_format,
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+}
+
 /// The name of the scheme in docs/v1.yml's `components.securitySchemes`.
 const SCHEME: &str = "jwt";
 
@@ -48,19 +71,7 @@ impl<'a> ApiExtractor<'a> for JwtAuth {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        registry.create_security_scheme(
-            SCHEME,
-            MetaSecurityScheme {
-                ty: "http",
-                description: described(SCHEME),
-                name: None,
-                key_in: None,
-                scheme: Some("bearer"),
-                bearer_format: Some("JWT"),
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
+        register_http_scheme(registry, SCHEME, "bearer", Some("JWT"));
     }
 
     fn security_schemes() -> Vec<&'static str> {
@@ -192,19 +203,7 @@ impl<'a> ApiExtractor<'a> for OAuthClient {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        registry.create_security_scheme(
-            CLIENT_SCHEME,
-            MetaSecurityScheme {
-                ty: "http",
-                description: described(CLIENT_SCHEME),
-                name: None,
-                key_in: None,
-                scheme: Some("basic"),
-                bearer_format: None,
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
+        register_http_scheme(registry, CLIENT_SCHEME, "basic", None);
     }
 
     fn security_schemes() -> Vec<&'static str> {

@@ -62,6 +62,26 @@ pub fn start_fake_cos() -> FakeCos {
     }
 }
 
+/// What `key` holds in the fake COS, fetched with a presigned GET from
+/// cosgate as `account`.
+async fn fetch_back(app: &TestApp, account: &str, key: &str) -> (u16, String) {
+    let presigned: serde_json::Value = app
+        .client
+        .post(format!("{}/v1/qc_cos/presigned_url", app.base))
+        .bearer_auth(token_for(account))
+        .json(&serde_json::json!({"method": "get", "key": key}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got = reqwest::get(presigned["url"].as_str().unwrap())
+        .await
+        .unwrap();
+    (got.status().as_u16(), got.text().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_js_sdk_uploads_through_cosgate_and_cos_verifies_every_signature() {
     if !js_tooling_ready() {
@@ -178,22 +198,8 @@ async fn the_browser_example_uploads_a_picked_file() {
 
     // The object is in the fake COS, under the logged-in account's directory.
     let account = key.split('/').nth(1).unwrap();
-    let presigned: serde_json::Value = app
-        .client
-        .post(format!("{}/v1/qc_cos/presigned_url", app.base))
-        .bearer_auth(token_for(account))
-        .json(&serde_json::json!({"method": "get", "key": key}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let got = reqwest::get(presigned["url"].as_str().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(got.status(), 200);
-    assert_eq!(got.text().await.unwrap(), content);
+    let (status, text) = fetch_back(&app, account, key).await;
+    assert_eq!((status, text.as_str()), (200, content.as_str()));
 }
 
 /// A browser-style form upload with a POST policy from cosgate, checked by
@@ -271,23 +277,10 @@ async fn a_form_upload_with_cosgates_post_policy_is_accepted_and_its_limits_hold
         "a key outside the policy's prefix"
     );
 
-    let presigned: serde_json::Value = app
-        .client
-        .post(format!("{}/v1/qc_cos/presigned_url", app.base))
-        .bearer_auth(token_for("acc1"))
-        .json(&serde_json::json!({"method": "get", "key": "uploads/acc1/note.txt"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let got = reqwest::get(presigned["url"].as_str().unwrap())
-        .await
-        .unwrap();
+    let (status, text) = fetch_back(&app, "acc1", "uploads/acc1/note.txt").await;
     assert_eq!(
-        got.text().await.unwrap(),
-        "hello form",
+        (status, text.as_str()),
+        (200, "hello form"),
         "${{filename}} became the file's name"
     );
 }
