@@ -11,6 +11,7 @@ use super::{
 };
 use crate::{
     clock::{random_bytes, unix_now},
+    signer::hex,
     store::{self, RefreshRefusal},
     wechat::{LoginError, decrypt_user_info},
 };
@@ -271,8 +272,4 @@ fn new_refresh_token() -> (String, String) {
 
 fn hash_refresh_token(token: &str) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

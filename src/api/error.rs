@@ -108,10 +108,6 @@ impl ApiError {
         self.status.as_u16()
     }
 
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
-
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers
             .iter()
@@ -202,13 +198,10 @@ impl ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        let mut resp = poem::web::Json(serde_json::json!({
-            "error_code": self.code,
-            "message": self.message,
-            "text": user_text(self.status),
-        }))
-        .with_status(self.status)
-        .into_response();
+        use poem_openapi::types::ToJSON;
+        let mut resp = poem::web::Json(self.body().to_json())
+            .with_status(self.status)
+            .into_response();
         for (name, value) in &self.headers {
             if let Ok(value) = value.parse() {
                 resp.headers_mut().insert(*name, value);

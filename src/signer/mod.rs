@@ -45,6 +45,17 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Lowercase hex, as COS signatures and cosgate's token hashes are written.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
 /// `HMAC-SHA1(key, message)` as the raw 20-byte digest.
 fn hmac_sha1(key: &[u8], message: &[u8]) -> ring::hmac::Tag {
     // COS's algorithms are defined on SHA-1; ring keeps it for such legacy use.

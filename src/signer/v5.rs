@@ -23,7 +23,7 @@ use std::fmt::{self, Write as _};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{Credentials, hmac_sha1};
+use super::{Credentials, hex, hmac_sha1};
 
 /// Bytes COS leaves unencoded in names and values: `A-Za-z0-9-_.~`.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -41,15 +41,6 @@ pub fn encode(s: &str) -> String {
 /// stays a separator.
 pub fn encode_key_path(key: &str) -> String {
     key.split('/').map(encode).collect::<Vec<_>>().join("/")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
 }
 
 /// The signature's validity window, unix seconds.

@@ -62,6 +62,39 @@ pub fn start_fake_cos() -> FakeCos {
     }
 }
 
+/// The fake COS, and cosgate with it as the bucket's endpoint. Keep the
+/// `FakeCos` alive as long as the app.
+async fn spawn_app_with_fake_cos() -> (FakeCos, TestApp) {
+    let cos = start_fake_cos();
+    let endpoint = format!("http://{}", cos.host);
+    let app = spawn_app_with(&[("QCOS_ENDPOINT", endpoint.as_str())]).await;
+    (cos, app)
+}
+
+/// Runs `node tests/js/<script> args…` off the async runtime and returns the
+/// JSON report it prints last (cos-js-sdk-v5 prints a tip of its own first).
+async fn node_report<const A: usize, const E: usize>(
+    script: &'static str,
+    args: [String; A],
+    envs: [(&'static str, &'static str); E],
+) -> serde_json::Value {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(js_dir().join(script))
+            .args(args)
+            .envs(envs)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|_| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        panic!("no report from {script}; stdout:\n{stdout}\nstderr:\n{stderr}")
+    })
+}
+
 /// What `key` holds in the fake COS, fetched with a presigned GET from
 /// cosgate as `account`.
 async fn fetch_back(app: &TestApp, account: &str, key: &str) -> (u16, String) {
@@ -87,31 +120,16 @@ async fn the_js_sdk_uploads_through_cosgate_and_cos_verifies_every_signature() {
     if !js_tooling_ready() {
         return;
     }
-    let cos = start_fake_cos();
-    let endpoint = format!("http://{}", cos.host);
-    let app = spawn_app_with(&[("QCOS_ENDPOINT", endpoint.as_str())]).await;
-    let (base, host) = (app.base.clone(), cos.host.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(js_dir().join("sdk_upload.cjs"))
-            .args([base.as_str(), token_for("acc1").as_str(), host.as_str()])
-            .env("KEY", "uploads/acc1/我的 照片+(1).txt")
-            .env("OTHER_KEY", "uploads/acc2/x.txt")
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    // The SDK prints a tip of its own first; the report is the last line.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last_line = stdout.lines().last().unwrap_or_default();
-    let report: serde_json::Value = serde_json::from_str(last_line).unwrap_or_else(|_| {
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        panic!("no report; stdout:\n{stdout}\nstderr:\n{stderr}")
-    });
+    let (cos, app) = spawn_app_with_fake_cos().await;
+    let report = node_report(
+        "sdk_upload.cjs",
+        [app.base.clone(), token_for("acc1"), cos.host.clone()],
+        [
+            ("KEY", "uploads/acc1/我的 照片+(1).txt"),
+            ("OTHER_KEY", "uploads/acc2/x.txt"),
+        ],
+    )
+    .await;
     assert!(report["error"].is_null(), "{report}");
     assert_eq!(
         report["put"]["status"], 200,
@@ -150,29 +168,15 @@ async fn the_browser_example_uploads_a_picked_file() {
         eprintln!("skipping: needs `npm install --prefix examples/browser`");
         return;
     }
-    let cos = start_fake_cos();
-    let endpoint = format!("http://{}", cos.host);
-    let app = spawn_app_with(&[("QCOS_ENDPOINT", endpoint.as_str())]).await;
+    let (_cos, app) = spawn_app_with_fake_cos().await;
     let url = format!("{}/examples/upload", app.base);
     let content = format!("picked in chromium at {}", now());
-    let sent = content.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(js_dir().join("browser_upload.mjs"))
-            .args([url.as_str(), "hello world.txt", sent.as_str()])
-            .output()
-            .expect("node runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let seen: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|_| {
-            panic!(
-                "no report; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+    let seen = node_report(
+        "browser_upload.mjs",
+        [url, "hello world.txt".into(), content.clone()],
+        [],
+    )
+    .await;
     assert!(seen["error"].is_null(), "{seen}");
     let key = seen["key"]
         .as_str()
@@ -209,9 +213,7 @@ async fn a_form_upload_with_cosgates_post_policy_is_accepted_and_its_limits_hold
     if !js_tooling_ready() {
         return;
     }
-    let cos = start_fake_cos();
-    let endpoint = format!("http://{}", cos.host);
-    let app = spawn_app_with(&[("QCOS_ENDPOINT", endpoint.as_str())]).await;
+    let (_cos, app) = spawn_app_with_fake_cos().await;
     let policy: serde_json::Value = app
         .client
         .post(format!("{}/v1/qc_cos/post_policy", app.base))
