@@ -1,19 +1,15 @@
 //! Generates the typed HTTP layer from the contract, `docs/v1.yml`.
 //!
-//! The generator lives in `src/codegen/` (also compiled into the tests); this
-//! file only reads the spec, runs it, and writes `$OUT_DIR/api.rs`, which
+//! The generator is its own crate (`codegen/`, with its own tests); this file
+//! only reads the spec, runs it, and writes `$OUT_DIR/api.rs`, which
 //! `src/api/mod.rs` includes. A spec the generator cannot handle stops the
 //! build with a message naming what to fix.
-
-#[path = "src/codegen/mod.rs"]
-mod codegen;
 
 use std::{env, fs, path::PathBuf, process::ExitCode};
 
 fn main() -> ExitCode {
     const SPEC: &str = "docs/v1.yml";
     println!("cargo:rerun-if-changed={SPEC}");
-    println!("cargo:rerun-if-changed=src/codegen");
 
     let spec = match fs::read_to_string(SPEC) {
         Ok(spec) => spec,
@@ -22,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let source = match codegen::generate(&spec) {
+    let source = match cosgate_codegen::generate(&spec) {
         Ok(source) => source,
         Err(e) => {
             println!("cargo::error={SPEC}: {e}");

@@ -20,19 +20,22 @@ use poem_openapi::OpenApiService;
 
 use crate::{
     api::{
-        AppState, CosgateApi, Handlers, SPEC_DESCRIPTION, SPEC_TITLE, SPEC_VERSION,
-        allowed_methods, error::ApiError,
+        AppState, CosgateApi, Handlers, SPEC_DESCRIPTION, SPEC_TITLE, SpecOnly, allowed_methods,
+        error::ApiError,
     },
     config::Settings,
-    store::StoreError,
 };
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// The generated API bound to cosgate's handlers, as poem-openapi serves it.
-pub fn api_service(state: Arc<AppState>) -> OpenApiService<CosgateApi<Handlers>, ()> {
-    OpenApiService::new(CosgateApi(Handlers::new(state)), SPEC_TITLE, SPEC_VERSION)
+/// The generated API bound to `handlers`, as poem-openapi serves it. The
+/// version is Cargo's (a test keeps docs/v1.yml's equal to it).
+pub fn api_service<T>(handlers: T) -> OpenApiService<CosgateApi<T>, ()>
+where
+    CosgateApi<T>: poem_openapi::OpenApi,
+{
+    OpenApiService::new(CosgateApi(handlers), SPEC_TITLE, env!("CARGO_PKG_VERSION"))
         .description(SPEC_DESCRIPTION)
 }
 
@@ -40,7 +43,7 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<CosgateApi<Handlers>,
 pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let (jwt, clients) = (state.jwt.clone(), state.clients.clone());
     let examples = (!state.settings.is_production()).then(|| examples(&state.settings));
-    let api = api_service(state);
+    let api = api_service(Handlers::new(state));
     let mut route = Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .at("/openapi.yaml", api.spec_endpoint_yaml())
@@ -113,11 +116,15 @@ fn examples(settings: &Settings) -> Route {
         )
 }
 
-/// The served spec as JSON, for `cosgate spec`. Needs no database: the
-/// service is built over an in-memory one that nothing queries.
-pub async fn spec_json(mut settings: Settings) -> Result<String, StoreError> {
-    settings.database_url = "sqlite::memory:".into();
-    Ok(api_service(Arc::new(AppState::new(settings).await?)).spec())
+/// The served spec as YAML, for `cosgate spec`: built over [`SpecOnly`], so
+/// it needs neither settings nor a database.
+pub fn spec_yaml() -> String {
+    api_service(SpecOnly).spec_yaml()
+}
+
+/// The served spec as JSON.
+pub fn spec_json() -> String {
+    api_service(SpecOnly).spec()
 }
 
 /// Answers what no operation handles (unknown paths, wrong methods) in the
@@ -131,7 +138,7 @@ async fn contract_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Res
             Ok(ApiError::method_not_allowed(allow).as_response())
         }
         Err(err) if err.status() == StatusCode::NOT_FOUND => {
-            Ok(ApiError::not_found(&path).as_response())
+            Ok(ApiError::no_route(&path).as_response())
         }
         Err(err) => Err(err),
     }
@@ -201,7 +208,7 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> io::Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(shutdown_signal()?).await
     }
 
     /// Serves until `shutdown` completes.
@@ -216,30 +223,28 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
+/// Completes at SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled, so a signal that arrives
+/// between the two is not lost (and does not kill the process).
+#[cfg(unix)]
+pub fn shutdown_signal() -> io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
+}
+
+/// Completes at Ctrl-C.
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> io::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }

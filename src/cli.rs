@@ -1,130 +1,182 @@
 //! The command line: `cosgate [serve]`, `cosgate token …`, `cosgate spec`.
-//! Three subcommands with a handful of flags do not need an argument-parsing
-//! crate.
+//! `main.rs` parses it and calls the function for the command.
 
-use std::fmt;
+use std::{
+    io::{self, Write},
+    process::ExitCode,
+};
 
-pub const USAGE: &str = "\
-usage:
-  cosgate [serve]                 serve the API (the default)
-  cosgate token --sub <account>   print an access token signed with JWT_SECRET
-        [--scope <s>]...          scopes to grant (default: open)
-        [--ttl <seconds>]         lifetime (default: 3600)
-        [--force]                 allow it in production
-  cosgate spec [--yaml]           print the served OpenAPI document
-Settings come from the environment and .env; see README.md.";
+use clap::{Parser, Subcommand};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Serve,
-    Token {
-        sub: String,
-        scopes: Vec<String>,
-        ttl: u64,
-        force: bool,
-    },
-    Spec {
-        yaml: bool,
-    },
-    Help,
+use crate::{Application, Settings, app, clock::unix_now};
+
+/// Signs direct uploads to Tencent Cloud COS for logged-in WeChat
+/// mini-program and browser users.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cosgate",
+    version,
+    after_help = "Settings come from the environment and .env; see README.md."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default)
+    Serve,
+    /// Print an access token signed with JWT_SECRET, for trying the API
+    Token {
+        /// The account the token is for (its `sub`)
+        #[arg(long)]
+        sub: String,
+        /// A scope to grant; repeat for more
+        #[arg(long = "scope", value_name = "SCOPE", default_value = "open")]
+        scopes: Vec<String>,
+        /// Lifetime in seconds
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+        ttl: u64,
+        /// Allow it in production
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the served OpenAPI document (needs no settings or database)
+    Spec {
+        /// YAML instead of JSON
+        #[arg(long)]
+        yaml: bool,
+    },
+}
 
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}\n\n{USAGE}", self.0)
+/// `cosgate serve`: runs until SIGINT or SIGTERM.
+pub async fn serve(settings: Settings) -> ExitCode {
+    if !settings.is_production() {
+        development_banner(&settings);
+    }
+    let app = match Application::build(settings.clone()).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("cosgate: cannot start on {}: {e}", settings.bind);
+            return ExitCode::FAILURE;
+        }
+    };
+    // Signal handlers are installed before the address is announced, so a
+    // supervisor that stops the server as soon as it is up stops it cleanly.
+    let stopped = match app::shutdown_signal() {
+        Ok(stopped) => stopped,
+        Err(e) => {
+            eprintln!("cosgate: cannot listen for signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "cosgate: Swagger UI at http://{}:{}/docs",
+        settings.bind.ip(),
+        app.port()
+    );
+    match app.run_until(stopped).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cosgate: server failed: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-impl std::error::Error for UsageError {}
-
-/// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<Command, UsageError> {
-    let mut args = args.iter().map(String::as_str);
-    let command = match args.next() {
-        None | Some("serve") => Command::Serve,
-        Some("-h" | "--help" | "help") => Command::Help,
-        Some("spec") => Command::Spec { yaml: false },
-        Some("token") => Command::Token {
-            sub: String::new(),
-            scopes: Vec::new(),
-            ttl: 3600,
-            force: false,
-        },
-        Some(other) => return Err(UsageError(format!("unknown command {other:?}"))),
-    };
-    let command = match command {
-        Command::Token {
-            mut sub,
-            mut scopes,
-            mut ttl,
-            mut force,
-        } => {
-            while let Some(flag) = args.next() {
-                let mut value = || {
-                    args.next()
-                        .ok_or_else(|| UsageError(format!("{flag} needs a value")))
-                };
-                match flag {
-                    "--sub" => sub = value()?.to_string(),
-                    "--scope" => scopes.push(value()?.to_string()),
-                    "--ttl" => {
-                        let raw = value()?;
-                        ttl = raw.parse().ok().filter(|t| *t > 0).ok_or_else(|| {
-                            UsageError(format!("--ttl {raw:?} is not a positive number of seconds"))
-                        })?;
-                    }
-                    "--force" => force = true,
-                    other => return Err(UsageError(format!("unknown flag {other:?}"))),
-                }
-            }
-            if sub.is_empty() {
-                return Err(UsageError("token needs --sub <account>".into()));
-            }
-            if scopes.is_empty() {
-                scopes.push("open".into());
-            }
-            Command::Token {
-                sub,
-                scopes,
-                ttl,
-                force,
-            }
+/// `cosgate token`: prints an access token the server will accept.
+pub fn token(settings: &Settings, sub: &str, scopes: &[String], ttl: u64, force: bool) -> ExitCode {
+    if settings.is_production() && !force {
+        eprintln!("cosgate token: refusing to mint a token in production without --force");
+        return ExitCode::FAILURE;
+    }
+    if settings.filled_in.contains(&"JWT_SECRET") {
+        eprintln!(
+            "cosgate token: JWT_SECRET is not set, so every cosgate process makes up its own \
+             and the server would not accept this token.\n\
+             Set JWT_SECRET for both (for development: cp .env.example .env)."
+        );
+        return ExitCode::FAILURE;
+    }
+    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    match settings.jwt.keys().mint(sub, &scopes, unix_now(), ttl) {
+        Ok(token) => print_out(&format!("{token}\n")),
+        Err(e) => {
+            eprintln!("cosgate token: {e}");
+            ExitCode::FAILURE
         }
-        Command::Spec { .. } => match args.next() {
-            None => Command::Spec { yaml: false },
-            Some("--yaml") => Command::Spec { yaml: true },
-            Some(other) => return Err(UsageError(format!("unknown flag {other:?}"))),
-        },
-        other => match args.next() {
-            None => other,
-            Some(extra) => return Err(UsageError(format!("unexpected argument {extra:?}"))),
-        },
+    }
+}
+
+/// `cosgate spec`: the document the server serves, built without settings.
+pub fn spec(yaml: bool) -> ExitCode {
+    let text = if yaml {
+        app::spec_yaml()
+    } else {
+        app::spec_json() + "\n"
     };
-    Ok(command)
+    print_out(&text)
+}
+
+/// Writes to stdout; a reader that went away (`cosgate spec | head`) is not
+/// an error worth a panic.
+fn print_out(text: &str) -> ExitCode {
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cosgate: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn development_banner(settings: &Settings) {
+    let line = "=".repeat(72);
+    eprintln!("{line}");
+    eprintln!("  cosgate is running in DEVELOPMENT mode (COSGATE_ENV=production to change)");
+    let filled = &settings.filled_in;
+    if !filled.is_empty() {
+        eprintln!("  placeholders for: {}", filled.join(", "));
+    }
+    if filled.iter().any(|name| name.starts_with("QCOS_")) {
+        eprintln!("  signatures made with placeholder COS keys will not work against real COS;");
+    }
+    if filled.contains(&"JWT_SECRET") {
+        eprintln!("  the JWT secret is ephemeral: tokens die with this process.");
+    }
+    eprintln!("  never expose this instance to the internet.");
+    eprintln!("{line}");
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn parse(line: &str) -> Result<Option<Command>, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cosgate").chain(line.split_whitespace()))
+            .map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn no_arguments_means_serve() {
-        assert_eq!(parse(&[]), Ok(Command::Serve));
-        assert_eq!(parse(&args("serve")), Ok(Command::Serve));
+        assert_eq!(parse("").unwrap(), None);
+        assert_eq!(parse("serve").unwrap(), Some(Command::Serve));
     }
 
     #[test]
     fn token_takes_sub_scopes_ttl_and_force() {
         assert_eq!(
-            parse(&args("token --sub acc1")),
-            Ok(Command::Token {
+            parse("token --sub acc1").unwrap(),
+            Some(Command::Token {
                 sub: "acc1".into(),
                 scopes: vec!["open".into()],
                 ttl: 3600,
@@ -132,8 +184,8 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(&args("token --sub a --scope x --scope y --ttl 60 --force")),
-            Ok(Command::Token {
+            parse("token --sub a --scope x --scope y --ttl 60 --force").unwrap(),
+            Some(Command::Token {
                 sub: "a".into(),
                 scopes: vec!["x".into(), "y".into()],
                 ttl: 60,
@@ -153,7 +205,7 @@ mod tests {
             "serve now",
             "spec --json",
         ] {
-            assert!(parse(&args(bad)).is_err(), "{bad}");
+            assert!(parse(bad).is_err(), "{bad}");
         }
     }
 }

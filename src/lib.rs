@@ -5,12 +5,14 @@
 //! do:
 //!
 //! - [`api`]: the HTTP edge, generated from `docs/v1.yml` (by `build.rs` and
-//!   `src/codegen/`, which is not part of this library) plus one hand-written
-//!   file per tag. The only module that knows HTTP.
+//!   the `cosgate-codegen` crate in `codegen/`) plus one hand-written file per
+//!   tag. The only module that knows HTTP.
+//! - [`login`]: WeChat login, registration, refresh-token rotation and token
+//!   issue, over the store, the WeChat client and the JWT keys. No HTTP.
 //! - [`policy`]: parses client paths into well-formed types and decides which
 //!   directories an account may sign. No HTTP, no crypto.
-//! - [`signer`]: COS v4 signatures and cosgate's JWTs. Pure: time and nonces
-//!   are arguments.
+//! - [`signer`]: COS v4 and v5 signatures, POST policies and cosgate's JWTs.
+//!   Pure: time and nonces are arguments.
 //! - [`store`]: accounts and refresh tokens in SQLite or PostgreSQL. No HTTP.
 //! - [`wechat`]: `jscode2session` and `encryptedData` decryption. No HTTP
 //!   server types, no store.
@@ -23,6 +25,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod login;
 pub mod policy;
 pub mod signer;
 pub mod store;

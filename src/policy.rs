@@ -16,46 +16,26 @@ pub const MAX_PATH_BYTES: usize = 1024;
 
 /// Why a path was refused. `Display` says what is wrong in words a client
 /// developer can act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
+    #[error("the path is empty")]
     Empty,
+    #[error("the path must start with `/`")]
     NotAbsolute,
-    TooLong {
-        bytes: usize,
-    },
+    #[error("the path is {bytes} bytes long; at most {MAX_PATH_BYTES} are allowed")]
+    TooLong { bytes: usize },
+    #[error("the path contains an empty segment (`//`)")]
     EmptySegment,
+    #[error("the path contains a `.` or `..` segment")]
     DotSegment,
+    #[error("the path contains a backslash")]
     Backslash,
+    #[error("the path contains a control character or NUL")]
     ControlCharacter,
     /// A percent-encoded form of something refused above, or of `%` itself.
+    #[error("the path contains a percent-encoded `.`, `/`, `\\`, `%` or control character")]
     EncodedTrick,
 }
-
-impl fmt::Display for PathError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PathError::Empty => f.write_str("the path is empty"),
-            PathError::NotAbsolute => f.write_str("the path must start with `/`"),
-            PathError::TooLong { bytes } => {
-                write!(
-                    f,
-                    "the path is {bytes} bytes long; at most {MAX_PATH_BYTES} are allowed"
-                )
-            }
-            PathError::EmptySegment => f.write_str("the path contains an empty segment (`//`)"),
-            PathError::DotSegment => f.write_str("the path contains a `.` or `..` segment"),
-            PathError::Backslash => f.write_str("the path contains a backslash"),
-            PathError::ControlCharacter => {
-                f.write_str("the path contains a control character or NUL")
-            }
-            PathError::EncodedTrick => f.write_str(
-                "the path contains a percent-encoded `.`, `/`, `\\`, `%` or control character",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for PathError {}
 
 /// A well-formed absolute COS directory such as `/uploads/acc1/avatars`:
 /// starts with `/`, has no trailing `/` (one is removed), and no segment is
@@ -86,8 +66,23 @@ impl CosDir {
         Ok(Self(format!("/{rest}")))
     }
 
+    /// A directory named as a key prefix, with or without the leading `/`:
+    /// `uploads/acc1` and `/uploads/acc1/` are both `/uploads/acc1`.
+    pub fn parse_prefix(raw: &str) -> Result<Self, PathError> {
+        Self::parse(&format!("/{}", raw.trim_start_matches('/')))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The directory as a key prefix: `uploads/acc1/`, never `uploads/acc1`
+    /// (which would also match `uploads/acc10/…`). The root is `""`.
+    pub fn key_prefix(&self) -> String {
+        match self.0.trim_start_matches('/') {
+            "" => String::new(),
+            dir => format!("{dir}/"),
+        }
     }
 
     /// The directory `self/segment`, where `segment` must itself be a single
@@ -215,29 +210,14 @@ pub struct UploadScope {
 }
 
 /// Why an account may not sign a directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScopeError {
     /// The account id cannot name a directory (it is not a single segment).
+    #[error("the account id cannot name a directory: {0}")]
     UnusableAccountId(PathError),
-    OutsideAllowed {
-        allowed: CosDir,
-    },
+    #[error("you may only sign paths within {allowed}")]
+    OutsideAllowed { allowed: CosDir },
 }
-
-impl fmt::Display for ScopeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ScopeError::UnusableAccountId(e) => {
-                write!(f, "the account id cannot name a directory: {e}")
-            }
-            ScopeError::OutsideAllowed { allowed } => {
-                write!(f, "you may only sign paths within {allowed}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ScopeError {}
 
 impl UploadScope {
     /// The account's own directory, `{root}/{account}`: where its uploads go
@@ -267,6 +247,22 @@ impl UploadScope {
         }
     }
 
+    /// The directory a form upload may write below: the one asked for
+    /// (checked), or everything the account may sign.
+    pub fn prefix_dir(
+        &self,
+        account: &str,
+        requested: Option<&CosDir>,
+    ) -> Result<CosDir, ScopeError> {
+        match requested {
+            Some(dir) => {
+                self.check(account, dir)?;
+                Ok(dir.clone())
+            }
+            None => self.allowed(account),
+        }
+    }
+
     /// Checks that `account` may sign `dir`.
     pub fn check(&self, account: &str, dir: &CosDir) -> Result<(), ScopeError> {
         let allowed = self.allowed(account)?;
@@ -284,6 +280,16 @@ mod tests {
 
     fn dir(s: &str) -> CosDir {
         CosDir::parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
+    }
+
+    #[test]
+    fn a_directory_is_a_key_prefix_with_a_trailing_slash() {
+        assert_eq!(dir("/uploads/acc1").key_prefix(), "uploads/acc1/");
+        assert_eq!(dir("/").key_prefix(), "");
+        assert_eq!(
+            CosDir::parse_prefix("uploads/acc1/").unwrap(),
+            dir("/uploads/acc1")
+        );
     }
 
     #[test]

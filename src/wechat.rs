@@ -35,35 +35,24 @@ impl fmt::Debug for Session {
 }
 
 /// Why WeChat did not give a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
     /// 40029 and its kin: the code is invalid, expired or used.
+    #[error("WeChat refused the login code (invalid, expired or already used)")]
     InvalidCode,
     /// 45011: WeChat's rate limit.
+    #[error("WeChat is rate-limiting logins; retry later")]
     RateLimited,
     /// 40226: WeChat flags the user as high-risk.
+    #[error("WeChat flags this user as high-risk")]
     HighRiskUser,
     /// WeChat is busy (-1) or did not answer in time.
+    #[error("WeChat is unavailable: {0}")]
     Unavailable(String),
     /// WeChat answered something cosgate does not understand.
+    #[error("WeChat gave an unexpected answer: {0}")]
     BadAnswer(String),
 }
-
-impl fmt::Display for LoginError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoginError::InvalidCode => {
-                f.write_str("WeChat refused the login code (invalid, expired or already used)")
-            }
-            LoginError::RateLimited => f.write_str("WeChat is rate-limiting logins; retry later"),
-            LoginError::HighRiskUser => f.write_str("WeChat flags this user as high-risk"),
-            LoginError::Unavailable(why) => write!(f, "WeChat is unavailable: {why}"),
-            LoginError::BadAnswer(why) => write!(f, "WeChat gave an unexpected answer: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for LoginError {}
 
 /// `jscode2session`'s answer: a session or an error code.
 #[derive(Deserialize)]
@@ -219,29 +208,22 @@ pub struct Watermark {
 
 /// Why `encryptedData` could not be read. Never says more than which step
 /// failed: the data is personal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DecryptError {
+    #[error("encrypted_data or iv is not valid base64")]
     BadBase64,
+    #[error("the iv (or session key) is not 16 bytes")]
     BadKeyOrIvLength,
     /// Wrong key, wrong iv, or tampered data (the padding does not check).
+    #[error(
+        "encrypted_data does not decrypt with this session (wrong iv, stale session, or altered data)"
+    )]
     BadPadding,
+    #[error("encrypted_data does not hold WeChat user info")]
     NotUserInfo,
+    #[error("encrypted_data was made for another mini-program")]
     WrongApp,
 }
-
-impl fmt::Display for DecryptError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DecryptError::BadBase64 => "encrypted_data or iv is not valid base64",
-            DecryptError::BadKeyOrIvLength => "the iv (or session key) is not 16 bytes",
-            DecryptError::BadPadding => "encrypted_data does not decrypt with this session (wrong iv, stale session, or altered data)",
-            DecryptError::NotUserInfo => "encrypted_data does not hold WeChat user info",
-            DecryptError::WrongApp => "encrypted_data was made for another mini-program",
-        })
-    }
-}
-
-impl std::error::Error for DecryptError {}
 
 /// Decrypts WeChat's `encryptedData`: AES-128-CBC with PKCS#7 padding, key
 /// and iv base64-decoded; the plaintext's `watermark.appid` must be `appid`.

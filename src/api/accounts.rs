@@ -1,15 +1,12 @@
 //! Operations tagged `Accounts`: explicit registration and "who am I".
 
-use poem_openapi::payload::Json;
-
 use super::{
-    Account, AccountsApi, CreateAccountsByWxappResponse, GetAccountDetailResponse, Handlers,
-    WxappLogin,
-    auth::{login_input, new_account_id},
-    error::ApiError,
+    Account, AccountsApi, Handlers, WxappLogin,
+    auth::credentials,
+    error::{ApiError, ErrorCode},
     security::{Claims, ClientId},
 };
-use crate::{clock::unix_now, store};
+use crate::store;
 
 impl AccountsApi for Handlers {
     async fn create_accounts_by_wxapp(
@@ -17,56 +14,33 @@ impl AccountsApi for Handlers {
         _client: ClientId,
         code: Option<String>,
         body: WxappLogin,
-    ) -> CreateAccountsByWxappResponse {
-        match self.register(code, body).await {
-            Ok(account) => CreateAccountsByWxappResponse::Created(Json(account_body(&account))),
-            Err(err) => err.into(),
-        }
+    ) -> Result<Account, ApiError> {
+        let credentials = credentials(code, body)?;
+        let account = self.state.login.register(&credentials).await?;
+        Ok(account_body(account))
     }
 
-    async fn get_account_detail(&self, claims: Claims) -> GetAccountDetailResponse {
-        match self.state.store.account(&claims.sub).await {
-            Ok(Some(account)) => GetAccountDetailResponse::Ok(Json(account_body(&account))),
-            Ok(None) => {
-                ApiError::not_found_as("account_not_found", "the token's account does not exist")
-                    .into()
-            }
-            Err(err) => ApiError::internal(err).into(),
-        }
-    }
-}
-
-impl Handlers {
-    async fn register(
-        &self,
-        code: Option<String>,
-        body: WxappLogin,
-    ) -> Result<store::Account, ApiError> {
-        let input = login_input(code, body)?;
-        let (openid, profile) = self.wechat_identity(&input).await?;
-        let now = unix_now() as i64;
-        match self
+    async fn get_account_detail(&self, claims: Claims) -> Result<Account, ApiError> {
+        let account = self
             .state
-            .store
-            .create_account(&new_account_id(), &openid, &profile, now)
-            .await
-        {
-            Ok(account) => Ok(account),
-            Err(store::StoreError::AlreadyExists) => Err(ApiError::with_status(
-                poem::http::StatusCode::CONFLICT,
-                "wxapp_already_registered",
-                "this WeChat user already has an account; log in at POST /auth/oauth/token",
-            )),
-            Err(err) => Err(ApiError::internal(err)),
-        }
+            .login
+            .account(&claims.sub)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    ErrorCode::AccountNotFound,
+                    "the token's account does not exist",
+                )
+            })?;
+        Ok(account_body(account))
     }
 }
 
-fn account_body(account: &store::Account) -> Account {
+fn account_body(account: store::Account) -> Account {
     Account {
-        id: account.id.clone(),
-        nickname: account.nickname.clone(),
-        avatar: account.avatar.clone(),
+        id: account.id,
+        nickname: account.nickname,
+        avatar: account.avatar,
         created_time: account.created_at,
         last_login_time: account.last_login_at,
     }

@@ -14,18 +14,99 @@ use poem::{IntoResponse, Response, error::ResponseError, http::StatusCode};
 
 use super::Error as ErrorBody;
 
+/// Every `error_code` cosgate sends. `as_str` is the wire value; docs/v1.yml
+/// (the `Error` schema) and README list the same codes, which a test checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidPath,
+    InvalidKey,
+    InvalidEncryptedData,
+    InvalidToken,
+    InvalidClient,
+    InvalidWxappCode,
+    WxappNotRegistered,
+    InvalidRefreshToken,
+    InsufficientScope,
+    PathNotAllowed,
+    WechatHighRiskUser,
+    NotFound,
+    AccountNotFound,
+    MethodNotAllowed,
+    WxappAlreadyRegistered,
+    WechatRateLimited,
+    InternalError,
+    WechatUnavailable,
+}
+
+impl ErrorCode {
+    /// Every code, for the test that keeps the docs in step.
+    pub const ALL: &[ErrorCode] = &[
+        ErrorCode::InvalidRequest,
+        ErrorCode::InvalidPath,
+        ErrorCode::InvalidKey,
+        ErrorCode::InvalidEncryptedData,
+        ErrorCode::InvalidToken,
+        ErrorCode::InvalidClient,
+        ErrorCode::InvalidWxappCode,
+        ErrorCode::WxappNotRegistered,
+        ErrorCode::InvalidRefreshToken,
+        ErrorCode::InsufficientScope,
+        ErrorCode::PathNotAllowed,
+        ErrorCode::WechatHighRiskUser,
+        ErrorCode::NotFound,
+        ErrorCode::AccountNotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::WxappAlreadyRegistered,
+        ErrorCode::WechatRateLimited,
+        ErrorCode::InternalError,
+        ErrorCode::WechatUnavailable,
+    ];
+
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidPath => "invalid_path",
+            ErrorCode::InvalidKey => "invalid_key",
+            ErrorCode::InvalidEncryptedData => "invalid_encrypted_data",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidWxappCode => "invalid_wxapp_code",
+            ErrorCode::WxappNotRegistered => "wxapp_not_registered",
+            ErrorCode::InvalidRefreshToken => "invalid_refresh_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::PathNotAllowed => "path_not_allowed",
+            ErrorCode::WechatHighRiskUser => "wechat_high_risk_user",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::AccountNotFound => "account_not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::WxappAlreadyRegistered => "wxapp_already_registered",
+            ErrorCode::WechatRateLimited => "wechat_rate_limited",
+            ErrorCode::InternalError => "internal_error",
+            ErrorCode::WechatUnavailable => "wechat_unavailable",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An error answer: status, stable `error_code`, and a message for the
 /// client developer. Messages must never contain secrets, tokens or keys.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -34,74 +115,95 @@ impl ApiError {
         }
     }
 
+    fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
     /// 400: the request itself is malformed.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    /// 401 with a `WWW-Authenticate` challenge (RFC 6750).
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+    /// 400 `invalid_request`, the most common one.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::bad_request(ErrorCode::InvalidRequest, message)
+    }
+
+    /// 401 with a bearer `WWW-Authenticate` challenge (RFC 6750).
+    pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
         let message = message.into();
         let challenge = format!(
             r#"Bearer realm="cosgate", error="{code}", error_description="{}""#,
             message.replace('"', "'")
         );
-        let mut err = Self::new(StatusCode::UNAUTHORIZED, code, message);
-        err.headers.push(("WWW-Authenticate", challenge));
-        err
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+            .with_header("WWW-Authenticate", challenge)
     }
 
-    /// 401 for a client that failed HTTP Basic authentication.
-    pub fn unauthorized_basic(code: &'static str, message: impl Into<String>) -> Self {
-        let mut err = Self::new(StatusCode::UNAUTHORIZED, code, message);
-        err.headers
-            .push(("WWW-Authenticate", r#"Basic realm="cosgate""#.to_string()));
-        err
-    }
-
-    /// An error of any status; for mapping errors of other layers.
-    pub fn with_status(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(status, code, message)
+    /// 401 `invalid_client` with a Basic challenge: the OAuth client failed
+    /// HTTP Basic authentication.
+    pub fn unauthorized_client(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient, message)
+            .with_header("WWW-Authenticate", r#"Basic realm="cosgate""#.to_string())
     }
 
     /// 403: authenticated, not allowed.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
-    /// 404: no operation at this path.
-    pub fn not_found(path: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+    /// 404: a thing that does not exist.
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 404 `not_found`: no operation at this path.
+    pub fn no_route(path: &str) -> Self {
+        Self::not_found(
+            ErrorCode::NotFound,
             format!("no operation at {path}; see /docs"),
         )
     }
 
-    /// 404 for a thing that does not exist.
-    pub fn not_found_as(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    /// 405, with the `Allow` header RFC 9110 requires.
+    /// 405 `method_not_allowed`, with the `Allow` header RFC 9110 requires.
     pub fn method_not_allowed(allow: String) -> Self {
-        let mut err = Self::new(
+        Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             format!("this path allows {allow}"),
-        );
-        err.headers.push(("Allow", allow));
-        err
+        )
+        .with_header("Allow", allow)
     }
 
-    /// 500. `cause` goes to the log, never to the client.
+    /// 409: it already exists.
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 429: slow down.
+    pub fn too_many_requests(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+    }
+
+    /// 500 `internal_error`. `cause` goes to the log, never to the client.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "the server failed to answer; see its log",
         )
+    }
+
+    /// 502: a service cosgate depends on answered nonsense.
+    pub fn bad_gateway(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, code, message)
+    }
+
+    /// 503: a service cosgate depends on is busy or down.
+    pub fn service_unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
     pub fn status(&self) -> u16 {
@@ -118,7 +220,7 @@ impl ApiError {
     /// The body docs/v1.yml's `Error` schema describes.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error_code: self.code.to_string(),
+            error_code: self.code.as_str().to_string(),
             message: self.message.clone(),
             text: user_text(self.status).to_string(),
         }
@@ -143,15 +245,17 @@ impl ApiError {
         }
         let status = err.status();
         if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            return Self::bad_request(
-                "invalid_request",
-                "send a JSON body with Content-Type: application/json",
-            );
+            return Self::invalid_request("send a JSON body with Content-Type: application/json");
         }
-        if status.is_client_error() && status != StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
+            // Only cosgate's own extractors authenticate, and they raise
+            // `ApiError`s; any other 401 is still a refusal, never a 500.
+            return Self::unauthorized(ErrorCode::InvalidToken, "authentication failed");
+        }
+        if status.is_client_error() {
             // Parse failures name the parameter and what was expected; they
             // echo no credentials. Every operation declares 400 for them.
-            return Self::bad_request("invalid_request", err.to_string());
+            return Self::invalid_request(err.to_string());
         }
         Self::internal(err)
     }
@@ -208,5 +312,62 @@ impl ResponseError for ApiError {
             }
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The backticked codes in `text` that look like error codes.
+    fn codes_in(text: &str) -> std::collections::BTreeSet<String> {
+        text.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|word| {
+                !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
+            .map(String::from)
+            .collect()
+    }
+
+    fn enum_codes() -> std::collections::BTreeSet<String> {
+        ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_error_code_is_listed_in_the_spec_and_nothing_else() {
+        let spec = include_str!("../../docs/v1.yml");
+        let start = spec
+            .find("        error_code:")
+            .expect("the Error schema has error_code");
+        let listed = &spec[start..];
+        let end = listed.find("        message:").expect("message follows");
+        assert_eq!(codes_in(&listed[..end]), enum_codes());
+    }
+
+    #[test]
+    fn every_error_code_is_in_the_readme_table_and_nothing_else() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("| status | `error_code` |")
+            .expect("README has the error table");
+        let table: String = readme[start..]
+            .lines()
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| line.split('|').nth(2).unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(codes_in(&table), enum_codes());
+    }
+
+    #[test]
+    fn a_poem_401_is_a_401_not_a_500() {
+        let err = ApiError::from_poem(poem::Error::from_status(StatusCode::UNAUTHORIZED));
+        assert_eq!(err.status(), 401);
+        assert_eq!(err.code, ErrorCode::InvalidToken);
     }
 }

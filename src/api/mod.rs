@@ -8,7 +8,7 @@
 
 mod accounts;
 mod auth;
-mod config;
+mod cos;
 pub mod error;
 mod ops;
 pub mod security;
@@ -17,6 +17,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     config::Settings,
+    login::{Login, LoginPolicy},
     signer::jwt::JwtKeys,
     store::{Store, StoreError},
     wechat::WechatClient,
@@ -35,8 +36,7 @@ pub struct AppState {
     pub settings: Settings,
     pub jwt: Arc<JwtKeys>,
     pub clients: Arc<security::OAuthClients>,
-    pub store: Store,
-    pub wechat: WechatClient,
+    pub login: Login,
 }
 
 impl AppState {
@@ -51,11 +51,16 @@ impl AppState {
             Duration::from_millis(login.wechat_timeout_ms),
             login.dev_login,
         );
+        let jwt = Arc::new(settings.jwt.keys());
+        let policy = LoginPolicy {
+            auto_register: login.auto_register,
+            access_ttl: settings.jwt.access_ttl,
+            refresh_ttl: settings.jwt.refresh_ttl,
+        };
         Ok(Self {
-            jwt: Arc::new(settings.jwt.keys()),
             clients: Arc::new(security::OAuthClients::new(&login.oauth_clients)),
-            store,
-            wechat,
+            login: Login::new(store, wechat, jwt.clone(), policy),
+            jwt,
             settings,
         })
     }
@@ -76,9 +81,10 @@ impl Handlers {
 /// The methods docs/v1.yml defines for a concrete request path, for the
 /// `Allow` header of a 405; `None` if no operation has that path.
 pub fn allowed_methods(path: &str) -> Option<String> {
-    let matches = |template: &str| {
-        let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
-        t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t.starts_with('{') || t == p)
+    // Routes are as poem writes them: `:x` matches any one segment.
+    let matches = |route: &str| {
+        let (r, p): (Vec<_>, Vec<_>) = (route.split('/').collect(), path.split('/').collect());
+        r.len() == p.len() && r.iter().zip(&p).all(|(r, p)| r.starts_with(':') || r == p)
     };
     let methods: Vec<&str> = OPERATIONS
         .iter()
@@ -91,6 +97,15 @@ pub fn allowed_methods(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::allowed_methods;
+
+    #[test]
+    fn the_spec_and_cargo_give_the_same_version() {
+        assert_eq!(
+            super::SPEC_VERSION,
+            env!("CARGO_PKG_VERSION"),
+            "docs/v1.yml's info.version must be Cargo.toml's version"
+        );
+    }
 
     #[test]
     fn allowed_methods_come_from_the_spec() {

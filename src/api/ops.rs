@@ -1,14 +1,12 @@
 //! Operations tagged `Ops`: what load balancers and operators poll.
 
-use poem_openapi::payload::Json;
-
-use super::{GetHealthResponse, Handlers, Health, OpsApi};
+use super::{Handlers, Health, OpsApi, error::ApiError};
 
 impl OpsApi for Handlers {
-    async fn get_health(&self) -> GetHealthResponse {
-        GetHealthResponse::Ok(Json(Health {
+    async fn get_health(&self) -> Result<Health, ApiError> {
+        Ok(Health {
             status: "ok".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-        }))
+        })
     }
 }

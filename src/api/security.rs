@@ -13,7 +13,7 @@
 use std::{fmt, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
-use ring::{hmac, rand::SystemRandom};
+use ring::hmac;
 use secrecy::{ExposeSecret, SecretString};
 
 use poem::{Request, RequestBody};
@@ -22,31 +22,31 @@ use poem_openapi::{
     registry::{MetaSecurityScheme, Registry},
 };
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 pub use crate::signer::jwt::Claims;
-use crate::{clock::unix_now, signer::jwt::JwtKeys};
+use crate::{
+    clock::{random_bytes, unix_now},
+    signer::jwt::JwtKeys,
+};
 
-/// The description docs/v1.yml gives the scheme `name`.
-fn described(name: &str) -> Option<&'static str> {
-    super::SECURITY_SCHEMES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, description)| *description)
+/// The name and description docs/v1.yml gives an extractor's scheme; the
+/// generated code implements it from `components.securitySchemes`.
+pub trait DocumentedScheme {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
 }
 
-/// Registers the `http` scheme `name` with the description docs/v1.yml
-/// gives it.
-fn register_http_scheme(
+/// Registers `S`'s `http` scheme as docs/v1.yml describes it.
+fn register_http_scheme<S: DocumentedScheme>(
     registry: &mut Registry,
-    name: &'static str,
     scheme: &'static str,
     bearer_format: Option<&'static str>,
 ) {
     registry.create_security_scheme(
-        name,
+        S::NAME,
         MetaSecurityScheme {
             ty: "http",
-            description: described(name),
+            description: Some(S::DESCRIPTION),
             name: None,
             key_in: None,
             scheme: Some(scheme),
@@ -56,9 +56,6 @@ fn register_http_scheme(
         },
     );
 }
-
-/// The name of the scheme in docs/v1.yml's `components.securitySchemes`.
-const SCHEME: &str = "jwt";
 
 /// A caller whose access token verified.
 #[derive(Debug)]
@@ -71,11 +68,11 @@ impl<'a> ApiExtractor<'a> for JwtAuth {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        register_http_scheme(registry, SCHEME, "bearer", Some("JWT"));
+        register_http_scheme::<Self>(registry, "bearer", Some("JWT"));
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        vec![SCHEME]
+        vec![Self::NAME]
     }
 
     async fn from_request(
@@ -89,7 +86,7 @@ impl<'a> ApiExtractor<'a> for JwtAuth {
         let token = bearer_token(req)?;
         keys.verify(token, unix_now())
             .map(JwtAuth)
-            .map_err(|e| ApiError::unauthorized("invalid_token", e.to_string()).into())
+            .map_err(|e| ApiError::unauthorized(ErrorCode::InvalidToken, e.to_string()).into())
     }
 }
 
@@ -100,24 +97,27 @@ fn bearer_token(req: &Request) -> Result<&str, ApiError> {
         .get(poem::http::header::AUTHORIZATION)
         .ok_or_else(|| {
             ApiError::unauthorized(
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "no Authorization header; send `Bearer <token>`",
             )
         })?;
     let value = header.to_str().map_err(|_| {
-        ApiError::unauthorized("invalid_token", "the Authorization header is not ASCII")
+        ApiError::unauthorized(
+            ErrorCode::InvalidToken,
+            "the Authorization header is not ASCII",
+        )
     })?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("jwt") {
         return Err(ApiError::unauthorized(
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the Authorization scheme must be `Bearer` (or `JWT`)",
         ));
     }
     let token = token.trim();
     if token.is_empty() {
         return Err(ApiError::unauthorized(
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the Authorization header has no token",
         ));
     }
@@ -129,14 +129,11 @@ pub fn require_scopes(claims: &Claims, scopes: &[&str]) -> Result<(), ApiError> 
     match scopes.iter().find(|s| !claims.has_scope(s)) {
         None => Ok(()),
         Some(missing) => Err(ApiError::forbidden(
-            "insufficient_scope",
+            ErrorCode::InsufficientScope,
             format!("the token lacks the `{missing}` scope this operation needs"),
         )),
     }
 }
-
-/// The name of the Basic scheme in docs/v1.yml.
-const CLIENT_SCHEME: &str = "oauth_client";
 
 /// The id of an authenticated OAuth client (the app calling cosgate).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,8 +162,7 @@ impl fmt::Debug for OAuthClients {
 
 impl OAuthClients {
     pub fn new(clients: &[(String, SecretString)]) -> Self {
-        let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
-            .expect("the OS random source is available");
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &random_bytes::<32>());
         let clients = clients
             .iter()
             .map(|(id, secret)| {
@@ -193,7 +189,7 @@ impl OAuthClients {
 }
 
 fn client_error(message: &str) -> ApiError {
-    ApiError::unauthorized_basic("invalid_client", message)
+    ApiError::unauthorized_client(message)
 }
 
 impl<'a> ApiExtractor<'a> for OAuthClient {
@@ -203,11 +199,11 @@ impl<'a> ApiExtractor<'a> for OAuthClient {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        register_http_scheme(registry, CLIENT_SCHEME, "basic", None);
+        register_http_scheme::<Self>(registry, "basic", None);
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        vec![CLIENT_SCHEME]
+        vec![Self::NAME]
     }
 
     async fn from_request(

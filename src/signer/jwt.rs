@@ -36,41 +36,30 @@ impl Claims {
 
 /// Why a token was refused. The `Display` text is safe to send to the client:
 /// it never includes the token or the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    #[error(
+        "the token is not a well-formed cosgate JWT (bad encoding, or iss, aud, sub, iat or exp missing)"
+    )]
     Malformed,
+    #[error("the token's signature does not verify")]
     BadSignature,
+    #[error("the token is not signed with HS256")]
     WrongAlgorithm,
+    #[error("the token lacks a required claim (iss, aud, sub, iat, exp)")]
     MissingClaim,
+    #[error("the token was issued by someone else")]
     WrongIssuer,
+    #[error("the token is meant for another audience")]
     WrongAudience,
+    #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet")]
     NotYetValid,
     /// Minting failed; only possible with claims that cannot be serialised.
+    #[error("the token could not be encoded")]
     Encode,
 }
-
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TokenError::Malformed => {
-                "the token is not a well-formed cosgate JWT (bad encoding, or iss, aud, sub, iat or exp missing)"
-            }
-            TokenError::BadSignature => "the token's signature does not verify",
-            TokenError::WrongAlgorithm => "the token is not signed with HS256",
-            TokenError::MissingClaim => {
-                "the token lacks a required claim (iss, aud, sub, iat, exp)"
-            }
-            TokenError::WrongIssuer => "the token was issued by someone else",
-            TokenError::WrongAudience => "the token is meant for another audience",
-            TokenError::Expired => "the token has expired",
-            TokenError::NotYetValid => "the token is not valid yet",
-            TokenError::Encode => "the token could not be encoded",
-        })
-    }
-}
-
-impl std::error::Error for TokenError {}
 
 /// Mints and verifies tokens with one HS256 secret.
 pub struct JwtKeys {

@@ -343,6 +343,42 @@ pub fn sign_post_policy(
     }
 }
 
+/// The form fields a browser sends before the file, by their COS names:
+/// `key`, `policy`, `q-sign-algorithm`, `q-ak`, `q-key-time`,
+/// `q-signature` (aws-sigv4's `SigningInstructions`, for forms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedForm {
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl PostPolicy<'_> {
+    /// Signs the policy and returns the form fields that carry it. For a
+    /// prefix, `key` is `{prefix}${filename}`, which COS fills in.
+    pub fn sign(&self, credentials: &Credentials) -> SignedForm {
+        use base64::{Engine, engine::general_purpose::STANDARD};
+        let policy = self.to_json(&credentials.secret_id);
+        let signed = sign_post_policy(credentials, self.key_time, &policy);
+        let key = match &self.key {
+            KeyCondition::Exact(key) => key.clone(),
+            KeyCondition::Prefix(prefix) => format!("{prefix}${{filename}}"),
+        };
+        let fields = [
+            ("key", key),
+            ("policy", STANDARD.encode(&policy)),
+            ("q-sign-algorithm", "sha1".to_string()),
+            ("q-ak", credentials.secret_id.clone()),
+            ("q-key-time", self.key_time.to_string()),
+            ("q-signature", signed.signature),
+        ];
+        SignedForm {
+            fields: fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use secrecy::SecretString;

@@ -6,14 +6,12 @@
 //! with full sync). Refresh tokens are stored only as SHA-256 hashes. This
 //! module knows nothing of HTTP or WeChat.
 
-use std::fmt;
-
-use sqlx::{AnyPool, Row, any::AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Row, any::AnyPoolOptions};
 
 /// Embedded at build time from `migrations/`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Account {
     pub id: String,
     pub openid: String,
@@ -45,30 +43,25 @@ pub enum RefreshRefusal {
     Reused,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The openid already has an account.
+    #[error("the account already exists")]
     AlreadyExists,
-    Database(sqlx::Error),
-    Migration(sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
 }
 
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreError::AlreadyExists => f.write_str("the account already exists"),
-            StoreError::Database(e) => write!(f, "database error: {e}"),
-            StoreError::Migration(e) => write!(f, "migration failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::Database(e)
-    }
+/// A refresh token to store, by hash.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRefreshToken<'a> {
+    pub token_hash: &'a str,
+    pub family_id: &'a str,
+    pub account_id: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -104,26 +97,24 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
-        MIGRATOR.run(&pool).await.map_err(StoreError::Migration)?;
+        MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
 
     pub async fn account(&self, id: &str) -> Result<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
-        let row = sqlx::query(&sql)
+        Ok(sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| account_from_row(&r)).transpose()
+            .await?)
     }
 
     pub async fn account_by_openid(&self, openid: &str) -> Result<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE openid = $1");
-        let row = sqlx::query(&sql)
+        Ok(sqlx::query_as(&sql)
             .bind(openid)
             .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| account_from_row(&r)).transpose()
+            .await?)
     }
 
     /// Creates an account for `openid`, or fails with `AlreadyExists`.
@@ -200,26 +191,8 @@ impl Store {
     }
 
     /// Stores a new refresh token (by hash) as the first of a new family.
-    pub async fn add_refresh_token(
-        &self,
-        token_hash: &str,
-        family_id: &str,
-        account_id: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(token_hash)
-        .bind(family_id)
-        .bind(account_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    pub async fn add_refresh_token(&self, token: &NewRefreshToken<'_>) -> Result<()> {
+        insert_refresh_token(&self.pool, token).await
     }
 
     /// Rotates the token hashed `old_hash` into `new_hash`, in one
@@ -281,32 +254,35 @@ impl Store {
             tx.rollback().await?;
             return Ok(Err(RefreshRefusal::Expired));
         }
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(new_hash)
-        .bind(&family)
-        .bind(&account)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
+        let next = NewRefreshToken {
+            token_hash: new_hash,
+            family_id: &family,
+            account_id: &account,
+            created_at: now,
+            expires_at,
+        };
+        insert_refresh_token(&mut *tx, &next).await?;
         tx.commit().await?;
         Ok(Ok(account))
     }
 }
 
-fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account> {
-    Ok(Account {
-        id: row.try_get("id")?,
-        openid: row.try_get("openid")?,
-        unionid: row.try_get("unionid")?,
-        nickname: row.try_get("nickname")?,
-        avatar: row.try_get("avatar")?,
-        created_at: row.try_get("created_at")?,
-        last_login_at: row.try_get("last_login_at")?,
-    })
+async fn insert_refresh_token<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    token: &NewRefreshToken<'_>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token.token_hash)
+    .bind(token.family_id)
+    .bind(token.account_id)
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -138,7 +138,13 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
             .await
             .unwrap();
         store
-            .add_refresh_token("h1", "fam1", "acc_1", NOW, NOW + 1000)
+            .add_refresh_token(&NewRefreshToken {
+                token_hash: "h1",
+                family_id: "fam1",
+                account_id: "acc_1",
+                created_at: NOW,
+                expires_at: NOW + 1000,
+            })
             .await
             .unwrap();
 
@@ -182,7 +188,13 @@ async fn an_expired_refresh_token_is_refused() {
             .await
             .unwrap();
         store
-            .add_refresh_token("h1", "fam1", "acc_1", NOW, NOW + 10)
+            .add_refresh_token(&NewRefreshToken {
+                token_hash: "h1",
+                family_id: "fam1",
+                account_id: "acc_1",
+                created_at: NOW,
+                expires_at: NOW + 10,
+            })
             .await
             .unwrap();
         assert_eq!(
@@ -206,7 +218,13 @@ async fn data_survives_closing_and_reopening_the_sqlite_file() {
             .await
             .unwrap();
         store
-            .add_refresh_token("h1", "fam1", "acc_1", NOW, NOW + 1000)
+            .add_refresh_token(&NewRefreshToken {
+                token_hash: "h1",
+                family_id: "fam1",
+                account_id: "acc_1",
+                created_at: NOW,
+                expires_at: NOW + 1000,
+            })
             .await
             .unwrap();
         store.pool.close().await;

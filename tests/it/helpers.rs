@@ -25,6 +25,8 @@ pub const CLIENT_SECRET: &str = "test-client-secret";
 /// The settings every test starts from; `overrides` replace or add variables.
 pub fn test_vars(overrides: &[(&str, &str)]) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = [
+        // Real-looking credentials need the mode said explicitly.
+        ("COSGATE_ENV", "development"),
         ("COSGATE_BIND", "127.0.0.1:0"),
         ("JWT_SECRET", JWT_SECRET),
         ("QCOS_APPID", APPID),

@@ -7,7 +7,7 @@
 mod helpers;
 mod js_sdk;
 
-mod auth;
+mod bearer;
 mod binary;
 mod codegen;
 mod conformance;

@@ -1,9 +1,10 @@
 //! Unit tests of the generator: what it accepts, what it refuses and why, and
 //! the shape of what it emits.
 
-use super::emit::{field_ident, pascal, variant_ident};
-use super::model::{Method, ParamIn, TypeRef};
-use super::{generate, load};
+#![allow(clippy::unwrap_used)]
+
+use cosgate_codegen::spec::{Method, ParamIn, PathTemplate, TypeRef};
+use cosgate_codegen::{field_ident, generate, model as load, pascal, variant_ident};
 
 /// A small but complete spec; each test edits one thing.
 const MINIMAL: &str = r##"
@@ -65,9 +66,9 @@ fn a_minimal_spec_loads_into_the_model() {
     };
     assert_eq!(op.operation_id, "get_thing");
     assert_eq!(op.method, Method::Get);
-    assert_eq!(op.path, "/things/{thing_id}");
-    assert_eq!(op.security.as_deref(), Some("jwt"));
-    assert_eq!(op.scopes, ["open"]);
+    assert_eq!(op.path.to_string(), "/things/{thing_id}");
+    assert_eq!(op.scheme().map(|s| s.name), Some("jwt"));
+    assert_eq!(op.required_scopes(), ["open"]);
     assert_eq!(op.params[0].location, ParamIn::Path);
     assert_eq!(op.params[1].ty, TypeRef::I32);
     assert!(!op.params[1].required);
@@ -99,6 +100,20 @@ fn generated_code_has_a_trait_per_tag_a_response_per_operation_and_a_forwarding_
         )
     );
     assert!(code.contains("pub enum GetThingResponse"));
+    assert!(
+        code.contains("-> impl ::std::future::Future<\n        Output = Result<Thing, crate::api::error::ApiError>,"),
+        "one success status: the handler returns Result<body, ApiError>\n{code}"
+    );
+    assert!(
+        code.contains("Ok(body) => GetThingResponse::Ok(poem_openapi::payload::Json(body))"),
+        "the generated impl wraps the handler's answer"
+    );
+    assert!(code.contains("impl ThingsApi for SpecOnly"));
+    assert!(
+        code.contains(
+            "impl crate::api::security::DocumentedScheme for crate::api::security::JwtAuth"
+        )
+    );
     assert!(code.contains("impl<T: ThingsApi> CosgateApi<T>"));
     assert!(
         code.contains(r#"path = "/things/:thing_id""#),
@@ -215,11 +230,63 @@ fn swagger_2_documents_are_refused() {
 #[test]
 fn names_are_converted_to_rust_identifiers() {
     assert_eq!(pascal("get_qc_cos_config"), "GetQcCosConfig");
-    assert_eq!(pascal("Config"), "Config");
+    assert_eq!(pascal("Cos"), "Cos");
     assert_eq!(field_ident("Content-Type").to_string(), "content_type");
     assert_eq!(field_ident("openId").to_string(), "open_id");
     assert_eq!(field_ident("type").to_string(), "r#type");
     assert_eq!(field_ident("cos_path").to_string(), "cos_path");
     assert_eq!(variant_ident(401).to_string(), "Unauthorized");
     assert_eq!(variant_ident(418).to_string(), "Status418");
+}
+
+#[test]
+fn path_templates_render_as_the_spec_and_as_poem_write_them() {
+    let path = PathTemplate::parse("/a/{id}/b/{name}");
+    assert_eq!(path.to_string(), "/a/{id}/b/{name}");
+    assert_eq!(path.poem_route(), "/a/:id/b/:name");
+    assert_eq!(path.params().collect::<Vec<_>>(), ["id", "name"]);
+    assert_eq!(PathTemplate::parse("/healthz").poem_route(), "/healthz");
+}
+
+#[test]
+fn an_operation_with_two_success_statuses_returns_its_response_enum() {
+    let spec = MINIMAL.replace(
+        "        '400': {$ref: '#/components/responses/Err'}\n        '401':",
+        "        '202': {description: later}\n        '400': {$ref: '#/components/responses/Err'}\n        '401':",
+    );
+    let code = generate(&spec).unwrap();
+    assert!(code.contains("Output = GetThingResponse"), "{code}");
+}
+
+#[test]
+fn parameter_and_request_body_refs_are_resolved() {
+    let spec = MINIMAL
+        .replace(
+            "        - {name: limit, in: query, required: false, description: How many., schema: {type: integer, format: int32}}",
+            "        - $ref: '#/components/parameters/Limit'",
+        )
+        .replace(
+            "  responses:\n    Err:",
+            "  parameters:\n    Limit: {name: limit, in: query, required: false, description: How many., schema: {type: integer, format: int32}}\n  responses:\n    Err:",
+        );
+    let model = load(&spec).unwrap();
+    assert_eq!(model.operations[0].params[1].name, "limit");
+    let dangling = spec.replace(
+        "#/components/parameters/Limit'",
+        "#/components/parameters/Nope'",
+    );
+    assert!(
+        load_err(&dangling).contains("names no parameter"),
+        "{}",
+        load_err(&dangling)
+    );
+}
+
+#[test]
+fn a_security_scheme_without_an_extractor_is_refused() {
+    let spec = MINIMAL.replace(
+        "    jwt: {type: http, scheme: bearer}",
+        "    jwt: {type: http, scheme: bearer}\n    apikey: {type: apiKey, in: header, name: X-Key}",
+    );
+    assert!(load_err(&spec).contains("security scheme apikey has no extractor"));
 }

@@ -1,10 +1,16 @@
 //! Turns a checked [`Model`] into Rust tokens. Nothing here can fail: every
-//! question about the spec was answered in `model.rs`.
+//! question about the spec was answered by the loader and the rules.
 
+use heck::{ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
-use super::model::{Body, Field, Model, ObjectSchema, Op, Param, ParamIn, Resp, Tag, TypeRef};
+use crate::spec::{Body, Field, Model, ObjectSchema, Op, Param, ParamIn, Resp, Tag, TypeRef};
+
+/// The error type every handler returns.
+fn api_error() -> TokenStream {
+    quote!(crate::api::error::ApiError)
+}
 
 pub fn emit(model: &Model) -> TokenStream {
     let tags = emit_tags(&model.tags);
@@ -15,6 +21,7 @@ pub fn emit(model: &Model) -> TokenStream {
         .iter()
         .map(|tag| emit_trait(tag, &model.operations));
     let service = emit_service(model);
+    let stub = emit_stub(model);
     let info = emit_info(model);
     quote! {
         #info
@@ -23,6 +30,7 @@ pub fn emit(model: &Model) -> TokenStream {
         #(#responses)*
         #(#traits)*
         #service
+        #stub
     }
 }
 
@@ -46,34 +54,15 @@ fn op_docs(op: &Op) -> TokenStream {
     docs((!text.is_empty()).then_some(text.as_str()))
 }
 
-/// `get_qc_cos_config` → `GetQcCosConfig`; `Config` stays `Config`.
+/// `get_qc_cos_config` → `GetQcCosConfig`; `Cos` stays `Cos`.
 pub fn pascal(name: &str) -> String {
-    name.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let mut chars = part.chars();
-            let first = chars.next().map(|c| c.to_ascii_uppercase());
-            first.into_iter().chain(chars).collect::<String>()
-        })
-        .collect()
+    name.to_upper_camel_case()
 }
 
 /// A property or parameter name as a Rust identifier: `Content-Type` →
 /// `content_type`, `type` → `r#type`.
 pub fn field_ident(name: &str) -> Ident {
-    let mut snake = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 && !snake.ends_with('_') {
-                snake.push('_');
-            }
-            snake.push(c.to_ascii_lowercase());
-        } else if c.is_ascii_alphanumeric() {
-            snake.push(c);
-        } else if !snake.ends_with('_') {
-            snake.push('_');
-        }
-    }
+    let mut snake = name.to_snake_case();
     if snake.starts_with(|c: char| c.is_ascii_digit()) {
         snake.insert(0, '_');
     }
@@ -141,50 +130,43 @@ fn optional(ty: TokenStream, required: bool) -> TokenStream {
     if required { ty } else { quote!(Option<#ty>) }
 }
 
-/// The hand-written extractor for a security scheme, the type it yields, and
-/// the name handlers receive it by.
-fn security_types(scheme: &str) -> (TokenStream, TokenStream, Ident) {
-    let (extractor, inner, arg) = match scheme {
-        "jwt" => (
-            quote!(crate::api::security::JwtAuth),
-            quote!(crate::api::security::Claims),
-            "claims",
-        ),
-        "oauth_client" => (
-            quote!(crate::api::security::OAuthClient),
-            quote!(crate::api::security::ClientId),
-            "client",
-        ),
-        other => unreachable!("model.rs admits only known security schemes, not {other}"),
-    };
-    (extractor, inner, Ident::new(arg, Span::call_site()))
+/// A path from the security-scheme table as tokens.
+fn type_path(path: &str) -> TokenStream {
+    path.parse()
+        .expect("the security-scheme table holds valid Rust paths")
 }
 
 fn emit_info(model: &Model) -> TokenStream {
     let title = &model.info.title;
     let version = &model.info.version;
     let description = model.info.description.as_deref().unwrap_or_default().trim();
-    let schemes = model.security_schemes.iter().map(|(name, description)| {
-        let description = description.trim();
-        quote!((#name, #description))
+    let schemes = model.security_schemes.iter().map(|used| {
+        let extractor = type_path(used.scheme.extractor);
+        let name = used.scheme.name;
+        let description = used.description.trim();
+        quote! {
+            impl crate::api::security::DocumentedScheme for #extractor {
+                const NAME: &'static str = #name;
+                const DESCRIPTION: &'static str = #description;
+            }
+        }
     });
     let operations = model.operations.iter().map(|op| {
         let method = op.method.as_str().to_uppercase();
-        let path = &op.path;
-        quote!((#method, #path))
+        let route = op.path.poem_route();
+        quote!((#method, #route))
     });
     quote! {
-        /// `(method, path)` of every operation in docs/v1.yml, paths as the
-        /// spec writes them (`{x}` for parameters); for `Allow` headers.
+        /// `(method, route)` of every operation in docs/v1.yml, routes as poem
+        /// writes them (`:x` for parameters); for `Allow` headers.
         pub const OPERATIONS: &[(&str, &str)] = &[#(#operations),*];
         /// `info.title` of docs/v1.yml.
         pub const SPEC_TITLE: &str = #title;
-        /// `info.version` of docs/v1.yml.
+        /// `info.version` of docs/v1.yml; a test keeps it equal to Cargo's.
         pub const SPEC_VERSION: &str = #version;
         /// `info.description` of docs/v1.yml.
         pub const SPEC_DESCRIPTION: &str = #description;
-        /// `(name, description)` of each security scheme in docs/v1.yml.
-        pub const SECURITY_SCHEMES: &[(&str, &str)] = &[#(#schemes),*];
+        #(#schemes)*
     }
 }
 
@@ -288,22 +270,41 @@ fn emit_response(op: &Op) -> TokenStream {
 
 /// The arguments a handler receives: the caller's identity, then each
 /// parameter as a plain value, then the body.
-fn handler_args(op: &Op) -> Vec<TokenStream> {
+fn handler_args(op: &Op) -> Vec<(Ident, TokenStream)> {
     let mut args = Vec::new();
-    if let Some(scheme) = &op.security {
-        let (_, inner, arg) = security_types(scheme);
-        args.push(quote!(#arg: #inner));
+    if let Some(scheme) = op.scheme() {
+        let arg = Ident::new(scheme.arg, Span::call_site());
+        args.push((arg, type_path(scheme.yields)));
     }
     for param in &op.params {
-        let ident = field_ident(&param.name);
         let ty = optional(rust_type(&param.ty), param.required);
-        args.push(quote!(#ident: #ty));
+        args.push((field_ident(&param.name), ty));
     }
     if let Some(body) = &op.body {
         let ty = rust_type(&TypeRef::Named(body.schema.clone()));
-        args.push(quote!(body: #ty));
+        args.push((Ident::new("body", Span::call_site()), ty));
     }
     args
+}
+
+/// What a handler returns: `Result<body, ApiError>` when the operation has
+/// one success status (`()` if it has no body), else the response enum.
+fn handler_output(op: &Op) -> TokenStream {
+    let error = api_error();
+    match op.single_success() {
+        Some(Resp {
+            schema: Some(schema),
+            ..
+        }) => {
+            let schema = format_ident!("{}", schema);
+            quote!(Result<#schema, #error>)
+        }
+        Some(_) => quote!(Result<(), #error>),
+        None => {
+            let response = response_ident(op);
+            quote!(#response)
+        }
+    }
 }
 
 fn emit_trait(tag: &Tag, operations: &[Op]) -> TokenStream {
@@ -311,18 +312,23 @@ fn emit_trait(tag: &Tag, operations: &[Op]) -> TokenStream {
     let doc = format!(
         " The operations tagged `{}` in docs/v1.yml; `src/api/{}.rs` implements them.",
         tag.name,
-        tag.name.to_lowercase()
+        tag.name.to_snake_case()
     );
-    let methods = operations.iter().filter(|op| op.tag == tag.name).map(|op| {
-        let doc = op_docs(op);
-        let name = format_ident!("{}", op.operation_id);
-        let args = handler_args(op);
-        let response = response_ident(op);
-        quote! {
-            #doc
-            fn #name(&self #(, #args)*) -> impl ::std::future::Future<Output = #response> + Send;
-        }
-    });
+    let methods = operations
+        .iter()
+        .filter(|op| op.tag() == tag.name)
+        .map(|op| {
+            let doc = op_docs(op);
+            let name = format_ident!("{}", op.operation_id);
+            let args = handler_args(op)
+                .into_iter()
+                .map(|(arg, ty)| quote!(#arg: #ty));
+            let output = handler_output(op);
+            quote! {
+                #doc
+                fn #name(&self #(, #args)*) -> impl ::std::future::Future<Output = #output> + Send;
+            }
+        });
     quote! {
         #[doc = #doc]
         pub trait #ident: Send + Sync + 'static { #(#methods)* }
@@ -344,36 +350,55 @@ fn emit_service(model: &Model) -> TokenStream {
     }
 }
 
+/// Implements every trait with bodies that are never run, so
+/// `CosgateApi<SpecOnly>` documents the API without settings or a database.
+fn emit_stub(model: &Model) -> TokenStream {
+    let impls = model.tags.iter().map(|tag| {
+        let ident = trait_ident(&tag.name);
+        let methods = model
+            .operations
+            .iter()
+            .filter(|op| op.tag() == tag.name)
+            .map(|op| {
+                let name = format_ident!("{}", op.operation_id);
+                let args = handler_args(op).into_iter().map(|(_, ty)| quote!(_: #ty));
+                let output = handler_output(op);
+                quote! {
+                    async fn #name(&self #(, #args)*) -> #output {
+                        unreachable!("SpecOnly documents the API and is never served")
+                    }
+                }
+            });
+        quote!(impl #ident for SpecOnly { #(#methods)* })
+    });
+    quote! {
+        /// Implements every trait without serving anything, so the document
+        /// can be built with no settings or database (`cosgate spec`).
+        #[derive(Debug, Clone, Copy)]
+        pub struct SpecOnly;
+        #(#impls)*
+    }
+}
+
 fn emit_operation(op: &Op) -> TokenStream {
     let doc = op_docs(op);
     let name = format_ident!("{}", op.operation_id);
-    // poem routes `/a/:id`; the spec writes `/a/{id}`.
-    let path = op
-        .path
-        .split('/')
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(param) => format!(":{param}"),
-                None => s.to_string(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join("/");
+    let path = op.path.poem_route();
     let method = op.method.as_str();
     let operation_id = &op.operation_id;
-    let tag = format!("ApiTags::{}", pascal(&op.tag));
+    let tag = format!("ApiTags::{}", pascal(op.tag()));
     let response = response_ident(op);
-    let handler_trait = trait_ident(&op.tag);
+    let handler_trait = trait_ident(op.tag());
 
     let mut params = Vec::new();
     let mut forwarded = Vec::new();
     let mut checks = Vec::new();
-    if let Some(scheme) = &op.security {
-        let (extractor, _, _) = security_types(scheme);
+    if let Some(scheme) = op.scheme() {
+        let extractor = type_path(scheme.extractor);
         params.push(quote!(auth: #extractor));
         forwarded.push(quote!(auth.0));
-        if !op.scopes.is_empty() {
-            let scopes = &op.scopes;
+        let scopes = op.required_scopes();
+        if !scopes.is_empty() {
             checks.push(quote! {
                 if let Err(err) = crate::api::security::require_scopes(&auth.0, &[#(#scopes),*]) {
                     return err.into();
@@ -390,12 +415,26 @@ fn emit_operation(op: &Op) -> TokenStream {
         params.push(emit_body(body));
         forwarded.push(quote!(body.0));
     }
+    let call = quote!(#handler_trait::#name(&self.0 #(, #forwarded)*).await);
+    let answer = match op.single_success() {
+        Some(success) => {
+            let variant = variant_ident(success.status);
+            let ok = match success.schema {
+                Some(_) => {
+                    quote!(Ok(body) => #response::#variant(poem_openapi::payload::Json(body)))
+                }
+                None => quote!(Ok(()) => #response::#variant),
+            };
+            quote!(match #call { #ok, Err(err) => err.into() })
+        }
+        None => call,
+    };
     quote! {
         #doc
         #[oai(path = #path, method = #method, operation_id = #operation_id, tag = #tag)]
         async fn #name(&self #(, #params)*) -> #response {
             #(#checks)*
-            #handler_trait::#name(&self.0 #(, #forwarded)*).await
+            #answer
         }
     }
 }

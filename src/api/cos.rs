@@ -1,4 +1,4 @@
-//! Operations tagged `Config`: COS signatures for direct uploads.
+//! Operations tagged `Cos`: COS signatures for direct uploads.
 //!
 //! Each handler reads as its steps: parse what the client sent, check the
 //! caller may sign it, sign, answer. Nothing reaches the signer before the
@@ -6,13 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
-use poem_openapi::payload::Json;
-
 use super::{
-    ConfigApi, CosAuthorization, CosRequestToSign, CreatePostPolicyResponse,
-    CreatePresignedUrlResponse, GetQcCosConfigResponse, Handlers, PostPolicy, PostPolicyRequest,
-    PresignRequest, PresignedUrl, QCOSConfig, SignCosRequestResponse, error::ApiError,
+    CosApi, CosAuthorization, CosRequestToSign, Handlers, PostPolicy, PostPolicyRequest,
+    PresignRequest, PresignedUrl, QCOSConfig,
+    error::{ApiError, ErrorCode},
     security::Claims,
 };
 use crate::{
@@ -35,60 +32,14 @@ const MAX_VALUE_BYTES: usize = 8 * 1024;
 /// Methods COS uploads and reads use.
 const METHODS: &[&str] = &["get", "head", "put", "post", "delete", "options"];
 
-impl ConfigApi for Handlers {
+impl CosApi for Handlers {
     async fn get_qc_cos_config(
         &self,
         claims: Claims,
         cos_path: Option<String>,
-    ) -> GetQcCosConfigResponse {
-        match self.v4_config(&claims, cos_path.as_deref()) {
-            Ok(config) => GetQcCosConfigResponse::Ok(Json(config)),
-            Err(err) => err.into(),
-        }
-    }
-
-    async fn sign_cos_request(
-        &self,
-        claims: Claims,
-        body: CosRequestToSign,
-    ) -> SignCosRequestResponse {
-        match self.sign_request(&claims, body) {
-            Ok(signed) => SignCosRequestResponse::Ok(Json(signed)),
-            Err(err) => err.into(),
-        }
-    }
-
-    async fn create_presigned_url(
-        &self,
-        claims: Claims,
-        body: PresignRequest,
-    ) -> CreatePresignedUrlResponse {
-        match self.presign(&claims, body) {
-            Ok(url) => CreatePresignedUrlResponse::Ok(Json(url)),
-            Err(err) => err.into(),
-        }
-    }
-
-    async fn create_post_policy(
-        &self,
-        claims: Claims,
-        body: PostPolicyRequest,
-    ) -> CreatePostPolicyResponse {
-        match self.post_policy(&claims, body) {
-            Ok(policy) => CreatePostPolicyResponse::Ok(Json(policy)),
-            Err(err) => err.into(),
-        }
-    }
-}
-
-impl Handlers {
-    fn cos(&self) -> &CosSettings {
-        &self.state.settings.cos
-    }
-
-    fn v4_config(&self, claims: &Claims, cos_path: Option<&str>) -> Result<QCOSConfig, ApiError> {
+    ) -> Result<QCOSConfig, ApiError> {
         let cos = self.cos();
-        let dir = requested_dir(&cos.scope, &claims.sub, cos_path)?;
+        let dir = requested_dir(&cos.scope, &claims.sub, cos_path.as_deref())?;
         let now = unix_now();
         let request = v4::Request {
             appid: &cos.appid,
@@ -117,16 +68,15 @@ impl Handlers {
         })
     }
 
-    fn sign_request(
+    async fn sign_cos_request(
         &self,
-        claims: &Claims,
+        claims: Claims,
         body: CosRequestToSign,
     ) -> Result<CosAuthorization, ApiError> {
         let cos = self.cos();
         let method = parse_method(&body.method, METHODS)?;
         if body.sign_host == Some(false) {
-            return Err(ApiError::bad_request(
-                "invalid_request",
+            return Err(ApiError::invalid_request(
                 "sign_host must be true: without the host the signature would work in every bucket of the account",
             ));
         }
@@ -161,7 +111,11 @@ impl Handlers {
         })
     }
 
-    fn presign(&self, claims: &Claims, body: PresignRequest) -> Result<PresignedUrl, ApiError> {
+    async fn create_presigned_url(
+        &self,
+        claims: Claims,
+        body: PresignRequest,
+    ) -> Result<PresignedUrl, ApiError> {
         let cos = self.cos();
         let method = parse_method(&body.method, &["put", "get"])?;
         let key = allowed_key(&cos.scope, &claims.sub, &body.key)?;
@@ -183,87 +137,71 @@ impl Handlers {
         })
     }
 
-    fn post_policy(
+    async fn create_post_policy(
         &self,
-        claims: &Claims,
+        claims: Claims,
         body: PostPolicyRequest,
     ) -> Result<PostPolicy, ApiError> {
         let cos = self.cos();
-        let (condition, key_field) = match (body.key, body.key_prefix) {
+        let key = match (body.key, body.key_prefix) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
+                return Err(ApiError::invalid_request(
                     "give key or key_prefix, not both",
                 ));
             }
             (Some(key), None) => {
-                let key = allowed_key(&cos.scope, &claims.sub, &key)?;
-                (KeyCondition::Exact(key.to_string()), key.to_string())
+                KeyCondition::Exact(allowed_key(&cos.scope, &claims.sub, &key)?.to_string())
             }
             (None, prefix) => {
-                let dir = match prefix.as_deref() {
-                    Some(prefix) => {
-                        let dir = CosDir::parse(&format!("/{}", prefix.trim_start_matches('/')))
-                            .map_err(|e| {
-                                ApiError::bad_request("invalid_key", format!("key_prefix: {e}"))
-                            })?;
-                        cos.scope.check(&claims.sub, &dir).map_err(scope_error)?;
-                        dir
-                    }
-                    None => cos.scope.allowed(&claims.sub).map_err(scope_error)?,
-                };
-                // A prefix is a directory: `uploads/acc1/`, never `uploads/acc1`
-                // (which would also allow `uploads/acc10/…`).
-                let prefix = format!("{}/", dir.as_str().trim_start_matches('/'));
-                let field = format!("{prefix}${{filename}}");
-                (KeyCondition::Prefix(prefix), field)
+                let requested = prefix
+                    .as_deref()
+                    .map(CosDir::parse_prefix)
+                    .transpose()
+                    .map_err(|e| {
+                        ApiError::bad_request(ErrorCode::InvalidKey, format!("key_prefix: {e}"))
+                    })?;
+                let dir = cos
+                    .scope
+                    .prefix_dir(&claims.sub, requested.as_ref())
+                    .map_err(scope_error)?;
+                KeyCondition::Prefix(dir.key_prefix())
             }
         };
         let max_size_bytes = match body.max_size_bytes {
             None => cos.max_upload_bytes,
             Some(n) if n > 0 => (n as u64).min(cos.max_upload_bytes),
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
-                    "max_size_bytes must be positive",
-                ));
-            }
+            Some(_) => return Err(ApiError::invalid_request("max_size_bytes must be positive")),
         };
         let content_type_prefix = body.content_type_prefix.filter(|p| !p.is_empty());
         if let Some(p) = &content_type_prefix
             && (p.len() > 128 || p.chars().any(char::is_control))
         {
-            return Err(ApiError::bad_request(
-                "invalid_request",
+            return Err(ApiError::invalid_request(
                 "content_type_prefix is not a media type prefix",
             ));
         }
 
         let key_time = window(unix_now(), cos.v5_ttl);
-        let bucket = cos.bucket_with_appid();
-        let policy = v5::PostPolicy {
+        let form = v5::PostPolicy {
             key_time,
-            bucket: &bucket,
-            key: condition,
+            bucket: &cos.bucket_with_appid(),
+            key,
             max_size_bytes,
             content_type_prefix: content_type_prefix.as_deref(),
         }
-        .to_json(&cos.credentials.secret_id);
-        let signed = v5::sign_post_policy(&cos.credentials, key_time, &policy);
-        let fields = BTreeMap::from([
-            ("key".to_string(), key_field),
-            ("policy".to_string(), BASE64.encode(&policy)),
-            ("q-sign-algorithm".to_string(), "sha1".to_string()),
-            ("q-ak".to_string(), cos.credentials.secret_id.clone()),
-            ("q-key-time".to_string(), key_time.to_string()),
-            ("q-signature".to_string(), signed.signature),
-        ]);
+        .sign(&cos.credentials);
         Ok(PostPolicy {
             url: format!("{}/", cos.endpoint),
-            fields,
+            fields: form.fields,
             expired_time: key_time.end as i64,
             max_size_bytes: max_size_bytes as i64,
         })
+    }
+}
+
+impl Handlers {
+    fn cos(&self) -> &CosSettings {
+        &self.state.settings.cos
     }
 }
 
@@ -280,10 +218,7 @@ fn requested_ttl(asked: Option<i64>, limit: u64) -> Result<u64, ApiError> {
     match asked {
         None => Ok(limit),
         Some(n) if n > 0 => Ok((n as u64).min(limit)),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_request",
-            "expires_in must be positive",
-        )),
+        Some(_) => Err(ApiError::invalid_request("expires_in must be positive")),
     }
 }
 
@@ -292,10 +227,10 @@ fn parse_method(raw: &str, allowed: &[&str]) -> Result<String, ApiError> {
     if allowed.contains(&method.as_str()) {
         Ok(method)
     } else {
-        Err(ApiError::bad_request(
-            "invalid_request",
-            format!("method must be one of {}", allowed.join(", ")),
-        ))
+        Err(ApiError::invalid_request(format!(
+            "method must be one of {}",
+            allowed.join(", ")
+        )))
     }
 }
 
@@ -303,7 +238,7 @@ fn parse_method(raw: &str, allowed: &[&str]) -> Result<String, ApiError> {
 /// (403 `path_not_allowed`).
 fn allowed_key(scope: &UploadScope, account: &str, raw: &str) -> Result<ObjectKey, ApiError> {
     let key = ObjectKey::parse(raw)
-        .map_err(|e| ApiError::bad_request("invalid_key", format!("key: {e}")))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidKey, format!("key: {e}")))?;
     scope.check_key(account, &key).map_err(scope_error)?;
     Ok(key)
 }
@@ -313,19 +248,17 @@ fn checked_pairs(
     pairs: BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
     if pairs.len() > MAX_PAIRS {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("at most {MAX_PAIRS} {what}"),
-        ));
+        return Err(ApiError::invalid_request(format!(
+            "at most {MAX_PAIRS} {what}"
+        )));
     }
     let bad = pairs
         .iter()
         .find(|(k, v)| k.is_empty() || k.len() > 256 || v.len() > MAX_VALUE_BYTES);
     if let Some((name, _)) = bad {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("{what}: {name:?} is empty or too long"),
-        ));
+        return Err(ApiError::invalid_request(format!(
+            "{what}: {name:?} is empty or too long"
+        )));
     }
     Ok(pairs)
 }
@@ -347,12 +280,12 @@ fn requested_dir(
     let dir = match requested.filter(|raw| !raw.is_empty()) {
         None => scope.home(account).map_err(scope_error)?,
         Some(raw) => CosDir::parse(raw)
-            .map_err(|e| ApiError::bad_request("invalid_path", format!("cos_path: {e}")))?,
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPath, format!("cos_path: {e}")))?,
     };
     scope.check(account, &dir).map_err(scope_error)?;
     Ok(dir)
 }
 
 fn scope_error(err: ScopeError) -> ApiError {
-    ApiError::forbidden("path_not_allowed", err.to_string())
+    ApiError::forbidden(ErrorCode::PathNotAllowed, err.to_string())
 }

@@ -1,0 +1,242 @@
+//! Settings from the environment (and `.env`, loaded by `main`).
+//!
+//! [`Settings::from_lookup`] reads every section through one reader that
+//! reports every problem at once, naming each variable. Development mode
+//! fills in what is missing so `cargo run` works on a fresh machine;
+//! production refuses to start without real secrets; and a server that has
+//! real credentials must say which mode it is in. Secrets are
+//! `SecretString`s: their `Debug` is redacted and they are exposed only where
+//! a key is built.
+//!
+//! One file per section: [`jwt`], [`cos`], [`login`]; the reader in
+//! `reader.rs`, the tests in `tests.rs`.
+
+mod cos;
+mod jwt;
+mod login;
+mod reader;
+
+use std::net::SocketAddr;
+
+pub use cos::CosSettings;
+pub use jwt::JwtSettings;
+pub use login::LoginSettings;
+use reader::Reader;
+
+/// The longest a COS signature may be valid, whatever is configured: a day.
+pub const MAX_SIGN_TTL: u64 = 86_400;
+/// The longest an access token may live: a day.
+pub const MAX_ACCESS_TTL: u64 = 86_400;
+/// The longest a refresh token may live: a year.
+pub const MAX_REFRESH_TTL: u64 = 365 * 86_400;
+/// The shortest OAuth client secret production accepts.
+pub const MIN_CLIENT_SECRET_BYTES: usize = 16;
+/// The longest a v5 signature may live: two hours.
+pub const MAX_V5_TTL: u64 = 7200;
+/// The largest single upload COS accepts through POST Object: 5 GiB.
+pub const MAX_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// The most clock difference JWT checks may tolerate.
+pub const MAX_JWT_LEEWAY: u64 = 300;
+/// The shortest `JWT_SECRET` production accepts (HS256 wants 256 bits).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Every default, in one place.
+mod defaults {
+    pub const BIND: &str = "127.0.0.1:7777";
+    pub const DATABASE_URL: &str = "sqlite://cosgate.db";
+    pub const JWT_ISSUER: &str = "cosgate";
+    pub const JWT_AUDIENCE: &str = "cosgate";
+    pub const JWT_LEEWAY: u64 = 30;
+    pub const JWT_ACCESS_TTL: u64 = 7200;
+    pub const REFRESH_TOKEN_TTL: u64 = 30 * 86_400;
+    pub const QCOS_SIGN_TTL: u64 = 3600;
+    pub const QCOS_UPLOAD_ROOT: &str = "/uploads";
+    pub const QCOS_PER_ACCOUNT_DIRS: bool = true;
+    pub const QCOS_V5_TTL: u64 = 900;
+    pub const QCOS_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
+    pub const WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
+    pub const WECHAT_TIMEOUT_MS: u64 = 5000;
+    pub const AUTO_REGISTER: bool = true;
+}
+
+/// Development stand-ins. Production refuses any of them.
+mod placeholder {
+    pub const APPID: &str = "1250000000";
+    pub const SECRET_ID: &str = "AKIDplaceholder";
+    pub const SECRET_KEY: &str = "placeholder-secret-key";
+    pub const BUCKET: &str = "examplebucket";
+    pub const WXAPP_ID: &str = "wx0000000000000000";
+    pub const WXAPP_SECRET: &str = "placeholder-wxapp-secret";
+    pub const OAUTH_CLIENTS: &str = "dev-client:dev-secret";
+    /// A real region, so production accepts it when set explicitly.
+    pub const REGION: &str = "ap-guangzhou";
+    /// `.env.example`'s development JWT secret.
+    pub const JWT_SECRET: &str = "dev-only-secret-do-not-use-in-production-0123456789";
+    /// The values production refuses, wherever they appear.
+    const REFUSED: [&str; 8] = [
+        APPID,
+        SECRET_ID,
+        SECRET_KEY,
+        BUCKET,
+        WXAPP_ID,
+        WXAPP_SECRET,
+        OAUTH_CLIENTS,
+        JWT_SECRET,
+    ];
+
+    pub fn looks_like_one(value: &str) -> bool {
+        let lower = value.to_ascii_lowercase();
+        REFUSED.contains(&value)
+            || [
+                "placeholder",
+                "changeme",
+                "change-me",
+                "your-",
+                "do-not-use",
+            ]
+            .iter()
+            .any(|p| lower.contains(p))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub bind: SocketAddr,
+    pub jwt: JwtSettings,
+    pub cos: CosSettings,
+    pub login: LoginSettings,
+    /// `DATABASE_URL`: `sqlite://…` (the default) or `postgres://…`.
+    pub database_url: String,
+    /// Variables development mode filled in, for the startup banner.
+    pub filled_in: Vec<&'static str>,
+}
+
+/// Every problem found in the environment, one line per variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cosgate cannot start; fix these settings:\n{}", bullets(.problems))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+fn bullets(problems: &[String]) -> String {
+    problems.iter().map(|p| format!("  - {p}\n")).collect()
+}
+
+/// Credentials that only a real deployment has. Set for real while
+/// `COSGATE_ENV` is not, they mean someone forgot to say "production".
+const REAL_CREDENTIALS: [&str; 4] = [
+    "QCOS_SECRET_ID",
+    "QCOS_SECRET_KEY",
+    "WXAPP_ID",
+    "WXAPP_SECRET",
+];
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, which returns a variable's value.
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(&lookup);
+        let environment = read_environment(&mut r);
+        let bind = read_bind(&mut r, environment);
+        let jwt = JwtSettings::read(&mut r);
+        let cos = CosSettings::read(&mut r);
+        let login = LoginSettings::read(&mut r);
+        let database_url = r.text("DATABASE_URL", defaults::DATABASE_URL);
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| database_url.starts_with(p))
+        {
+            r.problem("DATABASE_URL", "use sqlite://FILE or postgres://…");
+        }
+        if !r.problems.is_empty() {
+            return Err(ConfigError {
+                problems: r.problems,
+            });
+        }
+        Ok(Settings {
+            environment,
+            bind,
+            jwt,
+            cos,
+            login,
+            database_url,
+            filled_in: r.filled_in,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}
+
+/// `COSGATE_ENV`. Unset means development, unless real credentials are set:
+/// then it must be said explicitly, so that a real deployment never serves
+/// development's conveniences (dev logins, the example page with a client
+/// secret) by accident.
+fn read_environment(r: &mut Reader<'_>) -> Environment {
+    let environment = match r.get("COSGATE_ENV").as_deref() {
+        Some("development") => Environment::Development,
+        Some("production") => Environment::Production,
+        None => {
+            let real: Vec<&str> = REAL_CREDENTIALS
+                .into_iter()
+                .filter(|name| {
+                    r.get(name)
+                        .is_some_and(|v| !placeholder::looks_like_one(&v))
+                })
+                .collect();
+            if !real.is_empty() {
+                r.problem(
+                    "COSGATE_ENV",
+                    format!(
+                        "not set, but real credentials are ({}); set COSGATE_ENV=production (or development) explicitly",
+                        real.join(", ")
+                    ),
+                );
+            }
+            Environment::Development
+        }
+        Some(other) => {
+            r.problem(
+                "COSGATE_ENV",
+                format!("{other:?} is neither `development` nor `production`"),
+            );
+            // The strict choice: the missing secrets are reported too.
+            Environment::Production
+        }
+    };
+    r.dev = environment == Environment::Development;
+    environment
+}
+
+/// `COSGATE_BIND`. Development listens beyond loopback only when
+/// `COSGATE_ENV=development` says so explicitly.
+fn read_bind(r: &mut Reader<'_>, environment: Environment) -> SocketAddr {
+    let default: SocketAddr = defaults::BIND.parse().expect("a valid literal address");
+    let bind = r.parse("COSGATE_BIND", default);
+    let explicit = r.get("COSGATE_ENV").is_some();
+    if environment == Environment::Development && !explicit && !bind.ip().is_loopback() {
+        r.problem(
+            "COSGATE_BIND",
+            format!(
+                "{bind} is not a loopback address; development mode listens beyond this machine only with COSGATE_ENV=development set explicitly"
+            ),
+        );
+    }
+    bind
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,372 @@
+//! Settings: defaults, every bad value named with its variable, production's
+//! refusals, and secrets that never print.
+
+use std::collections::HashMap;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+const GOOD_SECRET: &str = "b3a1c5e0f7d94e2a8c6b1f0e9d8c7b6a5f4e3d2c1b0a";
+
+fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::from_lookup(|name| map.get(name).cloned())
+}
+
+fn production() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("COSGATE_ENV", "production"),
+        ("JWT_SECRET", GOOD_SECRET),
+        ("QCOS_APPID", "1253000000"),
+        ("QCOS_SECRET_ID", "AKIDrealrealrealreal"),
+        ("QCOS_SECRET_KEY", "realsecretkeyrealsecretkey"),
+        ("QCOS_BUCKET_NAME", "photos"),
+        ("QCOS_REGION", "ap-shanghai"),
+        ("WXAPP_ID", "wx1234567890abcdef"),
+        ("WXAPP_SECRET", "wxappsecretwxappsecret"),
+        ("OAUTH_CLIENTS", "miniprogram:client-secret-0123456789"),
+    ]
+}
+
+fn problems(vars: &[(&str, &str)]) -> Vec<String> {
+    load(vars).expect_err("should be refused").problems
+}
+
+#[test]
+fn development_starts_with_nothing_set_and_says_what_it_filled_in() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.environment, Environment::Development);
+    assert_eq!(s.bind.to_string(), "127.0.0.1:7777");
+    assert_eq!(s.cos.sign_ttl, 3600);
+    assert_eq!(s.cos.scope.root.as_str(), "/uploads");
+    assert!(s.cos.scope.per_account);
+    assert!(
+        s.jwt.secret.expose_secret().len() >= 32,
+        "the ephemeral secret is strong"
+    );
+    assert!(s.filled_in.contains(&"JWT_SECRET") && s.filled_in.contains(&"QCOS_SECRET_KEY"));
+}
+
+#[test]
+fn two_development_starts_get_different_jwt_secrets() {
+    let a = load(&[]).unwrap().jwt.secret;
+    let b = load(&[]).unwrap().jwt.secret;
+    assert_ne!(a.expose_secret(), b.expose_secret());
+}
+
+#[test]
+fn production_with_every_secret_starts() {
+    let s = load(&production()).unwrap();
+    assert!(s.is_production());
+    assert!(s.filled_in.is_empty());
+}
+
+#[test]
+fn production_without_secrets_names_every_missing_variable_at_once() {
+    let p = problems(&[("COSGATE_ENV", "production")]);
+    let text = p.join("\n");
+    for name in [
+        "JWT_SECRET",
+        "QCOS_APPID",
+        "QCOS_SECRET_ID",
+        "QCOS_SECRET_KEY",
+        "QCOS_BUCKET_NAME",
+        "QCOS_REGION",
+        "WXAPP_ID",
+        "WXAPP_SECRET",
+        "OAUTH_CLIENTS",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn production_refuses_a_short_jwt_secret() {
+    let mut vars = production();
+    vars[1] = ("JWT_SECRET", "short-secret");
+    assert_eq!(
+        problems(&vars),
+        [
+            "JWT_SECRET: 12 bytes is too short; use at least 32 random bytes (openssl rand -base64 48)"
+        ]
+    );
+}
+
+#[test]
+fn production_refuses_placeholders_without_echoing_them() {
+    let mut vars = production();
+    vars[4] = ("QCOS_SECRET_KEY", "placeholder-secret-key");
+    vars[3] = ("QCOS_SECRET_ID", "your-secret-id");
+    let p = problems(&vars);
+    assert_eq!(
+        p,
+        [
+            "QCOS_SECRET_ID: is a placeholder; set the real value",
+            "QCOS_SECRET_KEY: is a placeholder; set the real value"
+        ]
+    );
+}
+
+#[test]
+fn each_bad_value_is_reported_with_its_variable() {
+    let cases: [(&str, &str, &str); 9] = [
+        (
+            "COSGATE_ENV",
+            "staging",
+            "COSGATE_ENV: \"staging\" is neither",
+        ),
+        (
+            "COSGATE_BIND",
+            "localhost",
+            "COSGATE_BIND: \"localhost\" is not a valid",
+        ),
+        (
+            "QCOS_SIGN_TTL",
+            "0",
+            "QCOS_SIGN_TTL: 0 is not between 1 and 86400",
+        ),
+        (
+            "QCOS_SIGN_TTL",
+            "86401",
+            "QCOS_SIGN_TTL: 86401 is not between",
+        ),
+        (
+            "QCOS_SIGN_TTL",
+            "an hour",
+            "QCOS_SIGN_TTL: \"an hour\" is not a valid u64",
+        ),
+        (
+            "QCOS_UPLOAD_ROOT",
+            "/a/../b",
+            "QCOS_UPLOAD_ROOT: the path contains a `.` or `..` segment",
+        ),
+        (
+            "QCOS_PER_ACCOUNT_DIRS",
+            "yes",
+            "QCOS_PER_ACCOUNT_DIRS: \"yes\" is not a valid bool",
+        ),
+        (
+            "JWT_LEEWAY",
+            "3600",
+            "JWT_LEEWAY: 3600 is not between 0 and 300 seconds",
+        ),
+        ("QCOS_APPID", "abc", "QCOS_APPID: \"abc\" is not a number"),
+    ];
+    for (name, value, expected) in cases {
+        let p = problems(&[(name, value)]);
+        assert!(p[0].starts_with(expected), "{name}={value}: {p:?}");
+        // An unknown environment is treated as production, the strict
+        // choice, so the missing secrets are reported with it.
+        assert!(
+            p.len() == 1 || name == "COSGATE_ENV",
+            "{name}={value}: {p:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bucket_with_the_appid_suffix_is_refused() {
+    let p = problems(&[
+        ("QCOS_APPID", "1250000000"),
+        ("QCOS_BUCKET_NAME", "photos-1250000000"),
+    ]);
+    assert_eq!(
+        p,
+        ["QCOS_BUCKET_NAME: use the bare name \"photos\", without the -APPID suffix"]
+    );
+}
+
+#[test]
+fn oauth_clients_parse_and_bad_lists_are_refused_without_echoing_secrets() {
+    let s = load(&[("OAUTH_CLIENTS", "app:s3cret, web:other")]).unwrap();
+    let ids: Vec<&str> = s
+        .login
+        .oauth_clients
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(ids, ["app", "web"]);
+    for (bad, expected) in [
+        ("app", "OAUTH_CLIENTS: entry 1 is not id:secret"),
+        ("app:", "OAUTH_CLIENTS: entry 1 has an empty id or secret"),
+        ("a:x,a:y", "OAUTH_CLIENTS: client \"a\" is listed twice"),
+    ] {
+        assert_eq!(problems(&[("OAUTH_CLIENTS", bad)]), [expected]);
+    }
+    let mut vars = production();
+    vars.push(("OAUTH_CLIENTS", "app:short"));
+    let p = problems(&vars);
+    assert_eq!(
+        p,
+        ["OAUTH_CLIENTS: the secret of client \"app\" is shorter than 16 bytes"]
+    );
+}
+
+#[test]
+fn development_allows_dev_logins_and_production_never_does() {
+    assert!(load(&[]).unwrap().login.dev_login);
+    assert!(!load(&production()).unwrap().login.dev_login);
+}
+
+#[test]
+fn login_settings_have_their_defaults() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.database_url, "sqlite://cosgate.db");
+    assert!(s.login.auto_register);
+    assert_eq!(s.login.wechat_api_base, "https://api.weixin.qq.com");
+    assert_eq!((s.jwt.access_ttl, s.jwt.refresh_ttl), (7200, 30 * 86_400));
+    let p = problems(&[("JWT_ACCESS_TTL", "10")]);
+    assert!(
+        p[0].starts_with("JWT_ACCESS_TTL: 10 is not between"),
+        "{p:?}"
+    );
+    let p = problems(&[("DATABASE_URL", "mysql://x")]);
+    assert_eq!(p, ["DATABASE_URL: use sqlite://FILE or postgres://…"]);
+}
+
+#[test]
+fn the_v5_endpoint_defaults_to_the_buckets_host() {
+    let s = load(&production()).unwrap();
+    assert_eq!(
+        s.cos.endpoint,
+        "https://photos-1253000000.cos.ap-shanghai.myqcloud.com"
+    );
+    assert_eq!(
+        s.cos.host(),
+        "photos-1253000000.cos.ap-shanghai.myqcloud.com"
+    );
+    assert_eq!(
+        (s.cos.v5_ttl, s.cos.max_upload_bytes),
+        (900, 10 * 1024 * 1024)
+    );
+    let s = load(&[("QCOS_ENDPOINT", "http://127.0.0.1:9000/")]).unwrap();
+    assert_eq!(
+        (s.cos.endpoint.as_str(), s.cos.host()),
+        ("http://127.0.0.1:9000", "127.0.0.1:9000")
+    );
+    assert_eq!(
+        problems(&[("QCOS_ENDPOINT", "ftp://x")]),
+        ["QCOS_ENDPOINT: \"ftp://x\" is not scheme://host[:port]"]
+    );
+    assert!(
+        problems(&[("QCOS_V5_TTL", "9999")])[0].starts_with("QCOS_V5_TTL: 9999 is not between")
+    );
+}
+
+#[test]
+fn debug_output_never_contains_a_secret() {
+    let s = load(&production()).unwrap();
+    let shown = format!("{s:?}");
+    assert!(!shown.contains(GOOD_SECRET), "JWT secret leaked: {shown}");
+    assert!(
+        !shown.contains("realsecretkeyrealsecretkey"),
+        "COS key leaked: {shown}"
+    );
+    assert!(
+        shown.contains("AKIDrealrealrealreal"),
+        "the SecretId is public and helps debugging"
+    );
+}
+
+#[test]
+fn production_refuses_the_jwt_secret_of_env_example() {
+    let example = include_str!("../../.env.example");
+    let secret = example
+        .lines()
+        .find_map(|line| line.strip_prefix("JWT_SECRET="))
+        .expect(".env.example sets JWT_SECRET");
+    let mut vars = production();
+    vars[1] = ("JWT_SECRET", secret);
+    let p = problems(&vars);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("JWT_SECRET: is a placeholder"), "{p:?}");
+    assert!(!p[0].contains(secret), "the secret is not echoed");
+    // Development accepts it: that is what it is for.
+    assert!(load(&[("JWT_SECRET", secret)]).is_ok());
+}
+
+#[test]
+fn real_credentials_without_cosgate_env_refuse_to_start() {
+    let vars: Vec<_> = production()
+        .into_iter()
+        .filter(|(name, _)| *name != "COSGATE_ENV")
+        .collect();
+    let p = problems(&vars);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("COSGATE_ENV: not set, but real credentials are (QCOS_SECRET_ID, QCOS_SECRET_KEY, WXAPP_ID, WXAPP_SECRET)"), "{p:?}");
+    assert!(!p[0].contains("realsecretkey"), "values are not echoed");
+    let mut explicit = vars.clone();
+    explicit.push(("COSGATE_ENV", "development"));
+    assert!(load(&explicit).is_ok(), "explicit development is allowed");
+    // Placeholders alone are what development is for.
+    assert!(load(&[("QCOS_SECRET_KEY", "placeholder-secret-key")]).is_ok());
+}
+
+#[test]
+fn development_listens_beyond_loopback_only_when_asked_explicitly() {
+    let p = problems(&[("COSGATE_BIND", "0.0.0.0:7777")]);
+    assert_eq!(p.len(), 1);
+    assert!(
+        p[0].starts_with("COSGATE_BIND: 0.0.0.0:7777 is not a loopback address"),
+        "{p:?}"
+    );
+    assert!(
+        load(&[
+            ("COSGATE_BIND", "0.0.0.0:7777"),
+            ("COSGATE_ENV", "development")
+        ])
+        .is_ok()
+    );
+    assert!(load(&[("COSGATE_BIND", "[::1]:7777")]).is_ok());
+}
+
+#[test]
+fn production_without_oauth_clients_names_it_once() {
+    let vars: Vec<_> = production()
+        .into_iter()
+        .filter(|(name, _)| *name != "OAUTH_CLIENTS")
+        .collect();
+    assert_eq!(problems(&vars), ["OAUTH_CLIENTS: not set"]);
+}
+
+#[test]
+fn every_range_is_worded_the_same_way() {
+    for (name, value, expected) in [
+        (
+            "JWT_ACCESS_TTL",
+            "10",
+            "JWT_ACCESS_TTL: 10 is not between 60 and 86400 seconds",
+        ),
+        (
+            "REFRESH_TOKEN_TTL",
+            "60",
+            "REFRESH_TOKEN_TTL: 60 is not between 7200 and 31536000 seconds",
+        ),
+        (
+            "QCOS_SIGN_TTL",
+            "0",
+            "QCOS_SIGN_TTL: 0 is not between 1 and 86400 seconds",
+        ),
+        (
+            "QCOS_V5_TTL",
+            "9999",
+            "QCOS_V5_TTL: 9999 is not between 60 and 7200 seconds",
+        ),
+        (
+            "QCOS_MAX_UPLOAD_BYTES",
+            "0",
+            "QCOS_MAX_UPLOAD_BYTES: 0 is not between 1 and 5368709120 bytes",
+        ),
+        (
+            "WECHAT_TIMEOUT_MS",
+            "5",
+            "WECHAT_TIMEOUT_MS: 5 is not between 100 and 30000 ms",
+        ),
+    ] {
+        assert_eq!(problems(&[(name, value)]), [expected]);
+    }
+}
