@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the contract drives the build: a copy of the crate whose docs/v1.yml
 # gains an operation nobody implemented must fail `cargo check`, naming the
-# missing handler. Uses the main target dir so dependencies are not rebuilt.
+# missing handler. Builds in target/spec-drift, a target dir of its own that
+# persists between runs, so only the first run builds the dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

@@ -184,16 +184,54 @@ fn emit_tags(tags: &[Tag]) -> TokenStream {
     }
 }
 
+/// Whether a field holds strings that poem-openapi would otherwise coerce
+/// from JSON numbers and booleans.
+fn holds_strings(ty: &TypeRef) -> bool {
+    match ty {
+        TypeRef::String => true,
+        TypeRef::Map(inner) => **inner == TypeRef::String,
+        _ => false,
+    }
+}
+
 fn emit_schema(schema: &ObjectSchema) -> TokenStream {
     let doc = docs(schema.description.as_deref());
     let ident = format_ident!("{}", schema.name);
+    let strict = |field: &Field| format_ident!("json_{}", field.name.to_snake_case());
     let fields = schema.fields.iter().map(|field: &Field| {
         let doc = docs(field.description.as_deref());
         let ident = field_ident(&field.name);
         let name = &field.name;
         let rename = (ident != name).then(|| quote!(#[oai(rename = #name)]));
+        let parse = holds_strings(&field.ty).then(|| {
+            let path = format!("Self::{}", strict(field));
+            quote!(#[oai(deserialize_with = #path)])
+        });
         let ty = optional(rust_type(&field.ty), field.required);
-        quote!(#doc #rename pub #ident: #ty)
+        quote!(#doc #rename #parse pub #ident: #ty)
+    });
+    let parsers = schema
+        .fields
+        .iter()
+        .filter(|f| holds_strings(&f.ty))
+        .map(|field| {
+            let parser = strict(field);
+            let name = &field.name;
+            let ty = optional(rust_type(&field.ty), field.required);
+            quote! {
+                fn #parser(
+                    value: Option<serde_json::Value>,
+                ) -> poem_openapi::types::ParseResult<#ty> {
+                    crate::api::json::strings(#name, value)
+                }
+            }
+        })
+        .collect::<Vec<_>>();
+    let strict_impl = (!parsers.is_empty()).then(|| {
+        quote! {
+            /// JSON strings only: a number or bool is refused, naming the field.
+            impl #ident { #(#parsers)* }
+        }
     });
     quote! {
         #doc
@@ -202,6 +240,7 @@ fn emit_schema(schema: &ObjectSchema) -> TokenStream {
         // declare any property nullable.
         #[oai(skip_serializing_if_is_none)]
         pub struct #ident { #(#fields),* }
+        #strict_impl
     }
 }
 

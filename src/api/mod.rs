@@ -10,6 +10,7 @@ mod accounts;
 mod auth;
 mod cos;
 pub mod error;
+pub mod json;
 mod ops;
 pub mod security;
 

@@ -50,7 +50,7 @@ pub struct Request<'a> {
     pub bucket: &'a str,
     pub cos_path: &'a str,
     pub kind: Kind,
-    /// The signing time, unix seconds. Pass `SystemTime::now()` unless testing.
+    /// The signing time, unix seconds: `clock::unix_now()` unless testing.
     pub now: u64,
     /// The SDK's `random.randint(0, 999999999)`.
     pub nonce: u32,

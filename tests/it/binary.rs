@@ -185,3 +185,102 @@ fn a_bad_command_line_exits_2_with_usage() {
     // clap's usage line.
     assert!(String::from_utf8_lossy(&out.stderr).contains("Usage:"));
 }
+
+#[test]
+fn spec_needs_neither_settings_nor_a_database_even_in_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cosgate()
+        .current_dir(dir.path())
+        .env("COSGATE_ENV", "production")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:9/none")
+        .args(["spec", "--yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    assert!(yaml.contains("operationId: get_qc_cos_config"));
+    assert!(
+        yaml.contains(&format!("version: {}", env!("CARGO_PKG_VERSION"))),
+        "the served version is Cargo's"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no database file was created"
+    );
+}
+
+#[test]
+fn spec_into_a_closed_pipe_exits_quietly() {
+    let mut child = cosgate()
+        .arg("spec")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `cosgate spec | head -c0`: the reader goes away at once.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+}
+
+#[test]
+fn production_with_the_example_jwt_secret_refuses_to_start_naming_it() {
+    let example = include_str!("../../.env.example");
+    let secret = example
+        .lines()
+        .find_map(|line| line.strip_prefix("JWT_SECRET="))
+        .unwrap();
+    let out = cosgate()
+        .envs(test_vars(&[
+            ("COSGATE_ENV", "production"),
+            ("JWT_SECRET", secret),
+            ("QCOS_APPID", "1253000000"),
+            ("QCOS_BUCKET_NAME", "photos"),
+            ("OAUTH_CLIENTS", "test-client:test-client-secret-long"),
+        ]))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("JWT_SECRET: is a placeholder"), "{stderr}");
+    assert!(!stderr.contains(secret), "{stderr}");
+}
+
+#[test]
+fn real_credentials_without_cosgate_env_refuse_to_start_naming_it() {
+    let mut vars = test_vars(&[]);
+    vars.remove("COSGATE_ENV");
+    let out = cosgate().envs(&vars).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("COSGATE_ENV: not set, but real credentials are"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(COS_SECRET_KEY_VALUE_MARKER), "{stderr}");
+}
+
+/// The test COS key is `secretkey`, a word that also appears in messages;
+/// this is the whole `KEY=value` form that must never be echoed.
+const COS_SECRET_KEY_VALUE_MARKER: &str = "QCOS_SECRET_KEY=secretkey";
+
+#[test]
+fn version_and_per_command_help_come_from_clap() {
+    let out = cosgate().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("cosgate {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = cosgate().args(["token", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--sub <SUB>") && help.contains("--force"), "{help}");
+}

@@ -337,3 +337,43 @@ async fn a_post_policy_for_an_exact_key_or_a_subdirectory() {
     .await;
     assert_eq!((status, code.as_str()), (403, "path_not_allowed"));
 }
+
+#[tokio::test]
+async fn a_number_or_bool_for_a_string_field_is_400_naming_the_field_and_signs_nothing() {
+    let app = spawn_app().await;
+    for (path, body, field) in [
+        (
+            "/v1/qc_cos/post_policy",
+            json!({"content_type_prefix": 541881623027u64}),
+            "content_type_prefix",
+        ),
+        ("/v1/qc_cos/post_policy", json!({"key": 5}), "key"),
+        (
+            "/v1/qc_cos/authorization",
+            json!({"method": true, "key": "uploads/acc1/x"}),
+            "method",
+        ),
+        (
+            "/v1/qc_cos/authorization",
+            json!({"method": "put", "key": "uploads/acc1/x", "headers": {"content-length": 5}}),
+            "headers",
+        ),
+        (
+            "/v1/qc_cos/presigned_url",
+            json!({"method": "get", "key": 12}),
+            "key",
+        ),
+    ] {
+        let (status, code, body) = error_code(post(&app, path, "acc1", body).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "invalid_request"),
+            "{path}: {body}"
+        );
+        let text = body.to_string();
+        assert!(text.contains(&format!("`{field}`")), "{path}: {text}");
+        for signed in ["q-signature", "authorization", "fields", "url"] {
+            assert!(body.get(signed).is_none(), "{path}: {text}");
+        }
+    }
+}

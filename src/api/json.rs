@@ -1,0 +1,62 @@
+//! Stricter JSON than poem-openapi's: its `String` accepts a JSON number or
+//! bool and turns it into text, so `{"key": 5}` would reach a handler as
+//! `"5"`. The generated schemas parse every string field through
+//! [`strings`], so a wrong JSON type is a 400 that names the field.
+
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult};
+use serde_json::Value;
+
+/// Parses `value` as `T` after checking that it is a JSON string (or an
+/// object of strings, for maps), or absent.
+pub fn strings<T: ParseFromJSON>(field: &str, value: Option<Value>) -> ParseResult<T> {
+    let shape_ok = match &value {
+        None | Some(Value::Null | Value::String(_)) => true,
+        Some(Value::Object(map)) => map.values().all(Value::is_string),
+        Some(_) => false,
+    };
+    if !shape_ok {
+        return Err(ParseError::custom(format!(
+            "`{field}` must be a JSON string (or an object of strings), not {}",
+            kind(value.as_ref())
+        )));
+    }
+    T::parse_from_json(value)
+        .map_err(|e| ParseError::custom(format!("`{field}`: {}", e.message())))
+}
+
+fn kind(value: Option<&Value>) -> &'static str {
+    match value {
+        Some(Value::Number(_)) => "a number",
+        Some(Value::Bool(_)) => "a boolean",
+        Some(Value::Array(_)) => "an array",
+        Some(Value::Object(_)) => "an object with non-string values",
+        _ => "null",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn strings_pass_and_numbers_or_bools_are_refused_by_name() {
+        assert_eq!(strings::<String>("key", Some(json!("a"))).ok(), Some("a".into()));
+        assert_eq!(strings::<Option<String>>("key", None).ok(), Some(None));
+        let err = strings::<Option<String>>("content_type_prefix", Some(json!(541881623027u64)))
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "`content_type_prefix` must be a JSON string (or an object of strings), not a number"
+        );
+        assert!(strings::<String>("key", Some(json!(true))).is_err());
+        assert!(strings::<String>("key", None).unwrap_err().message().starts_with("`key`: "));
+        let map: Option<BTreeMap<String, String>> =
+            strings("headers", Some(json!({"a": "b"}))).unwrap();
+        assert_eq!(map.unwrap()["a"], "b");
+        assert!(strings::<Option<BTreeMap<String, String>>>("headers", Some(json!({"a": 1}))).is_err());
+    }
+}
