@@ -14,22 +14,32 @@ async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
         Store::connect(&url).await.expect("sqlite connects"),
         Some(dir),
     )];
-    if let Ok(pg) = std::env::var("COSGATE_TEST_POSTGRES_URL") {
-        let schema = format!("t{}", crate::clock::random_below(1_000_000_000));
-        let admin = Store::connect(&pg).await.expect("postgres connects");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin.pool)
+    let Ok(pg) = std::env::var("COSGATE_TEST_POSTGRES_URL") else {
+        // Once per run, on the terminal itself (libtest captures eprintln!).
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: the store tests on PostgreSQL (set COSGATE_TEST_POSTGRES_URL)"
+            );
+        });
+        return stores;
+    };
+    let schema = format!("t{}", crate::clock::random_below(1_000_000_000));
+    let admin = Store::connect(&pg).await.expect("postgres connects");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin.pool)
+        .await
+        .expect("schema");
+    let sep = if pg.contains('?') { '&' } else { '?' };
+    let url = format!("{pg}{sep}options=-c%20search_path%3D{schema}");
+    stores.push((
+        Store::connect(&url)
             .await
-            .expect("schema");
-        let sep = if pg.contains('?') { '&' } else { '?' };
-        let url = format!("{pg}{sep}options=-c%20search_path%3D{schema}");
-        stores.push((
-            Store::connect(&url)
-                .await
-                .expect("postgres schema connects"),
-            None,
-        ));
-    }
+            .expect("postgres schema connects"),
+        None,
+    ));
     stores
 }
 

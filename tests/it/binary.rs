@@ -282,5 +282,8 @@ fn version_and_per_command_help_come_from_clap() {
     let out = cosgate().args(["token", "--help"]).output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("--sub <SUB>") && help.contains("--force"), "{help}");
+    assert!(
+        help.contains("--sub <SUB>") && help.contains("--force"),
+        "{help}"
+    );
 }

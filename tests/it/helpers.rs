@@ -268,3 +268,11 @@ pub async fn error_code(resp: reqwest::Response) -> (u16, String, serde_json::Va
         body,
     )
 }
+
+/// Says why a test is skipped, on the terminal itself: libtest captures
+/// `eprintln!`, but not writes to the stderr handle, so this shows in a plain
+/// `cargo test`.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
+}

@@ -25,7 +25,7 @@ pub fn js_tooling_ready() -> bool {
             std::env::var_os("CI").is_none(),
             "CI must install node, python3 and tests/js"
         );
-        eprintln!("skipping: needs node, python3 and `npm install --prefix tests/js`");
+        skip("needs node, python3 and `npm install --prefix tests/js`");
     }
     ready
 }
@@ -165,7 +165,7 @@ async fn the_browser_example_uploads_a_picked_file() {
         "CI must npm install examples/browser"
     );
     if !example_sdk.exists() {
-        eprintln!("skipping: needs `npm install --prefix examples/browser`");
+        skip("needs `npm install --prefix examples/browser`");
         return;
     }
     let (_cos, app) = spawn_app_with_fake_cos().await;

@@ -18,7 +18,7 @@ pub fn browser_ready() -> bool {
             std::env::var_os("CI").is_none(),
             "CI must install chromium, node and tests/js"
         );
-        eprintln!("skipping: needs chromium, node and `npm install --prefix tests/js`");
+        skip("needs chromium, node and `npm install --prefix tests/js`");
     }
     ready
 }
@@ -41,7 +41,7 @@ async fn swagger_ui_renders_every_operation_and_the_authorize_button() {
             std::env::var_os("CI").is_none(),
             "CI must install chromium (apt-get install chromium)"
         );
-        eprintln!("skipping: no chromium on PATH (apt-get install chromium)");
+        skip("no chromium on PATH (apt-get install chromium)");
         return;
     };
     let app = spawn_app().await;

@@ -49,155 +49,414 @@ pub enum ApiTags {
 #[oai(skip_serializing_if_is_none)]
 pub struct WxappLogin {
     /// The code from `wx.login`; required here or in the query.
+    #[oai(deserialize_with = "Self::json_code")]
     pub code: Option<String>,
     /// `encryptedData` from `wx.getUserInfo` (base64).
+    #[oai(deserialize_with = "Self::json_encrypted_data")]
     pub encrypted_data: Option<String>,
     /// `iv` from `wx.getUserInfo` (base64).
+    #[oai(deserialize_with = "Self::json_iv")]
     pub iv: Option<String>,
     /// The 2017 client's name for `encrypted_data`.
+    #[oai(deserialize_with = "Self::json_username")]
     pub username: Option<String>,
     /// The 2017 client's name for `iv`.
+    #[oai(deserialize_with = "Self::json_password")]
     pub password: Option<String>,
     /// The 2017 client sends `password`; ignored.
+    #[oai(deserialize_with = "Self::json_grant_type")]
     pub grant_type: Option<String>,
     /// The 2017 client sends `wxapp`; ignored.
+    #[oai(deserialize_with = "Self::json_auth_approach")]
     pub auth_approach: Option<String>,
+}
+/// JSON strings only: a number or bool is refused, naming the field.
+impl WxappLogin {
+    fn json_code(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("code", value)
+    }
+    fn json_encrypted_data(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("encrypted_data", value)
+    }
+    fn json_iv(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("iv", value)
+    }
+    fn json_username(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("username", value)
+    }
+    fn json_password(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("password", value)
+    }
+    fn json_grant_type(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("grant_type", value)
+    }
+    fn json_auth_approach(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("auth_approach", value)
+    }
 }
 /// A refresh token to rotate.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
+    #[oai(deserialize_with = "Self::json_refresh_token")]
     pub refresh_token: String,
+}
+/// JSON strings only: a number or bool is refused, naming the field.
+impl RefreshRequest {
+    fn json_refresh_token(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("refresh_token", value)
+    }
 }
 /// Tokens for a logged-in account.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct TokenDetail {
     /// The account's id; also the `sub` of the access token.
+    #[oai(deserialize_with = "Self::json_account_id")]
     pub account_id: String,
     /// Send as `Authorization: Bearer <access_token>` (or `JWT <access_token>`).
+    #[oai(deserialize_with = "Self::json_access_token")]
     pub access_token: String,
     /// Always `jwt`.
+    #[oai(deserialize_with = "Self::json_token_type")]
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
     /// Exchange at /auth/oauth/token/refresh for new tokens; single use.
+    #[oai(deserialize_with = "Self::json_refresh_token")]
     pub refresh_token: String,
     /// The account's nickname, when WeChat shared it.
+    #[oai(deserialize_with = "Self::json_nickname")]
     pub nickname: Option<String>,
+}
+/// JSON strings only: a number or bool is refused, naming the field.
+impl TokenDetail {
+    fn json_account_id(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("account_id", value)
+    }
+    fn json_access_token(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("access_token", value)
+    }
+    fn json_token_type(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("token_type", value)
+    }
+    fn json_refresh_token(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("refresh_token", value)
+    }
+    fn json_nickname(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("nickname", value)
+    }
 }
 /// A WeChat user's account.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Account {
     /// Opaque and stable; names the account's upload directory.
+    #[oai(deserialize_with = "Self::json_id")]
     pub id: String,
     /// From WeChat's user info, when shared.
+    #[oai(deserialize_with = "Self::json_nickname")]
     pub nickname: Option<String>,
     /// Avatar URL, from WeChat's user info, when shared.
+    #[oai(deserialize_with = "Self::json_avatar")]
     pub avatar: Option<String>,
     /// When the account was created, unix seconds.
     pub created_time: i64,
     /// The last login, unix seconds.
     pub last_login_time: i64,
 }
+/// JSON strings only: a number or bool is refused, naming the field.
+impl Account {
+    fn json_id(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("id", value)
+    }
+    fn json_nickname(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("nickname", value)
+    }
+    fn json_avatar(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("avatar", value)
+    }
+}
 /// One COS v5 request, as the SDKs' getAuthorization callback describes it.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CosRequestToSign {
     /// One of get, head, put, post, delete, options (any case).
+    #[oai(deserialize_with = "Self::json_method")]
     pub method: String,
     /// The object key, for example `uploads/<account id>/photo.png`; a leading `/` is ignored.
+    #[oai(deserialize_with = "Self::json_key")]
     pub key: String,
     /// The headers the request will send; see the operation for which are signed.
+    #[oai(deserialize_with = "Self::json_headers")]
     pub headers: Option<::std::collections::BTreeMap<String, String>>,
     /// The query parameters the request will send; all are signed. Use "" for a parameter without a value.
+    #[oai(deserialize_with = "Self::json_query")]
     pub query: Option<::std::collections::BTreeMap<String, String>>,
     /// Must be true or absent; cosgate always signs the bucket's host.
     pub sign_host: Option<bool>,
+}
+/// JSON strings only: a number or bool is refused, naming the field.
+impl CosRequestToSign {
+    fn json_method(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("method", value)
+    }
+    fn json_key(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("key", value)
+    }
+    fn json_headers(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<
+        Option<::std::collections::BTreeMap<String, String>>,
+    > {
+        crate::api::json::strings("headers", value)
+    }
+    fn json_query(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<
+        Option<::std::collections::BTreeMap<String, String>>,
+    > {
+        crate::api::json::strings("query", value)
+    }
 }
 /// A signed request.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CosAuthorization {
     /// The `Authorization` header value, `q-sign-algorithm=sha1&q-ak=…&q-signature=…`.
+    #[oai(deserialize_with = "Self::json_authorization")]
     pub authorization: String,
     /// When the signature starts to work, unix seconds (a minute in the past, for phone clocks).
     pub start_time: i64,
     /// When it stops working, unix seconds.
     pub expired_time: i64,
     /// The bucket's host, which the request must be sent to.
+    #[oai(deserialize_with = "Self::json_host")]
     pub host: String,
     /// The object's URL, the key percent-encoded.
+    #[oai(deserialize_with = "Self::json_url")]
     pub url: String,
+}
+/// JSON strings only: a number or bool is refused, naming the field.
+impl CosAuthorization {
+    fn json_authorization(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("authorization", value)
+    }
+    fn json_host(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("host", value)
+    }
+    fn json_url(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("url", value)
+    }
 }
 /// What to presign.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct PresignRequest {
     /// put or get.
+    #[oai(deserialize_with = "Self::json_method")]
     pub method: String,
     /// The object key, below the caller's directory.
+    #[oai(deserialize_with = "Self::json_key")]
     pub key: String,
     /// Seconds the URL should work; at most the server's limit, which is also the default.
     pub expires_in: Option<i64>,
+}
+/// JSON strings only: a number or bool is refused, naming the field.
+impl PresignRequest {
+    fn json_method(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("method", value)
+    }
+    fn json_key(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("key", value)
+    }
 }
 /// A presigned URL.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct PresignedUrl {
     /// The object's URL with the signature in the query string.
+    #[oai(deserialize_with = "Self::json_url")]
     pub url: String,
     /// When the URL starts to work, unix seconds.
     pub start_time: i64,
     /// When it stops working, unix seconds.
     pub expired_time: i64,
 }
+/// JSON strings only: a number or bool is refused, naming the field.
+impl PresignedUrl {
+    fn json_url(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("url", value)
+    }
+}
 /// What a form upload may write. Give `key` or `key_prefix`; neither means any key below the caller's directory.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct PostPolicyRequest {
     /// The exact object key to allow.
+    #[oai(deserialize_with = "Self::json_key")]
     pub key: Option<String>,
     /// Allow any key starting with this prefix, which must lie within the caller's directory.
+    #[oai(deserialize_with = "Self::json_key_prefix")]
     pub key_prefix: Option<String>,
     /// Require the upload's Content-Type to start with this, for example `image/`.
+    #[oai(deserialize_with = "Self::json_content_type_prefix")]
     pub content_type_prefix: Option<String>,
     /// The largest file to allow; at most the server's limit, which is also the default.
     pub max_size_bytes: Option<i64>,
+}
+/// JSON strings only: a number or bool is refused, naming the field.
+impl PostPolicyRequest {
+    fn json_key(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("key", value)
+    }
+    fn json_key_prefix(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("key_prefix", value)
+    }
+    fn json_content_type_prefix(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("content_type_prefix", value)
+    }
 }
 /// A signed POST Object form.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct PostPolicy {
     /// Where to post the form.
+    #[oai(deserialize_with = "Self::json_url")]
     pub url: String,
     /// Form fields to send before the file: key, policy, q-sign-algorithm, q-ak, q-key-time, q-signature.
+    #[oai(deserialize_with = "Self::json_fields")]
     pub fields: ::std::collections::BTreeMap<String, String>,
     /// When the policy expires, unix seconds.
     pub expired_time: i64,
     /// The largest file the policy allows.
     pub max_size_bytes: i64,
 }
+/// JSON strings only: a number or bool is refused, naming the field.
+impl PostPolicy {
+    fn json_url(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("url", value)
+    }
+    fn json_fields(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<::std::collections::BTreeMap<String, String>> {
+        crate::api::json::strings("fields", value)
+    }
+}
 /// A COS v4 signature for one directory, and where to upload with it.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct QCOSConfig {
     /// The v4 multi-use signature; send it as the `Authorization` header to COS.
+    #[oai(deserialize_with = "Self::json_sign")]
     pub sign: String,
     /// When the signature stops working, in unix seconds.
     pub expired: i64,
     /// The directory the signature is valid for, as signed.
+    #[oai(deserialize_with = "Self::json_cos_path")]
     pub cos_path: String,
     /// The bucket name, without the `-appid` suffix.
+    #[oai(deserialize_with = "Self::json_bucket")]
     pub bucket: String,
     /// The COS region, for example `ap-guangzhou`.
+    #[oai(deserialize_with = "Self::json_region")]
     pub region: String,
     /// The Tencent Cloud APPID that owns the bucket.
+    #[oai(deserialize_with = "Self::json_appid")]
     pub appid: String,
     /// The v4 JSON API URL of the directory; append `/<file name>` to upload.
+    #[oai(deserialize_with = "Self::json_upload_url")]
     pub upload_url: String,
+}
+/// JSON strings only: a number or bool is refused, naming the field.
+impl QCOSConfig {
+    fn json_sign(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("sign", value)
+    }
+    fn json_cos_path(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("cos_path", value)
+    }
+    fn json_bucket(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("bucket", value)
+    }
+    fn json_region(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("region", value)
+    }
+    fn json_appid(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("appid", value)
+    }
+    fn json_upload_url(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("upload_url", value)
+    }
 }
 /// Every error answer has this shape.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
@@ -214,20 +473,56 @@ pub struct Error {
     /// - 429: `wechat_rate_limited`
     /// - 500: `internal_error`
     /// - 502, 503: `wechat_unavailable`
+    #[oai(deserialize_with = "Self::json_error_code")]
     pub error_code: String,
     /// What went wrong, for the developer.
+    #[oai(deserialize_with = "Self::json_message")]
     pub message: String,
     /// A short sentence that can be shown to an end user.
+    #[oai(deserialize_with = "Self::json_text")]
     pub text: String,
+}
+/// JSON strings only: a number or bool is refused, naming the field.
+impl Error {
+    fn json_error_code(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("error_code", value)
+    }
+    fn json_message(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("message", value)
+    }
+    fn json_text(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("text", value)
+    }
 }
 /// Liveness report.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Health {
     /// Always `ok` when the server answers.
+    #[oai(deserialize_with = "Self::json_status")]
     pub status: String,
     /// The cosgate version serving the request.
+    #[oai(deserialize_with = "Self::json_version")]
     pub version: String,
+}
+/// JSON strings only: a number or bool is refused, naming the field.
+impl Health {
+    fn json_status(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("status", value)
+    }
+    fn json_version(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("version", value)
+    }
 }
 /// Every answer `oauth_create_token` can give, as docs/v1.yml lists them.
 #[derive(Debug, poem_openapi::ApiResponse)]
