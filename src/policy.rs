@@ -6,6 +6,9 @@
 //! [`UploadScope`] then says whether a given account may sign a given
 //! directory. This module knows nothing of HTTP.
 
+pub mod operation;
+pub mod signing;
+
 use std::fmt;
 
 use percent_encoding::percent_decode_str;

@@ -237,8 +237,9 @@ fn emit_schema(schema: &ObjectSchema) -> TokenStream {
         #doc
         #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
         // An optional property is absent, not `null`: the spec does not
-        // declare any property nullable.
-        #[oai(skip_serializing_if_is_none)]
+        // declare any property nullable. A property the spec does not name is
+        // refused, naming it, never silently dropped.
+        #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
         pub struct #ident { #(#fields),* }
         #strict_impl
     }
@@ -491,8 +492,14 @@ fn emit_param(param: &Param) -> TokenStream {
     quote!(#doc #[oai(name = #name)] #ident: #wrapper<#ty>)
 }
 
+/// A required body is poem-openapi's `Json`; an optional one is cosgate's
+/// `OptionalJson`, which reads no body as `{}`.
 fn emit_body(body: &Body) -> TokenStream {
     let doc = docs(body.description.as_deref());
     let ty = rust_type(&TypeRef::Named(body.schema.clone()));
-    quote!(#doc body: poem_openapi::payload::Json<#ty>)
+    if body.required {
+        quote!(#doc body: poem_openapi::payload::Json<#ty>)
+    } else {
+        quote!(#doc body: crate::api::payload::OptionalJson<#ty>)
+    }
 }

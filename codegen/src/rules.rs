@@ -75,9 +75,14 @@ fn check_operation(model: &Model, op: &Op) -> Result<(), CodegenError> {
             return err(format!("{here}: path parameter {name} is not declared"));
         }
     }
-    if op.body.as_ref().is_some_and(|b| !b.required) {
+    if let Some(body) = &op.body
+        && !body.required
+        && let Some(schema) = model.schemas.iter().find(|s| s.name == body.schema)
+        && schema.fields.iter().any(|f| f.required)
+    {
         return err(format!(
-            "{here}: optional request bodies are not supported; mark it `required: true`"
+            "{here}: an optional request body is read as {{}} when absent, so {} may have no required property",
+            schema.name
         ));
     }
     check_responses(op, &here, secured, !scopes.is_empty())

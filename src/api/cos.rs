@@ -1,8 +1,9 @@
 //! Operations tagged `Cos`: COS signatures for direct uploads.
 //!
-//! Each handler reads as its steps: parse what the client sent, check the
-//! caller may sign it, sign, answer. Nothing reaches the signer before the
-//! policy has accepted it.
+//! Each handler reads as its steps: ask the signing policy what this caller
+//! may sign (`crate::policy::signing`, the one place that decides), charge
+//! the daily quota, sign exactly the grant, answer. Nothing reaches the
+//! signer before the policy has accepted it.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,11 @@ use super::{
 use crate::{
     clock::{random_below, unix_now},
     config::CosSettings,
-    policy::{CosDir, ObjectKey, ScopeError, UploadScope},
+    policy::{
+        CosDir, ObjectKey, ScopeError, UploadScope,
+        operation::OperationRefusal,
+        signing::{Refusal, RequestToSign},
+    },
     signer::{
         v4,
         v5::{self, HeaderRule, KeyCondition, KeyTime, SignedPairs},
@@ -29,8 +34,7 @@ const CLOCK_SKEW: u64 = 60;
 const MAX_PAIRS: usize = 64;
 /// The longest header or query value cosgate signs.
 const MAX_VALUE_BYTES: usize = 8 * 1024;
-/// Methods COS uploads and reads use.
-const METHODS: &[&str] = &["get", "head", "put", "post", "delete", "options"];
+const SECONDS_PER_DAY: u64 = 86_400;
 
 impl CosApi for Handlers {
     async fn get_qc_cos_config(
@@ -39,7 +43,9 @@ impl CosApi for Handlers {
         cos_path: Option<String>,
     ) -> Result<QCOSConfig, ApiError> {
         let cos = self.cos();
-        let dir = requested_dir(&cos.scope, &claims.sub, cos_path.as_deref())?;
+        let dir = requested_dir(&cos.policy.scope, &claims.sub, cos_path.as_deref())?;
+        let bytes = cos.policy.directory(&claims.sub, &dir).map_err(refused)?;
+        self.charge_quota(&claims.sub, bytes).await?;
         let now = unix_now();
         let request = v4::Request {
             appid: &cos.appid,
@@ -74,26 +80,40 @@ impl CosApi for Handlers {
         body: CosRequestToSign,
     ) -> Result<CosAuthorization, ApiError> {
         let cos = self.cos();
-        let method = parse_method(&body.method, METHODS)?;
         if body.sign_host == Some(false) {
             return Err(ApiError::invalid_request(
                 "sign_host must be true: without the host the signature would work in every bucket of the account",
             ));
         }
-        let key = allowed_key(&cos.scope, &claims.sub, &body.key)?;
         let headers = checked_pairs("headers", body.headers.unwrap_or_default())?;
         let query = checked_pairs("query", body.query.unwrap_or_default())?;
+        let grant = cos
+            .policy
+            .request(
+                &claims.sub,
+                RequestToSign {
+                    method: &body.method,
+                    key: &body.key,
+                    query: &query,
+                    headers: &headers,
+                },
+            )
+            .map_err(refused)?;
+        self.charge_quota(&claims.sub, grant.content_length.unwrap_or(0))
+            .await?;
         let key_time = window(unix_now(), cos.v5_ttl);
 
-        // Sign what cos-js-sdk-v5 / cos-wx-sdk-v5 sign, and always this
-        // bucket's host in place of any the client named.
+        // Sign what cos-js-sdk-v5 / cos-wx-sdk-v5 sign (Content-Length among
+        // them, so the size is bound), and always this bucket's host in
+        // place of any the client named.
         let signed_headers = headers
             .iter()
             .filter(|(name, value)| !value.is_empty() && !name.eq_ignore_ascii_case("host"))
             .filter(|(name, _)| HeaderRule::JsSdk.signs(name))
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .chain([("host", cos.host())]);
-        let path = key.path();
+        let method = body.method.to_ascii_lowercase();
+        let path = grant.key.path();
         let request = v5::Request {
             method: &method,
             path: &path,
@@ -107,7 +127,7 @@ impl CosApi for Handlers {
             start_time: key_time.start as i64,
             expired_time: key_time.end as i64,
             host: cos.host().to_string(),
-            url: object_url(cos, &key),
+            url: object_url(cos, &grant.key),
         })
     }
 
@@ -118,20 +138,35 @@ impl CosApi for Handlers {
     ) -> Result<PresignedUrl, ApiError> {
         let cos = self.cos();
         let method = parse_method(&body.method, &["put", "get"])?;
-        let key = allowed_key(&cos.scope, &claims.sub, &body.key)?;
+        let grant = cos
+            .policy
+            .presigned(&claims.sub, &method, &body.key, body.content_length)
+            .map_err(refused)?;
+        self.charge_quota(&claims.sub, grant.content_length.unwrap_or(0))
+            .await?;
         let ttl = requested_ttl(body.expires_in, cos.v5_ttl)?;
         let key_time = window(unix_now(), ttl);
-        let path = key.path();
+        let path = grant.key.path();
+        let length = grant.content_length.map(|n| n.to_string());
+        let headers = length
+            .as_deref()
+            .map(|n| ("content-length", n))
+            .into_iter()
+            .chain([("host", cos.host())]);
         let request = v5::Request {
             method: &method,
             path: &path,
             query: SignedPairs::new([]),
-            headers: SignedPairs::new([("host", cos.host())]),
+            headers: SignedPairs::new(headers),
             key_time,
         };
         let authorization = v5::sign(&cos.credentials, &request);
         Ok(PresignedUrl {
-            url: format!("{}?{}", object_url(cos, &key), authorization.query_string()),
+            url: format!(
+                "{}?{}",
+                object_url(cos, &grant.key),
+                authorization.query_string()
+            ),
             start_time: key_time.start as i64,
             expired_time: key_time.end as i64,
         })
@@ -143,14 +178,23 @@ impl CosApi for Handlers {
         body: PostPolicyRequest,
     ) -> Result<PostPolicy, ApiError> {
         let cos = self.cos();
-        let key = match (body.key, body.key_prefix) {
+        let max_size = match body.max_size_bytes {
+            None => None,
+            Some(n) if n > 0 => Some(n as u64),
+            Some(_) => return Err(ApiError::invalid_request("max_size_bytes must be positive")),
+        };
+        let (key, max_size_bytes) = match (body.key, body.key_prefix) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::invalid_request(
                     "give key or key_prefix, not both",
                 ));
             }
             (Some(key), None) => {
-                KeyCondition::Exact(allowed_key(&cos.scope, &claims.sub, &key)?.to_string())
+                let (key, max) = cos
+                    .policy
+                    .post_policy_key(&claims.sub, &key, max_size)
+                    .map_err(refused)?;
+                (KeyCondition::Exact(key.to_string()), max)
             }
             (None, prefix) => {
                 let requested = prefix
@@ -160,17 +204,12 @@ impl CosApi for Handlers {
                     .map_err(|e| {
                         ApiError::bad_request(ErrorCode::InvalidKey, format!("key_prefix: {e}"))
                     })?;
-                let dir = cos
-                    .scope
-                    .prefix_dir(&claims.sub, requested.as_ref())
-                    .map_err(scope_error)?;
-                KeyCondition::Prefix(dir.key_prefix())
+                let (dir, max) = cos
+                    .policy
+                    .post_policy(&claims.sub, requested.as_ref(), max_size)
+                    .map_err(refused)?;
+                (KeyCondition::Prefix(dir.key_prefix()), max)
             }
-        };
-        let max_size_bytes = match body.max_size_bytes {
-            None => cos.max_upload_bytes,
-            Some(n) if n > 0 => (n as u64).min(cos.max_upload_bytes),
-            Some(_) => return Err(ApiError::invalid_request("max_size_bytes must be positive")),
         };
         let content_type_prefix = body.content_type_prefix.filter(|p| !p.is_empty());
         if let Some(p) = &content_type_prefix
@@ -180,6 +219,7 @@ impl CosApi for Handlers {
                 "content_type_prefix is not a media type prefix",
             ));
         }
+        self.charge_quota(&claims.sub, max_size_bytes).await?;
 
         let key_time = window(unix_now(), cos.v5_ttl);
         let form = v5::PostPolicy {
@@ -202,6 +242,52 @@ impl CosApi for Handlers {
 impl Handlers {
     fn cos(&self) -> &CosSettings {
         &self.state.settings.cos
+    }
+
+    /// Counts `bytes` against the caller's quota for today (UTC), if one is
+    /// configured: 429 `quota_exceeded` until midnight once it is used up.
+    async fn charge_quota(&self, account: &str, bytes: u64) -> Result<(), ApiError> {
+        let Some(limit) = self.cos().daily_upload_bytes else {
+            return Ok(());
+        };
+        let now = unix_now();
+        let day = now / SECONDS_PER_DAY;
+        let charged = self
+            .state
+            .store
+            .charge_upload(account, day as i64, bytes as i64, limit as i64)
+            .await
+            .map_err(ApiError::internal)?;
+        if charged {
+            return Ok(());
+        }
+        let midnight = (day + 1) * SECONDS_PER_DAY;
+        Err(ApiError::too_many_requests(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "today's upload quota of {limit} bytes would be exceeded; it renews at 00:00 UTC"
+            ),
+        )
+        .retry_after(midnight - now))
+    }
+}
+
+/// The contract's answer to each refusal of the signing policy.
+fn refused(refusal: Refusal) -> ApiError {
+    let message = refusal.to_string();
+    match refusal {
+        Refusal::InvalidKey(_) => ApiError::bad_request(ErrorCode::InvalidKey, message),
+        Refusal::OutsideScope(_) => ApiError::forbidden(ErrorCode::PathNotAllowed, message),
+        Refusal::Operation(
+            OperationRefusal::UnknownMethod | OperationRefusal::DuplicateQuery(_),
+        )
+        | Refusal::MissingContentLength(_)
+        | Refusal::BadContentLength
+        | Refusal::BadPartNumber => ApiError::invalid_request(message),
+        Refusal::Operation(_) | Refusal::PicOperations(_) => {
+            ApiError::forbidden(ErrorCode::OperationNotAllowed, message)
+        }
+        Refusal::TooLarge { .. } => ApiError::forbidden(ErrorCode::UploadTooLarge, message),
     }
 }
 
@@ -234,15 +320,8 @@ fn parse_method(raw: &str, allowed: &[&str]) -> Result<String, ApiError> {
     }
 }
 
-/// The key, parsed (400 `invalid_key`) and within the caller's directory
-/// (403 `path_not_allowed`).
-fn allowed_key(scope: &UploadScope, account: &str, raw: &str) -> Result<ObjectKey, ApiError> {
-    let key = ObjectKey::parse(raw)
-        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidKey, format!("key: {e}")))?;
-    scope.check_key(account, &key).map_err(scope_error)?;
-    Ok(key)
-}
-
+/// At most [`MAX_PAIRS`] names, none empty, too long or given twice (in any
+/// case: COS would see one name, cosgate two).
 fn checked_pairs(
     what: &str,
     pairs: BTreeMap<String, String>,
@@ -258,6 +337,12 @@ fn checked_pairs(
     if let Some((name, _)) = bad {
         return Err(ApiError::invalid_request(format!(
             "{what}: {name:?} is empty or too long"
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(name) = pairs.keys().find(|k| !seen.insert(k.to_ascii_lowercase())) {
+        return Err(ApiError::invalid_request(format!(
+            "{what}: {name:?} is given twice"
         )));
     }
     Ok(pairs)
@@ -277,13 +362,11 @@ fn requested_dir(
 ) -> Result<CosDir, ApiError> {
     // An empty `cos_path=` means the same as none: the 2017 server signed
     // the bucket root for it, which is never what a client wants.
-    let dir = match requested.filter(|raw| !raw.is_empty()) {
-        None => scope.home(account).map_err(scope_error)?,
+    match requested.filter(|raw| !raw.is_empty()) {
+        None => scope.home(account).map_err(scope_error),
         Some(raw) => CosDir::parse(raw)
-            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPath, format!("cos_path: {e}")))?,
-    };
-    scope.check(account, &dir).map_err(scope_error)?;
-    Ok(dir)
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidPath, format!("cos_path: {e}"))),
+    }
 }
 
 fn scope_error(err: ScopeError) -> ApiError {

@@ -37,6 +37,10 @@ pub enum ErrorCode {
     WechatRateLimited,
     InternalError,
     WechatUnavailable,
+    OperationNotAllowed,
+    UploadTooLarge,
+    QuotaExceeded,
+    PayloadTooLarge,
 }
 
 impl ErrorCode {
@@ -61,6 +65,10 @@ impl ErrorCode {
         ErrorCode::WechatRateLimited,
         ErrorCode::InternalError,
         ErrorCode::WechatUnavailable,
+        ErrorCode::OperationNotAllowed,
+        ErrorCode::UploadTooLarge,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::PayloadTooLarge,
     ];
 
     /// The wire value.
@@ -85,6 +93,10 @@ impl ErrorCode {
             ErrorCode::WechatRateLimited => "wechat_rate_limited",
             ErrorCode::InternalError => "internal_error",
             ErrorCode::WechatUnavailable => "wechat_unavailable",
+            ErrorCode::OperationNotAllowed => "operation_not_allowed",
+            ErrorCode::UploadTooLarge => "upload_too_large",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
         }
     }
 }
@@ -181,9 +193,23 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// 413 `payload_too_large`: the body is larger than cosgate reads.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    }
+
     /// 429: slow down.
     pub fn too_many_requests(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+    }
+
+    /// Adds `Retry-After: seconds` (RFC 9110), for a 429 or 503.
+    pub fn retry_after(self, seconds: u64) -> Self {
+        self.with_header("Retry-After", seconds.to_string())
     }
 
     /// 500 `internal_error`. `cause` goes to the log, never to the client.
@@ -204,6 +230,10 @@ impl ApiError {
     /// 503: a service cosgate depends on is busy or down.
     pub fn service_unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
     }
 
     pub fn status(&self) -> u16 {
@@ -274,6 +304,7 @@ fn user_text(status: StatusCode) -> &'static str {
         403 => "You are not allowed to do that.",
         404 | 405 => "Not found.",
         409 => "That already exists.",
+        413 => "That request is too large.",
         502 | 503 => "WeChat is not answering; please try again shortly.",
         429 => "Too many requests; please wait a moment.",
         _ => "Something went wrong; please try again later.",

@@ -12,6 +12,7 @@ mod cos;
 pub mod error;
 pub mod json;
 mod ops;
+pub mod payload;
 pub mod security;
 
 use std::{sync::Arc, time::Duration};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub clients: Arc<security::OAuthClients>,
     pub login: Login,
+    /// For the upload quota; the login keeps its own handle.
+    pub store: Store,
 }
 
 impl AppState {
@@ -60,7 +63,8 @@ impl AppState {
         };
         Ok(Self {
             clients: Arc::new(security::OAuthClients::new(&login.oauth_clients)),
-            login: Login::new(store, wechat, jwt.clone(), policy),
+            login: Login::new(store.clone(), wechat, jwt.clone(), policy),
+            store,
             jwt,
             settings,
         })

@@ -4,7 +4,7 @@ use secrecy::SecretString;
 
 use super::{MAX_SIGN_TTL, MAX_UPLOAD_BYTES, MAX_V5_TTL, defaults, placeholder, reader::Reader};
 use crate::{
-    policy::{CosDir, UploadScope},
+    policy::{CosDir, UploadScope, operation::AllowedActions, signing::SigningPolicy},
     signer::Credentials,
 };
 
@@ -17,11 +17,13 @@ pub struct CosSettings {
     pub region: String,
     /// How long a v4 signature from `/v1/qc_cos/config` is valid, seconds.
     pub sign_ttl: u64,
-    pub scope: UploadScope,
+    /// Who may sign which keys, which operations, how large.
+    pub policy: SigningPolicy,
+    /// `QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`: the bytes one account's
+    /// signatures may allow per UTC day; `None` is no quota.
+    pub daily_upload_bytes: Option<u64>,
     /// The longest a v5 signature, presigned URL or POST policy lives.
     pub v5_ttl: u64,
-    /// The largest upload a POST policy allows, bytes.
-    pub max_upload_bytes: u64,
     /// The bucket's v5 endpoint, `https://{bucket}-{appid}.cos.{region}.myqcloud.com`
     /// unless `QCOS_ENDPOINT` names another (a custom domain, or a fake COS).
     pub endpoint: String,
@@ -71,15 +73,31 @@ impl CosSettings {
             " bytes",
         );
         let endpoint = read_endpoint(r, &bucket, &appid, &region);
+        let allowed = r.text("QCOS_ALLOWED_ACTIONS", AllowedActions::DEFAULT);
+        let allowed = AllowedActions::parse(&allowed).unwrap_or_else(|e| {
+            r.problem("QCOS_ALLOWED_ACTIONS", e);
+            AllowedActions::default()
+        });
+        let daily = r.parse_within(
+            "QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT",
+            0,
+            0..=u64::MAX / 2,
+            " bytes (0 is no quota)",
+        );
         Self {
             appid,
             credentials: Credentials::new(secret_id, SecretString::from(secret_key)),
             bucket,
             region,
             sign_ttl,
-            scope: UploadScope { root, per_account },
+            policy: SigningPolicy {
+                scope: UploadScope { root, per_account },
+                allowed,
+                max_upload_bytes,
+                allow_pic_operations: r.parse("QCOS_ALLOW_PIC_OPERATIONS", false),
+            },
+            daily_upload_bytes: (daily > 0).then_some(daily),
             v5_ttl,
-            max_upload_bytes,
             endpoint,
         }
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use secrecy::ExposeSecret;
 
 use super::*;
+use crate::policy::operation::{AllowedActions, CosAction};
 
 const GOOD_SECRET: &str = "b3a1c5e0f7d94e2a8c6b1f0e9d8c7b6a5f4e3d2c1b0a";
 
@@ -42,8 +43,8 @@ fn development_starts_with_nothing_set_and_says_what_it_filled_in() {
     assert_eq!(s.environment, Environment::Development);
     assert_eq!(s.bind.to_string(), "127.0.0.1:7777");
     assert_eq!(s.cos.sign_ttl, 3600);
-    assert_eq!(s.cos.scope.root.as_str(), "/uploads");
-    assert!(s.cos.scope.per_account);
+    assert_eq!(s.cos.policy.scope.root.as_str(), "/uploads");
+    assert!(s.cos.policy.scope.per_account);
     assert!(
         s.jwt.secret.expose_secret().len() >= 32,
         "the ephemeral secret is strong"
@@ -240,7 +241,7 @@ fn the_v5_endpoint_defaults_to_the_buckets_host() {
         "photos-1253000000.cos.ap-shanghai.myqcloud.com"
     );
     assert_eq!(
-        (s.cos.v5_ttl, s.cos.max_upload_bytes),
+        (s.cos.v5_ttl, s.cos.policy.max_upload_bytes),
         (900, 10 * 1024 * 1024)
     );
     let s = load(&[("QCOS_ENDPOINT", "http://127.0.0.1:9000/")]).unwrap();
@@ -369,4 +370,28 @@ fn every_range_is_worded_the_same_way() {
     ] {
         assert_eq!(problems(&[(name, value)]), [expected]);
     }
+}
+
+#[test]
+fn allowed_actions_default_to_uploads_and_reads_and_unknown_names_stop_the_start() {
+    let s = load(&[]).unwrap();
+    assert_eq!(s.cos.policy.allowed, AllowedActions::default());
+    assert!(!s.cos.policy.allow_pic_operations);
+    assert_eq!(s.cos.daily_upload_bytes, None);
+    let p = problems(&[("QCOS_ALLOWED_ACTIONS", "PutObject,PutObjectAcl")]);
+    assert_eq!(p.len(), 1);
+    assert!(
+        p[0].starts_with("QCOS_ALLOWED_ACTIONS: \"PutObjectAcl\" is not an action cosgate signs"),
+        "{p:?}"
+    );
+    let s = load(&[
+        ("QCOS_ALLOWED_ACTIONS", "PutObject,DeleteObject"),
+        ("QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT", "1000000"),
+        ("QCOS_ALLOW_PIC_OPERATIONS", "true"),
+    ])
+    .unwrap();
+    assert!(s.cos.policy.allowed.contains(CosAction::DeleteObject));
+    assert!(!s.cos.policy.allowed.contains(CosAction::GetObject));
+    assert_eq!(s.cos.daily_upload_bytes, Some(1_000_000));
+    assert!(s.cos.policy.allow_pic_operations);
 }

@@ -195,6 +195,47 @@ impl Store {
         insert_refresh_token(&self.pool, token).await
     }
 
+    /// Adds `bytes` to what `account_id`'s signatures allowed on `day`, if
+    /// the total stays within `limit`; `false` (and nothing added) if not.
+    /// One conditional upsert: concurrent charges, on any replica, never
+    /// take the total past the limit.
+    pub async fn charge_upload(
+        &self,
+        account_id: &str,
+        day: i64,
+        bytes: i64,
+        limit: i64,
+    ) -> Result<bool> {
+        if bytes > limit {
+            return Ok(false);
+        }
+        let charged = sqlx::query(
+            "INSERT INTO upload_quota (account_id, day, bytes) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_id, day) DO UPDATE SET bytes = upload_quota.bytes + excluded.bytes \
+             WHERE upload_quota.bytes + excluded.bytes <= $4",
+        )
+        .bind(account_id)
+        .bind(day)
+        .bind(bytes)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(charged.rows_affected() == 1)
+    }
+
+    /// The bytes charged to `account_id` on `day`.
+    pub async fn uploaded_on(&self, account_id: &str, day: i64) -> Result<i64> {
+        let row = sqlx::query("SELECT bytes FROM upload_quota WHERE account_id = $1 AND day = $2")
+            .bind(account_id)
+            .bind(day)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get("bytes")?,
+            None => 0,
+        })
+    }
+
     /// Rotates the token hashed `old_hash` into `new_hash`, in one
     /// transaction. Returns the account id, or why not; a reused token
     /// revokes its whole family.

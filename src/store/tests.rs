@@ -265,3 +265,34 @@ async fn data_survives_closing_and_reopening_the_sqlite_file() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+#[tokio::test]
+async fn upload_quota_charges_within_the_limit_and_concurrent_charges_never_exceed_it() {
+    for (store, _dir) in stores().await {
+        assert!(store.charge_upload("acc_1", 100, 600, 1000).await.unwrap());
+        assert!(!store.charge_upload("acc_1", 100, 500, 1000).await.unwrap());
+        assert!(store.charge_upload("acc_1", 100, 400, 1000).await.unwrap());
+        assert_eq!(store.uploaded_on("acc_1", 100).await.unwrap(), 1000);
+        assert!(!store.charge_upload("acc_1", 100, 1, 1000).await.unwrap());
+        // Another day, another account: their own counts.
+        assert!(store.charge_upload("acc_1", 101, 1000, 1000).await.unwrap());
+        assert!(store.charge_upload("acc_2", 100, 1000, 1000).await.unwrap());
+        assert!(!store.charge_upload("acc_3", 100, 1001, 1000).await.unwrap());
+
+        // 40 concurrent charges of 100 against a limit of 1000: exactly 10 win.
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.charge_upload("acc_c", 7, 100, 1000).await })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            if task.await.unwrap().unwrap() {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 10);
+        assert_eq!(store.uploaded_on("acc_c", 7).await.unwrap(), 1000);
+    }
+}

@@ -72,7 +72,7 @@ async fn swagger_ui_renders_every_operation_and_the_authorize_button() {
     let html = String::from_utf8_lossy(&dom.stdout);
     // Swagger UI gives each operation the id `operations-{tag}-{operationId}`.
     for id in [
-        "operations-Config-get_qc_cos_config",
+        "operations-Cos-get_qc_cos_config",
         "operations-Ops-get_health",
     ] {
         assert!(

@@ -47,7 +47,7 @@ async fn a_request_below_the_callers_directory_is_signed_as_the_document_says() 
         &app,
         "/v1/qc_cos/authorization",
         "acc1",
-        json!({"method": "PUT", "key": "uploads/acc1/a b+(1).png"}),
+        json!({"method": "PUT", "key": "uploads/acc1/a b+(1).png", "headers": {"Content-Length": "4"}}),
     )
     .await;
     assert_eq!(resp.status(), 200);
@@ -67,13 +67,17 @@ async fn a_request_below_the_callers_directory_is_signed_as_the_document_says() 
         body["url"],
         format!("https://{HOST}/uploads/acc1/a%20b%2B%281%29.png")
     );
-    assert_eq!(auth_param(auth, "q-header-list"), "host");
+    assert_eq!(
+        auth_param(auth, "q-header-list"),
+        "content-length;host",
+        "the size is signed"
+    );
     assert_eq!(auth_param(auth, "q-sign-time"), format!("{start};{end}"));
 
     // Tencent's formulas, step by step.
     let key_time = format!("{start};{end}");
     let sign_key = hmac_sha1_hex(COS_SECRET_KEY.as_bytes(), &key_time);
-    let http_string = format!("put\n/uploads/acc1/a b+(1).png\n\nhost={HOST}\n");
+    let http_string = format!("put\n/uploads/acc1/a b+(1).png\n\ncontent-length=4&host={HOST}\n");
     let string_to_sign = format!("sha1\n{key_time}\n{}\n", sha1_hex(&http_string));
     assert_eq!(
         auth_param(auth, "q-signature"),
@@ -88,8 +92,8 @@ async fn headers_are_filtered_as_the_js_and_wx_sdks_filter_them() {
     let body = json!({
         "method": "put", "key": "uploads/acc1/x.png",
         "headers": {"Content-Type": "image/png", "Content-Length": "5", "User-Agent": "wx", "x-cos-meta-a": "1",
-                    "x-cos-acl": "", "Host": "evil-1250000000.cos.ap-guangzhou.myqcloud.com"},
-        "query": {"uploads": "", "partNumber": "1"},
+                    "x-cos-meta-empty": "", "Host": "evil-1250000000.cos.ap-guangzhou.myqcloud.com"},
+        "query": {"uploadId": "u1", "partNumber": "1"},
     });
     let body: Value = post(&app, "/v1/qc_cos/authorization", "acc1", body)
         .await
@@ -102,7 +106,7 @@ async fn headers_are_filtered_as_the_js_and_wx_sdks_filter_them() {
         "content-length;host;x-cos-meta-a",
         "no content-type, user-agent or empty header"
     );
-    assert_eq!(auth_param(auth, "q-url-param-list"), "partnumber;uploads");
+    assert_eq!(auth_param(auth, "q-url-param-list"), "partnumber;uploadid");
     assert_eq!(
         body["host"], HOST,
         "the client cannot choose another bucket's host"
@@ -123,12 +127,17 @@ async fn keys_outside_the_callers_directory_or_malformed_are_refused() {
         ("", 400, "invalid_key"),
     ];
     for (key, status, code) in cases {
-        for path in [
-            "/v1/qc_cos/authorization",
-            "/v1/qc_cos/presigned_url",
-            "/v1/qc_cos/post_policy",
+        for (path, body) in [
+            (
+                "/v1/qc_cos/authorization",
+                json!({"method": "put", "key": key, "headers": {"Content-Length": "1"}}),
+            ),
+            (
+                "/v1/qc_cos/presigned_url",
+                json!({"method": "put", "key": key, "content_length": 1}),
+            ),
+            ("/v1/qc_cos/post_policy", json!({"key": key})),
         ] {
-            let body = json!({"method": "put", "key": key});
             let (got, error, body) = error_code(post(&app, path, "acc1", body).await).await;
             assert_eq!(
                 (got, error.as_str()),
@@ -194,7 +203,7 @@ async fn presigned_urls_carry_the_signature_and_never_outlive_the_limit() {
     );
     assert!(url.starts_with(&format!("https://{HOST}/uploads/acc1/%E5%9B%BE.png?q-sign-algorithm=sha1&q-ak={COS_SECRET_ID}&q-sign-time={start}%3B{end}&")), "{url}");
     assert!(url.contains("&q-header-list=host&q-url-param-list=&q-signature="));
-    let asks = |expires_in: i64| json!({"method": "put", "key": "uploads/acc1/x", "expires_in": expires_in});
+    let asks = |expires_in: i64| json!({"method": "put", "key": "uploads/acc1/x", "expires_in": expires_in, "content_length": 5});
     let short: Value = post(&app, "/v1/qc_cos/presigned_url", "acc1", asks(30))
         .await
         .json()

@@ -46,7 +46,7 @@ pub enum ApiTags {
 /// A `wx.login` code and, optionally, WeChat's encrypted user profile. The
 /// 2017 client's field names (`username`, `password`) are accepted too.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct WxappLogin {
     /// The code from `wx.login`; required here or in the query.
     #[oai(deserialize_with = "Self::json_code")]
@@ -110,7 +110,7 @@ impl WxappLogin {
 }
 /// A refresh token to rotate.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
     #[oai(deserialize_with = "Self::json_refresh_token")]
@@ -126,7 +126,7 @@ impl RefreshRequest {
 }
 /// Tokens for a logged-in account.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct TokenDetail {
     /// The account's id; also the `sub` of the access token.
     #[oai(deserialize_with = "Self::json_account_id")]
@@ -176,7 +176,7 @@ impl TokenDetail {
 }
 /// A WeChat user's account.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Account {
     /// Opaque and stable; names the account's upload directory.
     #[oai(deserialize_with = "Self::json_id")]
@@ -212,7 +212,7 @@ impl Account {
 }
 /// One COS v5 request, as the SDKs' getAuthorization callback describes it.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CosRequestToSign {
     /// One of get, head, put, post, delete, options (any case).
     #[oai(deserialize_with = "Self::json_method")]
@@ -258,7 +258,7 @@ impl CosRequestToSign {
 }
 /// A signed request.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CosAuthorization {
     /// The `Authorization` header value, `q-sign-algorithm=sha1&q-ak=…&q-signature=…`.
     #[oai(deserialize_with = "Self::json_authorization")]
@@ -294,7 +294,7 @@ impl CosAuthorization {
 }
 /// What to presign.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PresignRequest {
     /// put or get.
     #[oai(deserialize_with = "Self::json_method")]
@@ -304,6 +304,9 @@ pub struct PresignRequest {
     pub key: String,
     /// Seconds the URL should work; at most the server's limit, which is also the default.
     pub expires_in: Option<i64>,
+    /// For put, required: the exact size of the file in bytes, at most the
+    /// server's limit. It is signed, so COS refuses a body of any other size.
+    pub content_length: Option<i64>,
 }
 /// JSON strings only: a number or bool is refused, naming the field.
 impl PresignRequest {
@@ -320,7 +323,7 @@ impl PresignRequest {
 }
 /// A presigned URL.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PresignedUrl {
     /// The object's URL with the signature in the query string.
     #[oai(deserialize_with = "Self::json_url")]
@@ -340,7 +343,7 @@ impl PresignedUrl {
 }
 /// What a form upload may write. Give `key` or `key_prefix`; neither means any key below the caller's directory.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PostPolicyRequest {
     /// The exact object key to allow.
     #[oai(deserialize_with = "Self::json_key")]
@@ -374,7 +377,7 @@ impl PostPolicyRequest {
 }
 /// A signed POST Object form.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PostPolicy {
     /// Where to post the form.
     #[oai(deserialize_with = "Self::json_url")]
@@ -402,7 +405,7 @@ impl PostPolicy {
 }
 /// A COS v4 signature for one directory, and where to upload with it.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct QCOSConfig {
     /// The v4 multi-use signature; send it as the `Authorization` header to COS.
     #[oai(deserialize_with = "Self::json_sign")]
@@ -460,7 +463,7 @@ impl QCOSConfig {
 }
 /// Every error answer has this shape.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Error {
     /// A stable, machine-readable code. These are all of them, by status:
     ///
@@ -471,6 +474,9 @@ pub struct Error {
     /// - 405: `method_not_allowed`
     /// - 409: `wxapp_already_registered`
     /// - 429: `wechat_rate_limited`
+    /// - 403: `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`
+    /// - 413: `payload_too_large`
+    /// - 429: `quota_exceeded` (with `Retry-After`)
     /// - 500: `internal_error`
     /// - 502, 503: `wechat_unavailable`
     #[oai(deserialize_with = "Self::json_error_code")]
@@ -502,7 +508,7 @@ impl Error {
 }
 /// Liveness report.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Health {
     /// Always `ok` when the server answers.
     #[oai(deserialize_with = "Self::json_status")]
@@ -545,6 +551,9 @@ pub enum OauthCreateTokenResponse {
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
     Forbidden(poem_openapi::payload::Json<Error>),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
     /// WeChat is rate-limiting logins; retry later.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(poem_openapi::payload::Json<Error>),
@@ -569,6 +578,7 @@ impl From<crate::api::error::ApiError> for OauthCreateTokenResponse {
                 )
             }
             403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
             429 => Self::TooManyRequests(poem_openapi::payload::Json(err.body())),
             502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
             503 => Self::ServiceUnavailable(poem_openapi::payload::Json(err.body())),
@@ -598,6 +608,9 @@ pub enum RefreshOauthTokenResponse {
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -612,6 +625,7 @@ impl From<crate::api::error::ApiError> for RefreshOauthTokenResponse {
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
             _ => {
                 Self::InternalServerError(
                     poem_openapi::payload::Json(err.into_internal().body()),
@@ -644,6 +658,9 @@ pub enum CreateAccountsByWxappResponse {
     /// It exists already.
     #[oai(status = 409, content_type = "application/json")]
     Conflict(poem_openapi::payload::Json<Error>),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
     /// WeChat is rate-limiting logins; retry later.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(poem_openapi::payload::Json<Error>),
@@ -669,6 +686,7 @@ impl From<crate::api::error::ApiError> for CreateAccountsByWxappResponse {
             }
             403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
             409 => Self::Conflict(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
             429 => Self::TooManyRequests(poem_openapi::payload::Json(err.body())),
             502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
             503 => Self::ServiceUnavailable(poem_openapi::payload::Json(err.body())),
@@ -745,6 +763,15 @@ pub enum GetQcCosConfigResponse {
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
     Forbidden(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature; retry after the UTC day ends.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC).
+        #[oai(header = "Retry-After")]
+        String,
+    ),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -760,6 +787,12 @@ impl From<crate::api::error::ApiError> for GetQcCosConfigResponse {
                 )
             }
             403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
             _ => {
                 Self::InternalServerError(
                     poem_openapi::payload::Json(err.into_internal().body()),
@@ -789,6 +822,18 @@ pub enum SignCosRequestResponse {
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
     Forbidden(poem_openapi::payload::Json<Error>),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature; retry after the UTC day ends.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC).
+        #[oai(header = "Retry-After")]
+        String,
+    ),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -804,6 +849,13 @@ impl From<crate::api::error::ApiError> for SignCosRequestResponse {
                 )
             }
             403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
             _ => {
                 Self::InternalServerError(
                     poem_openapi::payload::Json(err.into_internal().body()),
@@ -833,6 +885,18 @@ pub enum CreatePresignedUrlResponse {
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
     Forbidden(poem_openapi::payload::Json<Error>),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature; retry after the UTC day ends.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC).
+        #[oai(header = "Retry-After")]
+        String,
+    ),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -848,6 +912,13 @@ impl From<crate::api::error::ApiError> for CreatePresignedUrlResponse {
                 )
             }
             403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
             _ => {
                 Self::InternalServerError(
                     poem_openapi::payload::Json(err.into_internal().body()),
@@ -877,6 +948,18 @@ pub enum CreatePostPolicyResponse {
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
     Forbidden(poem_openapi::payload::Json<Error>),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature; retry after the UTC day ends.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC).
+        #[oai(header = "Retry-After")]
+        String,
+    ),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -892,6 +975,13 @@ impl From<crate::api::error::ApiError> for CreatePostPolicyResponse {
                 )
             }
             403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
             _ => {
                 Self::InternalServerError(
                     poem_openapi::payload::Json(err.into_internal().body()),
@@ -1010,6 +1100,15 @@ pub trait CosApi: Send + Sync + 'static {
     /// pic-operations are signed; others (Content-Type, User-Agent, …) are not, and
     /// headers with empty values are left out. Query parameters are all signed. The
     /// bucket's `host` is always signed, so the signature works in this bucket only.
+    ///
+    /// Only the operations an upload client needs are signed, as configured in
+    /// `QCOS_ALLOWED_ACTIONS` (by default PutObject, PostObject, the five multipart
+    /// operations, GetObject and HeadObject): any other sub-resource (`acl`,
+    /// `tagging`, `restore`, …) and the headers `x-cos-copy-source*`, `x-cos-acl`,
+    /// `x-cos-grant-*` and `x-cos-tagging` are refused with 403
+    /// `operation_not_allowed`. PutObject and UploadPart must carry a decimal
+    /// `Content-Length` no larger than the server's limit (else 400, or 403
+    /// `upload_too_large`); it is signed, so COS refuses any other body size.
     fn sign_cos_request(
         &self,
         claims: crate::api::security::Claims,
@@ -1036,7 +1135,8 @@ pub trait CosApi: Send + Sync + 'static {
     /// (exactly, or below a prefix within the caller's directory; `${filename}` in
     /// the key field is replaced by the file's name), a size limit no larger than
     /// the server's, and optionally the content type. Send the file's type as a
-    /// `Content-Type` form field when `content_type_prefix` is set.
+    /// `Content-Type` form field when `content_type_prefix` is set. Every field
+    /// of the body is optional, and so is the body itself.
     fn create_post_policy(
         &self,
         claims: crate::api::security::Claims,
@@ -1211,6 +1311,15 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
     /// pic-operations are signed; others (Content-Type, User-Agent, …) are not, and
     /// headers with empty values are left out. Query parameters are all signed. The
     /// bucket's `host` is always signed, so the signature works in this bucket only.
+    ///
+    /// Only the operations an upload client needs are signed, as configured in
+    /// `QCOS_ALLOWED_ACTIONS` (by default PutObject, PostObject, the five multipart
+    /// operations, GetObject and HeadObject): any other sub-resource (`acl`,
+    /// `tagging`, `restore`, …) and the headers `x-cos-copy-source*`, `x-cos-acl`,
+    /// `x-cos-grant-*` and `x-cos-tagging` are refused with 403
+    /// `operation_not_allowed`. PutObject and UploadPart must carry a decimal
+    /// `Content-Length` no larger than the server's limit (else 400, or 403
+    /// `upload_too_large`); it is signed, so COS refuses any other body size.
     #[oai(
         path = "/v1/qc_cos/authorization",
         method = "post",
@@ -1261,7 +1370,8 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
     /// (exactly, or below a prefix within the caller's directory; `${filename}` in
     /// the key field is replaced by the file's name), a size limit no larger than
     /// the server's, and optionally the content type. Send the file's type as a
-    /// `Content-Type` form field when `content_type_prefix` is set.
+    /// `Content-Type` form field when `content_type_prefix` is set. Every field
+    /// of the body is optional, and so is the body itself.
     #[oai(
         path = "/v1/qc_cos/post_policy",
         method = "post",
@@ -1271,7 +1381,7 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
     async fn create_post_policy(
         &self,
         auth: crate::api::security::JwtAuth,
-        body: poem_openapi::payload::Json<PostPolicyRequest>,
+        body: crate::api::payload::OptionalJson<PostPolicyRequest>,
     ) -> CreatePostPolicyResponse {
         if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
             return err.into();
