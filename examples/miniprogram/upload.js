@@ -82,12 +82,20 @@ function withToken(options, retried) {
     });
 }
 
+// cosgate takes header and query values as strings; the SDK passes some as
+// numbers (Content-Length, partNumber).
+function strings(o) {
+  const out = {};
+  Object.keys(o || {}).forEach((k) => { out[k] = String(o[k]); });
+  return out;
+}
+
 const cos = new COS({
   getAuthorization(options, callback) {
     withToken({
       url: config.cosgate + '/v1/qc_cos/authorization',
       method: 'POST',
-      data: { method: options.Method, key: options.Key, headers: options.Headers, query: options.Query },
+      data: { method: options.Method, key: options.Key, headers: strings(options.Headers), query: strings(options.Query) },
     }).then(
       (a) => callback({ Authorization: a.authorization, StartTime: a.start_time, ExpiredTime: a.expired_time }),
       (err) => callback({ error: err }),

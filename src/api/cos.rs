@@ -113,7 +113,7 @@ impl CosApi for Handlers {
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .chain([("host", cos.host())]);
         let method = body.method.to_ascii_lowercase();
-        let path = grant.key.path();
+        let path = grant.path();
         let request = v5::Request {
             method: &method,
             path: &path,
@@ -127,7 +127,7 @@ impl CosApi for Handlers {
             start_time: key_time.start as i64,
             expired_time: key_time.end as i64,
             host: cos.host().to_string(),
-            url: object_url(cos, &grant.key),
+            url: format!("{}{}", cos.endpoint, v5::encode_key_path(&path)),
         })
     }
 

@@ -21,6 +21,7 @@
 //! | DELETE | `uploadId`                  | `AbortMultipartUpload`    |
 //! | DELETE | none                        | `DeleteObject`            |
 //! | GET    | `uploadId`                  | `ListParts`               |
+//! | GET    | `uploads` (bucket, `prefix`)| `ListMultipartUploads`    |
 //! | GET    | none (`response-*`, `versionId` allowed) | `GetObject`  |
 //! | HEAD   | none (`versionId` allowed)  | `HeadObject`              |
 //! | OPTIONS| none                        | `OptionsObject`           |
@@ -41,6 +42,7 @@ pub enum CosAction {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
+    ListMultipartUploads,
     GetObject,
     HeadObject,
     DeleteObject,
@@ -48,7 +50,7 @@ pub enum CosAction {
 }
 
 impl CosAction {
-    pub const ALL: [CosAction; 11] = [
+    pub const ALL: [CosAction; 12] = [
         CosAction::PutObject,
         CosAction::PostObject,
         CosAction::InitiateMultipartUpload,
@@ -56,6 +58,7 @@ impl CosAction {
         CosAction::CompleteMultipartUpload,
         CosAction::AbortMultipartUpload,
         CosAction::ListParts,
+        CosAction::ListMultipartUploads,
         CosAction::GetObject,
         CosAction::HeadObject,
         CosAction::DeleteObject,
@@ -63,13 +66,17 @@ impl CosAction {
     ];
 
     /// What cos-js-sdk-v5's `uploadFile` and cos-wx-sdk-v5 use for any file
-    /// above the slice size: the setting's `multipart`.
-    pub const MULTIPART: [CosAction; 5] = [
+    /// above the slice size: the setting's `multipart`. The SDKs first list
+    /// the bucket's unfinished uploads of the key (to resume one), so
+    /// `ListMultipartUploads` is among them, signed only with a `prefix`
+    /// inside the caller's directory.
+    pub const MULTIPART: [CosAction; 6] = [
         CosAction::InitiateMultipartUpload,
         CosAction::UploadPart,
         CosAction::CompleteMultipartUpload,
         CosAction::AbortMultipartUpload,
         CosAction::ListParts,
+        CosAction::ListMultipartUploads,
     ];
 
     /// The CAM action name, as in `name/cos:PutObject`.
@@ -82,6 +89,7 @@ impl CosAction {
             CosAction::CompleteMultipartUpload => "CompleteMultipartUpload",
             CosAction::AbortMultipartUpload => "AbortMultipartUpload",
             CosAction::ListParts => "ListParts",
+            CosAction::ListMultipartUploads => "ListMultipartUploads",
             CosAction::GetObject => "GetObject",
             CosAction::HeadObject => "HeadObject",
             CosAction::DeleteObject => "DeleteObject",
@@ -183,6 +191,16 @@ fn plain_parameter(action: CosAction, name: &str) -> bool {
             name,
             "uploadid" | "max-parts" | "part-number-marker" | "encoding-type"
         ),
+        CosAction::ListMultipartUploads => matches!(
+            name,
+            "uploads"
+                | "prefix"
+                | "delimiter"
+                | "encoding-type"
+                | "max-uploads"
+                | "key-marker"
+                | "upload-id-marker"
+        ),
         CosAction::UploadPart => matches!(name, "uploadid" | "partnumber"),
         CosAction::InitiateMultipartUpload => name == "uploads",
         CosAction::CompleteMultipartUpload | CosAction::AbortMultipartUpload => name == "uploadid",
@@ -207,7 +225,7 @@ fn sub_resource_operation(name: &str) -> &'static str {
         | "logging" | "inventory" | "encryption" | "domain" | "origin" | "intelligenttiering"
         | "object-lock" | "retention" => "a bucket configuration",
         "versionid" => "an operation on another version",
-        "uploads" => "ListMultipartUploads or InitiateMultipartUpload with a wrong method",
+        "uploads" => "a multipart operation with the wrong method",
         _ => "an operation outside the allowed list",
     }
 }
@@ -260,6 +278,7 @@ pub fn classify<'a>(
         "delete" if has("uploadid") => CosAction::AbortMultipartUpload,
         "delete" => CosAction::DeleteObject,
         "get" if has("uploadid") => CosAction::ListParts,
+        "get" if has("uploads") => CosAction::ListMultipartUploads,
         "get" => CosAction::GetObject,
         "head" => CosAction::HeadObject,
         "options" => CosAction::OptionsObject,
@@ -393,6 +412,14 @@ mod tests {
     }
 
     #[test]
+    fn get_with_uploads_is_list_multipart_uploads() {
+        assert_eq!(
+            op("get", &["uploads", "prefix", "max-uploads"], &[]),
+            Ok(CosAction::ListMultipartUploads)
+        );
+    }
+
+    #[test]
     fn head_is_head_object() {
         assert_eq!(op("head", &["versionId"], &[]), Ok(CosAction::HeadObject));
     }
@@ -423,7 +450,7 @@ mod tests {
             ("put", "lifecycle"),
             ("put", "versionId"),
             ("delete", "versionId"),
-            ("get", "uploads"),
+            ("head", "uploads"),
             ("get", "imageMogr2"),
             ("put", "uploads"),
         ] {
@@ -514,6 +541,7 @@ mod tests {
                 "CompleteMultipartUpload",
                 "AbortMultipartUpload",
                 "ListParts",
+                "ListMultipartUploads",
                 "GetObject",
                 "HeadObject"
             ]

@@ -44,6 +44,17 @@ pub struct Grant {
     pub content_length: Option<u64>,
 }
 
+impl Grant {
+    /// The path the signed request goes to: the object's, or the bucket's
+    /// root for `ListMultipartUploads` (whose key is the listing's prefix).
+    pub fn path(&self) -> String {
+        match self.action {
+            CosAction::ListMultipartUploads => "/".to_string(),
+            _ => self.key.path(),
+        }
+    }
+}
+
 /// Why the policy refuses to sign. `Display` is safe to send to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -75,7 +86,11 @@ impl SigningPolicy {
             req.headers.keys().map(String::as_str),
             &self.allowed,
         )?;
-        let key = self.key(account, req.key)?;
+        let key = if action == CosAction::ListMultipartUploads {
+            self.listing_prefix(account, req)?
+        } else {
+            self.key(account, req.key)?
+        };
         let header = |name: &str| {
             req.headers
                 .iter()
@@ -168,6 +183,27 @@ impl SigningPolicy {
         }
         self.scope.check(account, dir)?;
         Ok(self.max_upload_bytes)
+    }
+
+    /// `ListMultipartUploads` is a bucket request (key `""`); its signed
+    /// `prefix` must name a key inside the caller's directory, so COS lists
+    /// only the caller's own unfinished uploads. The grant's key is that
+    /// prefix.
+    fn listing_prefix(&self, account: &str, req: RequestToSign<'_>) -> Result<ObjectKey, Refusal> {
+        if !req.key.trim_start_matches('/').is_empty() {
+            return Err(OperationRefusal::SubResource(
+                "uploads".into(),
+                "ListMultipartUploads, which is a request on the bucket, not on a key",
+            )
+            .into());
+        }
+        let prefix = req
+            .query
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("prefix"))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        self.key(account, prefix)
     }
 
     fn key(&self, account: &str, raw: &str) -> Result<ObjectKey, Refusal> {
@@ -438,6 +474,34 @@ mod tests {
                 "{hostile}"
             );
         }
+    }
+
+    #[test]
+    fn listing_unfinished_uploads_needs_a_prefix_inside_the_directory() {
+        let p = policy(false);
+        let list = |key: &str, prefix: Option<&str>| {
+            let mut query = vec![("uploads", "")];
+            if let Some(prefix) = prefix {
+                query.push(("prefix", prefix));
+            }
+            sign(&p, "get", key, &query, &[])
+        };
+        let grant = list("", Some("uploads/acc1/big.bin")).unwrap();
+        assert_eq!(grant.action, CosAction::ListMultipartUploads);
+        assert!(matches!(list("", None), Err(Refusal::InvalidKey(_))));
+        assert!(list("", Some("uploads/")).is_err());
+        assert!(matches!(
+            list("", Some("uploads")),
+            Err(Refusal::OutsideScope(_))
+        ));
+        assert!(matches!(
+            list("", Some("uploads/acc2/x")),
+            Err(Refusal::OutsideScope(_))
+        ));
+        assert!(matches!(
+            list("uploads/acc1/big.bin", Some("uploads/acc1/big.bin")),
+            Err(Refusal::Operation(_))
+        ));
     }
 
     #[test]

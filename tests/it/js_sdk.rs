@@ -127,6 +127,7 @@ async fn the_js_sdk_uploads_through_cosgate_and_cos_verifies_every_signature() {
         [
             ("KEY", "uploads/acc1/我的 照片+(1).txt"),
             ("OTHER_KEY", "uploads/acc2/x.txt"),
+            ("BIG_KEY", "uploads/acc1/big file.bin"),
         ],
     )
     .await;
@@ -147,6 +148,71 @@ async fn the_js_sdk_uploads_through_cosgate_and_cos_verifies_every_signature() {
     assert_eq!(
         report["tampered"], 403,
         "a header changed after signing is refused by COS"
+    );
+    assert_eq!(
+        report["wrong_length"], 403,
+        "a body longer than the signed Content-Length is refused by COS: {report}"
+    );
+
+    // uploadFile above the slice size goes multipart, every step signed by
+    // cosgate and verified by the fake COS, and the object is whole.
+    assert_eq!(report["upload_file"]["status"], 200, "{report}");
+    let steps: Vec<&str> = report["upload_file_requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    for step in [
+        "GET prefix&uploads",
+        "POST uploads",
+        "PUT partNumber&uploadId",
+        "POST uploadId",
+    ] {
+        assert!(steps.contains(&step), "{step} missing from {steps:?}");
+    }
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| s.starts_with("PUT partNumber"))
+            .count(),
+        3,
+        "2 MiB + a bit in 1 MiB slices: {steps:?}"
+    );
+    let (status, _) = fetch_back(&app, "acc1", "uploads/acc1/big file.bin").await;
+    assert_eq!(status, 200);
+    let presigned: serde_json::Value = app
+        .client
+        .post(format!("{}/v1/qc_cos/presigned_url", app.base))
+        .bearer_auth(token_for("acc1"))
+        .json(&serde_json::json!({"method": "get", "key": "uploads/acc1/big file.bin"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bytes = reqwest::get(presigned["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    // The same bytes sdk_upload.cjs made: the parts were assembled in order.
+    let expected: Vec<u8> = (0..2 * 1024 * 1024 + 12345)
+        .map(|i: usize| ((i * 7 + 3) % 251) as u8)
+        .collect();
+    assert_eq!(bytes.len(), expected.len());
+    assert!(
+        bytes[..] == expected[..],
+        "the object is whole and in order"
+    );
+
+    // The SDK's putObjectCopy never gets a signature.
+    assert_eq!(report["copy"], "refused", "{report}");
+    assert_eq!(
+        report["copy_refusals"][0], "403 operation_not_allowed",
+        "{report}"
     );
 }
 

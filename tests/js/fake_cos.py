@@ -4,10 +4,14 @@ document 436/7778 describes, written apart from cosgate's signer so the two
 check each other.
 
 PUT /key stores the body; GET /key returns it; both need a valid signature,
-in the Authorization header or (presigned) in the query string. POST / takes
-a browser form upload (document 436/14690): the policy's signature, its
-conditions, and its expiry are checked. A wrong signature is 403
-SignatureDoesNotMatch, like COS. CORS is open, for the browser example.
+in the Authorization header or (presigned) in the query string. A body whose
+length differs from a signed Content-Length is refused. Multipart uploads
+work as COS documents them: GET /?uploads&prefix= (ListMultipartUploads),
+POST /key?uploads (initiate), PUT /key?partNumber&uploadId (a part), POST
+/key?uploadId (complete, with the parts' XML). POST / takes a browser form
+upload (document 436/14690): the policy's signature, its conditions, and its
+expiry are checked. A wrong signature is 403 SignatureDoesNotMatch, like COS.
+CORS is open, for the browser example.
 
 Usage: fake_cos.py SECRET_ID SECRET_KEY   (prints the port it listens on)
 """
@@ -17,13 +21,16 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import sys
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 SECRET_ID, SECRET_KEY = sys.argv[1], sys.argv[2]
 objects = {}
+uploads = {}  # upload id -> {"key": path, "parts": {number: bytes}}
 
 
 def enc(s):
@@ -79,7 +86,7 @@ class Handler(BaseHTTPRequestHandler):
         code = "SignatureDoesNotMatch" if why == "SignatureDoesNotMatch" else "AccessDenied"
         self.reply(403, f"<Error><Code>{code}</Code><Message>{why}</Message></Error>".encode())
 
-    def authorized(self):
+    def authorized(self, body=None):
         url = urlsplit(self.path)
         query = parse_qsl(url.query, keep_blank_values=True)
         auth = self.headers.get("Authorization")
@@ -88,6 +95,10 @@ class Handler(BaseHTTPRequestHandler):
             auth = "&".join(f"{k}={v}" for k, v in query if k in sign_keys)
             query = [(k, v) for k, v in query if k not in sign_keys]
         why = check_auth(self.command, url.path, query, dict(self.headers.items()), auth) if auth else "no signature"
+        signed = dict(kv.split("=", 1) for kv in (auth or "").split("&") if "=" in kv).get("q-header-list", "")
+        if not why and body is not None and "content-length" in signed.split(";"):
+            if len(body) != int(self.headers.get("Content-Length", -1)):
+                why = "the body's length differs from the signed Content-Length"
         if why:
             self.refuse(why)
         return why is None
@@ -96,14 +107,35 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, extra={"Access-Control-Allow-Methods": "GET, PUT, POST, HEAD",
                                "Access-Control-Allow-Headers": "*", "Access-Control-Max-Age": "60"})
 
+    def query(self):
+        return dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+
     def do_PUT(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.authorized():
+        query = self.query()
+        if "partNumber" in query:
+            if self.authorized(body):
+                upload = uploads.get(query.get("uploadId"))
+                if upload is None or upload["key"] != unquote(urlsplit(self.path).path):
+                    return self.reply(404, b"<Error><Code>NoSuchUpload</Code></Error>")
+                upload["parts"][int(query["partNumber"])] = body
+                self.reply(200, extra={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
+            return
+        if self.authorized(body):
             objects[unquote(urlsplit(self.path).path)] = body
             print(f"stored {unquote(urlsplit(self.path).path)} ({len(body)} bytes)", file=sys.stderr, flush=True)
             self.reply(200, extra={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
 
     def do_GET(self):
+        query = self.query()
+        if "uploads" in query:
+            if self.authorized():
+                prefix = query.get("prefix", "")
+                listed = "".join(
+                    f"<Upload><Key>{u['key'][1:]}</Key><UploadId>{i}</UploadId><StorageClass>STANDARD</StorageClass></Upload>"
+                    for i, u in uploads.items() if u["key"][1:].startswith(prefix))
+                self.reply(200, f"<ListMultipartUploadsResult><Bucket>examplebucket-1250000000</Bucket><Prefix>{prefix}</Prefix>{listed}</ListMultipartUploadsResult>".encode())
+            return
         if self.authorized():
             path = unquote(urlsplit(self.path).path)
             if path in objects:
@@ -112,6 +144,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
 
     def do_POST(self):
+        query = self.query()
+        if "uploads" in query or "uploadId" in query:
+            return self.multipart_post(query)
         length = int(self.headers.get("Content-Length", 0))
         env = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": self.headers["Content-Type"], "CONTENT_LENGTH": str(length)}
         form = cgi.FieldStorage(fp=io.BytesIO(self.rfile.read(length)), environ=env, keep_blank_values=True)
@@ -146,6 +181,27 @@ class Handler(BaseHTTPRequestHandler):
         objects["/" + key] = data
         print(f"stored /{key} ({len(data)} bytes) by form", file=sys.stderr, flush=True)
         self.reply(204)
+
+    def multipart_post(self, query):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if not self.authorized():
+            return
+        path = unquote(urlsplit(self.path).path)
+        if "uploads" in query:
+            upload_id = uuid.uuid4().hex
+            uploads[upload_id] = {"key": path, "parts": {}}
+            return self.reply(200, f"<InitiateMultipartUploadResult><Bucket>examplebucket-1250000000</Bucket><Key>{path[1:]}</Key><UploadId>{upload_id}</UploadId></InitiateMultipartUploadResult>".encode())
+        upload = uploads.pop(query["uploadId"], None)
+        if upload is None or upload["key"] != path:
+            return self.reply(404, b"<Error><Code>NoSuchUpload</Code></Error>")
+        numbers = [int(n) for n in re.findall(rb"<PartNumber>(\d+)</PartNumber>", body)]
+        if not numbers or numbers != sorted(numbers) or any(n not in upload["parts"] for n in numbers):
+            return self.reply(400, b"<Error><Code>InvalidPart</Code></Error>")
+        data = b"".join(upload["parts"][n] for n in numbers)
+        objects[path] = data
+        print(f"stored {path} ({len(data)} bytes) in {len(numbers)} parts", file=sys.stderr, flush=True)
+        etag = hashlib.md5(data).hexdigest()
+        self.reply(200, f"<CompleteMultipartUploadResult><Location>{path}</Location><Bucket>examplebucket-1250000000</Bucket><Key>{path[1:]}</Key><ETag>\"{etag}-{len(numbers)}\"</ETag></CompleteMultipartUploadResult>".encode())
 
     def log_message(self, *args):
         pass

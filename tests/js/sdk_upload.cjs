@@ -33,19 +33,27 @@ const cos = new COS({
   Domain: cosHost,
   Protocol: "http:",
   getAuthorization(options, callback) {
-    const headers = {};
-    for (const [k, v] of Object.entries(options.Headers || {})) headers[k] = String(v);
+    // cosgate takes values as strings; the SDK passes some as numbers.
+    const strings = (o) => Object.fromEntries(Object.entries(o || {}).map(([k, v]) => [k, String(v)]));
+    const headers = strings(options.Headers);
     cosgatePost("/v1/qc_cos/authorization", {
-      method: options.Method, key: options.Key, headers, query: options.Query || {},
+      method: options.Method, key: options.Key, headers, query: strings(options.Query),
     }).then(({ status, body }) => {
       report.signed = (report.signed || 0) + 1;
-      if (status !== 200) return callback({ error: body });
+      (report.methods = report.methods || []).push(
+        options.Method.toUpperCase() + " " + Object.keys(options.Query || {}).sort().join("&"));
+      if (status !== 200) {
+        (report.refusals = report.refusals || []).push(status + " " + body.error_code);
+        return callback({ error: body });
+      }
       callback({ Authorization: body.authorization, StartTime: body.start_time, ExpiredTime: body.expired_time });
     }, (e) => callback({ error: String(e) }));
   },
 });
 
 const put = (params) => new Promise((resolve) => cos.putObject(params, (err, data) => resolve({ err, data })));
+const call = (method, params) => new Promise((resolve) => cos[method](params, (err, data) => resolve({ err, data })));
+const BUCKET = { Bucket: "examplebucket-1250000000", Region: "ap-guangzhou" };
 
 (async () => {
   const key = process.env.KEY;
@@ -72,6 +80,36 @@ const put = (params) => new Promise((resolve) => cos.putObject(params, (err, dat
       headers: { Authorization: signed.body.authorization, "x-cos-meta-origin": "tampered" },
     });
     report.tampered = tampered.status;
+
+    // Sign a 4-byte PUT, send 5 bytes: the signed Content-Length does not match.
+    const sized = await cosgatePost("/v1/qc_cos/authorization", {
+      method: "put", key, headers: { "Content-Length": "4" },
+    });
+    const longer = await fetch(`http://${cosHost}/${key.split("/").map(encodeURIComponent).join("/")}`, {
+      method: "PUT", body: "evil!", headers: { Authorization: sized.body.authorization },
+    });
+    report.wrong_length = longer.status;
+
+    // uploadFile above the slice size: multipart (list, initiate, parts, complete).
+    if (process.env.BIG_KEY) {
+      const size = 2 * 1024 * 1024 + 12345;
+      const bytes = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) bytes[i] = (i * 7 + 3) % 251;
+      const before = (report.methods || []).length;
+      const big = await call("uploadFile", { ...BUCKET, Key: process.env.BIG_KEY, Body: new Blob([bytes]),
+                                             SliceSize: 1024 * 1024, ChunkSize: 1024 * 1024 });
+      report.upload_file = big.err ? { error: JSON.stringify(big.err).slice(0, 300) } : { status: big.data.statusCode };
+      report.upload_file_requests = report.methods.slice(before);
+    }
+
+    // The SDK's copy, from another account's object: cosgate refuses to sign it.
+    if (process.env.OTHER_KEY) {
+      const before = (report.refusals || []).length;
+      const copy = await call("putObjectCopy", { ...BUCKET, Key: key + ".copy",
+        CopySource: `examplebucket-1250000000.cos.ap-guangzhou.myqcloud.com/${process.env.OTHER_KEY}` });
+      report.copy = copy.err ? "refused" : "copied";
+      report.copy_refusals = (report.refusals || []).slice(before);
+    }
   } catch (e) {
     report.error = String(e && e.stack || e);
   }
