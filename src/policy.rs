@@ -35,6 +35,10 @@ pub enum PathError {
     Backslash,
     #[error("the path contains a control character or NUL")]
     ControlCharacter,
+    #[error(
+        "the path contains a character that Unicode normalisation (NFKC) turns into `.`, `/`, `\\` or `%`"
+    )]
+    Lookalike,
     /// A percent-encoded form of something refused above, or of `%` itself.
     #[error("the path contains a percent-encoded `.`, `/`, `\\`, `%` or control character")]
     EncodedTrick,
@@ -187,6 +191,13 @@ fn check_segment(segment: &str) -> Result<(), PathError> {
     if segment.chars().any(char::is_control) {
         return Err(PathError::ControlCharacter);
     }
+    // Fullwidth `．`, `／`, `＼`, `％`, U+2024 `․`, U+FE52 `﹒` and the like
+    // become `.`, `/`, `\`, `%` under NFKC, which some clients and CDNs
+    // apply and COS does not: the key one side checks would not be the key
+    // the other stores.
+    if segment.chars().any(is_lookalike) {
+        return Err(PathError::Lookalike);
+    }
     // `%2e%2e`, `%2F`, `%00`, `%25` (double encoding): whatever decodes to
     // something refused above is refused too, whoever decodes it later.
     let decoded = percent_decode_str(segment).decode_utf8_lossy();
@@ -200,6 +211,18 @@ fn check_segment(segment: &str) -> Result<(), PathError> {
         }
     }
     Ok(())
+}
+
+/// A non-ASCII character whose NFKC form holds a path separator, a dot or
+/// a percent sign.
+fn is_lookalike(c: char) -> bool {
+    use unicode_normalization::char::decompose_compatible;
+    if c.is_ascii() {
+        return false;
+    }
+    let mut found = false;
+    decompose_compatible(c, |d| found |= matches!(d, '.' | '/' | '\\' | '%'));
+    found
 }
 
 /// Which directories an account may sign.
@@ -283,6 +306,33 @@ mod tests {
 
     fn dir(s: &str) -> CosDir {
         CosDir::parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
+    }
+
+    #[test]
+    fn characters_that_nfkc_turns_into_separators_are_refused() {
+        for key in [
+            "uploads/acc1/．．/acc2/x",
+            "uploads/acc1／x",
+            "uploads/acc1/a＼b",
+            "uploads/acc1/100％",
+            "uploads/acc1/\u{2024}\u{2024}/x",
+            "uploads/acc1/\u{FE52}",
+            "uploads/acc1/\u{2025}",
+        ] {
+            assert_eq!(ObjectKey::parse(key), Err(PathError::Lookalike), "{key}");
+        }
+        assert_eq!(
+            CosDir::parse("/uploads/acc1/．．"),
+            Err(PathError::Lookalike)
+        );
+        // Other compatibility characters and CJK are ordinary.
+        for key in [
+            "uploads/acc1/照片①.png",
+            "uploads/acc1/ｆｕｌｌ.png",
+            "uploads/acc1/a。b",
+        ] {
+            assert!(ObjectKey::parse(key).is_ok(), "{key}");
+        }
     }
 
     #[test]

@@ -123,7 +123,8 @@ fn check_security(model: &Model, op: &Op, here: &str) -> Result<bool, CodegenErr
 fn check_responses(op: &Op, here: &str, secured: bool, scoped: bool) -> Result<(), CodegenError> {
     let mut required: Vec<u16> = ALWAYS_DECLARED.to_vec();
     if secured {
-        required.push(401);
+        // 400: a request with two Authorization headers.
+        required.extend([400, 401]);
     }
     if scoped {
         required.push(403);

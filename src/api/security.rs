@@ -92,6 +92,7 @@ impl<'a> ApiExtractor<'a> for JwtAuth {
 
 /// The token from `Authorization: Bearer <t>` or `Authorization: JWT <t>`.
 fn bearer_token(req: &Request) -> Result<&str, ApiError> {
+    single_authorization(req)?;
     let header = req
         .headers()
         .get(poem::http::header::AUTHORIZATION)
@@ -122,6 +123,22 @@ fn bearer_token(req: &Request) -> Result<&str, ApiError> {
         ));
     }
     Ok(token)
+}
+
+/// Two `Authorization` headers are refused (400): checking one while a proxy
+/// or COS reads the other is how credentials get confused.
+fn single_authorization(req: &Request) -> Result<(), ApiError> {
+    let count = req
+        .headers()
+        .get_all(poem::http::header::AUTHORIZATION)
+        .iter()
+        .count();
+    if count > 1 {
+        return Err(ApiError::invalid_request(
+            "send exactly one Authorization header",
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a caller whose token lacks any of `scopes` (403).
@@ -214,6 +231,7 @@ impl<'a> ApiExtractor<'a> for OAuthClient {
         let clients = req
             .data::<Arc<OAuthClients>>()
             .ok_or_else(|| ApiError::internal("OAuthClients missing from the request data"))?;
+        single_authorization(req)?;
         let value = req
             .headers()
             .get(poem::http::header::AUTHORIZATION)

@@ -43,6 +43,7 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// Every default, in one place.
 mod defaults {
     pub const BIND: &str = "127.0.0.1:7777";
+    pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
     pub const DATABASE_URL: &str = "sqlite://cosgate.db";
     pub const JWT_ISSUER: &str = "cosgate";
     pub const JWT_AUDIENCE: &str = "cosgate";
@@ -114,6 +115,8 @@ pub struct Settings {
     pub login: LoginSettings,
     /// `DATABASE_URL`: `sqlite://…` (the default) or `postgres://…`.
     pub database_url: String,
+    /// `MAX_REQUEST_BODY_BYTES`: larger bodies are refused unread (413).
+    pub max_body_bytes: usize,
     /// Variables development mode filled in, for the startup banner.
     pub filled_in: Vec<&'static str>,
 }
@@ -160,6 +163,12 @@ impl Settings {
         {
             r.problem("DATABASE_URL", "use sqlite://FILE or postgres://…");
         }
+        let max_body_bytes = r.parse_within(
+            "MAX_REQUEST_BODY_BYTES",
+            defaults::MAX_REQUEST_BODY_BYTES,
+            1024..=1024 * 1024,
+            " bytes",
+        );
         if !r.problems.is_empty() {
             return Err(ConfigError {
                 problems: r.problems,
@@ -172,6 +181,7 @@ impl Settings {
             cos,
             login,
             database_url,
+            max_body_bytes,
             filled_in: r.filled_in,
         })
     }

@@ -140,6 +140,10 @@ impl JwtKeys {
                 _ => TokenError::Malformed,
             })?
             .claims;
+        // An empty `sub` names no account (and no directory).
+        if claims.sub.trim().is_empty() {
+            return Err(TokenError::MissingClaim);
+        }
         if claims.exp + self.leeway <= now {
             return Err(TokenError::Expired);
         }

@@ -705,6 +705,9 @@ pub enum GetAccountDetailResponse {
     /// The caller's account.
     #[oai(status = 200, content_type = "application/json")]
     Ok(poem_openapi::payload::Json<Account>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
@@ -726,6 +729,7 @@ pub enum GetAccountDetailResponse {
 impl From<crate::api::error::ApiError> for GetAccountDetailResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
             401 => {
                 Self::Unauthorized(
                     poem_openapi::payload::Json(err.body()),
