@@ -395,3 +395,17 @@ fn allowed_actions_default_to_uploads_and_reads_and_unknown_names_stop_the_start
     assert_eq!(s.cos.daily_upload_bytes, Some(1_000_000));
     assert!(s.cos.policy.allow_pic_operations);
 }
+
+#[test]
+fn env_example_runs_as_is_in_development() {
+    let vars: Vec<(&str, &str)> = include_str!("../../.env.example")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .collect();
+    assert!(vars.iter().any(|(k, _)| *k == "QCOS_ALLOWED_ACTIONS"));
+    let s = load(&vars).expect(".env.example loads");
+    assert_eq!(s.environment, Environment::Development);
+    assert_eq!(s.cos.policy.allowed, AllowedActions::default());
+    assert_eq!(s.max_body_bytes, 65536);
+}

@@ -625,3 +625,27 @@ async fn the_daily_quota_holds_under_concurrency_and_across_restarts_on_postgres
     let account = format!("acc_quota_{}", now());
     quota_holds(&url, &account).await;
 }
+
+#[tokio::test]
+async fn oversized_header_blocks_are_refused_before_any_handler_runs() {
+    let app = spawn_app().await;
+    let sent = app
+        .client
+        .get(format!("{}/v1/qc_cos/config", app.base))
+        .bearer_auth(token_for("acc1"))
+        .header("X-Padding", "a".repeat(512 * 1024))
+        .send()
+        .await;
+    // hyper answers 431 (or closes the connection) while reading the head.
+    if let Ok(resp) = sent {
+        assert_eq!(resp.status(), 431);
+    }
+    // And the server is still there for everyone else.
+    let ok = app
+        .get(
+            "/v1/qc_cos/config",
+            Some(&format!("Bearer {}", token_for("acc1"))),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+}
