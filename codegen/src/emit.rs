@@ -194,6 +194,19 @@ fn holds_strings(ty: &TypeRef) -> bool {
     }
 }
 
+/// The strict parser a field needs, if any: strings refuse numbers, bools
+/// and `null`; other optional fields refuse `null` (poem-openapi would take
+/// it as absent, and the spec declares nothing nullable).
+fn strict_parser(field: &Field) -> Option<TokenStream> {
+    if holds_strings(&field.ty) {
+        Some(quote!(crate::api::json::strings))
+    } else if !field.required {
+        Some(quote!(crate::api::json::not_null))
+    } else {
+        None
+    }
+}
+
 fn emit_schema(schema: &ObjectSchema) -> TokenStream {
     let doc = docs(schema.description.as_deref());
     let ident = format_ident!("{}", schema.name);
@@ -203,7 +216,7 @@ fn emit_schema(schema: &ObjectSchema) -> TokenStream {
         let ident = field_ident(&field.name);
         let name = &field.name;
         let rename = (ident != name).then(|| quote!(#[oai(rename = #name)]));
-        let parse = holds_strings(&field.ty).then(|| {
+        let parse = strict_parser(field).map(|_| {
             let path = format!("Self::{}", strict(field));
             quote!(#[oai(deserialize_with = #path)])
         });
@@ -213,23 +226,24 @@ fn emit_schema(schema: &ObjectSchema) -> TokenStream {
     let parsers = schema
         .fields
         .iter()
-        .filter(|f| holds_strings(&f.ty))
-        .map(|field| {
+        .filter_map(|field| {
+            let check = strict_parser(field)?;
             let parser = strict(field);
             let name = &field.name;
             let ty = optional(rust_type(&field.ty), field.required);
-            quote! {
+            Some(quote! {
                 fn #parser(
                     value: Option<serde_json::Value>,
                 ) -> poem_openapi::types::ParseResult<#ty> {
-                    crate::api::json::strings(#name, value)
+                    #check(#name, value)
                 }
-            }
+            })
         })
         .collect::<Vec<_>>();
     let strict_impl = (!parsers.is_empty()).then(|| {
         quote! {
-            /// JSON strings only: a number or bool is refused, naming the field.
+            /// Strict JSON: a number or bool for a string, or a `null`, is
+            /// refused, naming the field.
             impl #ident { #(#parsers)* }
         }
     });

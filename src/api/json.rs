@@ -1,7 +1,9 @@
 //! Stricter JSON than poem-openapi's: its `String` accepts a JSON number or
 //! bool and turns it into text, so `{"key": 5}` would reach a handler as
-//! `"5"`. The generated schemas parse every string field through
-//! [`strings`], so a wrong JSON type is a 400 that names the field.
+//! `"5"`, and its `Option` takes `null` for absent, which docs/v1.yml never
+//! allows. The generated schemas parse every string field through
+//! [`strings`] and every other optional field through [`not_null`], so a
+//! wrong JSON type is a 400 that names the field.
 
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult};
 use serde_json::Value;
@@ -10,7 +12,7 @@ use serde_json::Value;
 /// object of strings, for maps), or absent.
 pub fn strings<T: ParseFromJSON>(field: &str, value: Option<Value>) -> ParseResult<T> {
     let shape_ok = match &value {
-        None | Some(Value::Null | Value::String(_)) => true,
+        None | Some(Value::String(_)) => true,
         Some(Value::Object(map)) => map.values().all(Value::is_string),
         Some(_) => false,
     };
@@ -18,6 +20,17 @@ pub fn strings<T: ParseFromJSON>(field: &str, value: Option<Value>) -> ParseResu
         return Err(ParseError::custom(format!(
             "`{field}` must be a JSON string (or an object of strings), not {}",
             kind(value.as_ref())
+        )));
+    }
+    T::parse_from_json(value).map_err(|e| ParseError::custom(format!("`{field}`: {}", e.message())))
+}
+
+/// Parses `value` as `T`, refusing an explicit `null`: a field the spec
+/// makes optional may be left out, not sent as `null`.
+pub fn not_null<T: ParseFromJSON>(field: &str, value: Option<Value>) -> ParseResult<T> {
+    if matches!(value, Some(Value::Null)) {
+        return Err(ParseError::custom(format!(
+            "`{field}` may be left out, but not null"
         )));
     }
     T::parse_from_json(value).map_err(|e| ParseError::custom(format!("`{field}`: {}", e.message())))
@@ -58,6 +71,16 @@ mod tests {
             err.message()
         );
         assert!(strings::<String>("key", Some(json!(true))).is_err());
+        assert!(strings::<Option<String>>("key", Some(json!(null))).is_err());
+        assert!(not_null::<Option<i64>>("max_size_bytes", Some(json!(null))).is_err());
+        assert_eq!(
+            not_null::<Option<i64>>("max_size_bytes", None).ok(),
+            Some(None)
+        );
+        assert_eq!(
+            not_null::<Option<i64>>("max_size_bytes", Some(json!(5))).ok(),
+            Some(Some(5))
+        );
         assert!(
             strings::<String>("key", None)
                 .unwrap_err()

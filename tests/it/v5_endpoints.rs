@@ -358,6 +358,12 @@ async fn a_number_or_bool_for_a_string_field_is_400_naming_the_field_and_signs_n
         ),
         ("/v1/qc_cos/post_policy", json!({"key": 5}), "key"),
         (
+            "/v1/qc_cos/post_policy",
+            json!({"max_size_bytes": null}),
+            "max_size_bytes",
+        ),
+        ("/v1/qc_cos/post_policy", json!({"key": null}), "key"),
+        (
             "/v1/qc_cos/authorization",
             json!({"method": true, "key": "uploads/acc1/x"}),
             "method",

@@ -70,7 +70,8 @@ pub struct WxappLogin {
     #[oai(deserialize_with = "Self::json_auth_approach")]
     pub auth_approach: Option<String>,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl WxappLogin {
     fn json_code(
         value: Option<serde_json::Value>,
@@ -116,7 +117,8 @@ pub struct RefreshRequest {
     #[oai(deserialize_with = "Self::json_refresh_token")]
     pub refresh_token: String,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl RefreshRequest {
     fn json_refresh_token(
         value: Option<serde_json::Value>,
@@ -146,7 +148,8 @@ pub struct TokenDetail {
     #[oai(deserialize_with = "Self::json_nickname")]
     pub nickname: Option<String>,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl TokenDetail {
     fn json_account_id(
         value: Option<serde_json::Value>,
@@ -192,7 +195,8 @@ pub struct Account {
     /// The last login, unix seconds.
     pub last_login_time: i64,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl Account {
     fn json_id(
         value: Option<serde_json::Value>,
@@ -227,9 +231,11 @@ pub struct CosRequestToSign {
     #[oai(deserialize_with = "Self::json_query")]
     pub query: Option<::std::collections::BTreeMap<String, String>>,
     /// Must be true or absent; cosgate always signs the bucket's host.
+    #[oai(deserialize_with = "Self::json_sign_host")]
     pub sign_host: Option<bool>,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl CosRequestToSign {
     fn json_method(
         value: Option<serde_json::Value>,
@@ -255,6 +261,11 @@ impl CosRequestToSign {
     > {
         crate::api::json::strings("query", value)
     }
+    fn json_sign_host(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<bool>> {
+        crate::api::json::not_null("sign_host", value)
+    }
 }
 /// A signed request.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
@@ -274,7 +285,8 @@ pub struct CosAuthorization {
     #[oai(deserialize_with = "Self::json_url")]
     pub url: String,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl CosAuthorization {
     fn json_authorization(
         value: Option<serde_json::Value>,
@@ -303,12 +315,15 @@ pub struct PresignRequest {
     #[oai(deserialize_with = "Self::json_key")]
     pub key: String,
     /// Seconds the URL should work; at most the server's limit, which is also the default.
+    #[oai(deserialize_with = "Self::json_expires_in")]
     pub expires_in: Option<i64>,
     /// For put, required: the exact size of the file in bytes, at most the
     /// server's limit. It is signed, so COS refuses a body of any other size.
+    #[oai(deserialize_with = "Self::json_content_length")]
     pub content_length: Option<i64>,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl PresignRequest {
     fn json_method(
         value: Option<serde_json::Value>,
@@ -319,6 +334,16 @@ impl PresignRequest {
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<String> {
         crate::api::json::strings("key", value)
+    }
+    fn json_expires_in(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("expires_in", value)
+    }
+    fn json_content_length(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("content_length", value)
     }
 }
 /// A presigned URL.
@@ -333,7 +358,8 @@ pub struct PresignedUrl {
     /// When it stops working, unix seconds.
     pub expired_time: i64,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl PresignedUrl {
     fn json_url(
         value: Option<serde_json::Value>,
@@ -355,9 +381,11 @@ pub struct PostPolicyRequest {
     #[oai(deserialize_with = "Self::json_content_type_prefix")]
     pub content_type_prefix: Option<String>,
     /// The largest file to allow; at most the server's limit, which is also the default.
+    #[oai(deserialize_with = "Self::json_max_size_bytes")]
     pub max_size_bytes: Option<i64>,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl PostPolicyRequest {
     fn json_key(
         value: Option<serde_json::Value>,
@@ -373,6 +401,11 @@ impl PostPolicyRequest {
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<Option<String>> {
         crate::api::json::strings("content_type_prefix", value)
+    }
+    fn json_max_size_bytes(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("max_size_bytes", value)
     }
 }
 /// A signed POST Object form.
@@ -390,7 +423,8 @@ pub struct PostPolicy {
     /// The largest file the policy allows.
     pub max_size_bytes: i64,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl PostPolicy {
     fn json_url(
         value: Option<serde_json::Value>,
@@ -428,7 +462,8 @@ pub struct QCOSConfig {
     #[oai(deserialize_with = "Self::json_upload_url")]
     pub upload_url: String,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl QCOSConfig {
     fn json_sign(
         value: Option<serde_json::Value>,
@@ -488,7 +523,8 @@ pub struct Error {
     #[oai(deserialize_with = "Self::json_text")]
     pub text: String,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl Error {
     fn json_error_code(
         value: Option<serde_json::Value>,
@@ -517,7 +553,8 @@ pub struct Health {
     #[oai(deserialize_with = "Self::json_version")]
     pub version: String,
 }
-/// JSON strings only: a number or bool is refused, naming the field.
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
 impl Health {
     fn json_status(
         value: Option<serde_json::Value>,
