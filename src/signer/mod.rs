@@ -1,4 +1,5 @@
-//! COS signatures and cosgate's own access tokens.
+//! COS signatures, TencentCloud API 3.0 (TC3) signatures for STS, and
+//! cosgate's own access tokens.
 //!
 //! Everything here is a pure function of its inputs: the current time and any
 //! random nonce are arguments, so every algorithm is tested against fixed
@@ -7,6 +8,7 @@
 //! (`src/api/`) check the policy first and pass only parsed, allowed paths.
 
 pub mod jwt;
+pub mod tc3;
 pub mod v4;
 pub mod v5;
 
