@@ -9,8 +9,9 @@
 //!   tag. The only module that knows HTTP.
 //! - [`login`]: WeChat login, registration, refresh-token rotation and token
 //!   issue, over the store, the WeChat client and the JWT keys. No HTTP.
-//! - [`policy`]: parses client paths into well-formed types and decides which
-//!   directories an account may sign. No HTTP, no crypto.
+//! - [`policy`]: parses client paths into well-formed types, names the COS
+//!   operation a request performs, and decides what an account may sign
+//!   (keys, operations, sizes). No HTTP, no crypto.
 //! - [`signer`]: COS v4 and v5 signatures, POST policies and cosgate's JWTs.
 //!   Pure: time and nonces are arguments.
 //! - [`store`]: accounts and refresh tokens in SQLite or PostgreSQL. No HTTP.
