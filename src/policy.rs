@@ -6,6 +6,7 @@
 //! [`UploadScope`] then says whether a given account may sign a given
 //! directory. This module knows nothing of HTTP.
 
+pub mod cam;
 pub mod operation;
 pub mod signing;
 
