@@ -15,6 +15,8 @@
 //! - [`signer`]: COS v4 and v5 signatures, POST policies and cosgate's JWTs.
 //!   Pure: time and nonces are arguments.
 //! - [`store`]: accounts and refresh tokens in SQLite or PostgreSQL. No HTTP.
+//! - [`sts`]: Tencent Cloud STS `GetFederationToken`, signed with TC3. No
+//!   HTTP server types, no store.
 //! - [`wechat`]: `jscode2session` and `encryptedData` decryption. No HTTP
 //!   server types, no store.
 //! - [`config`]: settings from the environment, validated at load.
@@ -30,6 +32,7 @@ pub mod login;
 pub mod policy;
 pub mod signer;
 pub mod store;
+pub mod sts;
 pub mod wechat;
 
 pub use app::Application;

@@ -14,6 +14,7 @@ mod codegen;
 mod conformance;
 mod login;
 mod qc_cos_config;
+mod sts;
 mod swagger_ui;
 mod v4_vectors;
 mod v5_endpoints;
