@@ -55,6 +55,15 @@ pub async fn serve(settings: Settings) -> ExitCode {
     if !settings.is_production() {
         development_banner(&settings);
     }
+    if settings.signs_with_root_in_production() {
+        eprintln!(
+            "cosgate: WARNING: QCOS_SIGNING=root: v5 signatures are made with the root COS key. \
+             COS checks only the headers a signature names, so a client can add an unsigned \
+             header (x-cos-copy-source, x-cos-acl) to a request it got signed and COS will act \
+             on it with the root key's rights. Use QCOS_SIGNING=sts (the default) unless you \
+             know why not."
+        );
+    }
     let app = match Application::build(settings.clone()).await {
         Ok(app) => app,
         Err(e) => {

@@ -297,3 +297,151 @@ mod tests {
         assert!(shown.contains("AKIDtmp"));
     }
 }
+
+/// Credentials handed out for one account and one set of actions, reused
+/// until half their lifetime has passed, so a burst of SDK calls costs one
+/// STS call. Concurrent misses for the same key wait for one STS call.
+/// Bounded: past `max_entries`, the oldest entries are dropped.
+pub struct CredentialCache {
+    client: StsClient,
+    max_entries: usize,
+    entries: std::sync::Mutex<std::collections::HashMap<CacheKey, Entry>>,
+}
+
+/// Account, action set (as CAM names, sorted) and lifetime asked for.
+type CacheKey = (String, String, u64);
+
+#[derive(Clone)]
+struct Entry {
+    created: u64,
+    cell: std::sync::Arc<tokio::sync::OnceCell<Issued>>,
+}
+
+/// Credentials and when they were issued (the server's clock).
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub credentials: TemporaryCredentials,
+    pub start_time: u64,
+    /// Whether this call reached STS (for the quota: a reused grant is the
+    /// same capability and is not counted again).
+    pub fresh: bool,
+}
+
+impl fmt::Debug for CredentialCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialCache")
+            .field("client", &self.client)
+            .field("max_entries", &self.max_entries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialCache {
+    pub fn new(client: StsClient, max_entries: usize) -> Self {
+        Self {
+            client,
+            max_entries,
+            entries: Default::default(),
+        }
+    }
+
+    /// The account's credentials for `actions`, from the cache while they
+    /// are in the first half of their life, else from STS with `policy`,
+    /// once `admit` (the quota) has allowed a new grant.
+    pub async fn get<E, F>(
+        &self,
+        account: &str,
+        actions: &str,
+        policy: &str,
+        duration: u64,
+        now: u64,
+        admit: impl FnOnce() -> F,
+    ) -> Result<Issued, E>
+    where
+        E: From<StsError>,
+        F: std::future::Future<Output = Result<(), E>>,
+    {
+        let key = (account.to_string(), actions.to_string(), duration);
+        let entry = self.entry(key, now);
+        let mut fresh = false;
+        let issued = entry
+            .cell
+            .get_or_try_init(|| async {
+                fresh = true;
+                admit().await?;
+                let name = federation_name(account);
+                let credentials = self
+                    .client
+                    .federation_token(&name, policy, duration, now)
+                    .await?;
+                Ok::<_, E>(Issued {
+                    credentials,
+                    start_time: now,
+                    fresh: false,
+                })
+            })
+            .await?;
+        Ok(Issued {
+            fresh,
+            ..issued.clone()
+        })
+    }
+
+    /// The live entry for `key`, or a new empty one in its place.
+    fn entry(&self, key: CacheKey, now: u64) -> Entry {
+        let mut entries = self
+            .entries
+            .lock()
+            .expect("no panic while holding the lock");
+        let usable = |e: &Entry| match e.cell.get() {
+            // Still being fetched, or failed and to be fetched again.
+            None => true,
+            Some(issued) => {
+                let half = issued.start_time
+                    + issued
+                        .credentials
+                        .expired_time
+                        .saturating_sub(issued.start_time)
+                        / 2;
+                now < half
+            }
+        };
+        if let Some(entry) = entries.get(&key).filter(|e| usable(e)) {
+            return entry.clone();
+        }
+        if entries.len() >= self.max_entries {
+            entries.retain(|_, e| usable(e));
+            while entries.len() >= self.max_entries {
+                let oldest = entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.created)
+                    .map(|(k, _)| k.clone());
+                match oldest {
+                    Some(k) => entries.remove(&k),
+                    None => break,
+                };
+            }
+        }
+        let entry = Entry {
+            created: now,
+            cell: Default::default(),
+        };
+        entries.insert(key, entry.clone());
+        entry
+    }
+}
+
+/// GetFederationToken's `Name`: at most 32 of `[\w+=,.@-]`.
+fn federation_name(account: &str) -> String {
+    let clean: String = account
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("cg-{clean}").chars().take(32).collect()
+}

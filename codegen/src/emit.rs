@@ -189,7 +189,7 @@ fn emit_tags(tags: &[Tag]) -> TokenStream {
 fn holds_strings(ty: &TypeRef) -> bool {
     match ty {
         TypeRef::String => true,
-        TypeRef::Map(inner) => **inner == TypeRef::String,
+        TypeRef::Map(inner) | TypeRef::Array(inner) => **inner == TypeRef::String,
         _ => false,
     }
 }

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    CosApi, CosAuthorization, CosRequestToSign, Handlers, PostPolicy, PostPolicyRequest,
-    PresignRequest, PresignedUrl, QCOSConfig,
+    CosApi, CosAuthorization, CosCredentials, CosRequestToSign, CredentialsRequest, Handlers,
+    PostPolicy, PostPolicyRequest, PresignRequest, PresignedUrl, QCOSConfig,
     error::{ApiError, ErrorCode},
     security::Claims,
 };
@@ -17,14 +17,15 @@ use crate::{
     clock::{random_below, unix_now},
     config::CosSettings,
     policy::{
-        CosDir, ObjectKey, ScopeError, UploadScope,
-        operation::OperationRefusal,
+        CosDir, ObjectKey, ScopeError, UploadScope, cam,
+        operation::{AllowedActions, CosAction, OperationRefusal},
         signing::{Refusal, RequestToSign},
     },
     signer::{
         v4,
         v5::{self, HeaderRule, KeyCondition, KeyTime, SignedPairs},
     },
+    sts::StsError,
 };
 
 /// How far back v5 windows start, for phone clocks that run behind (the
@@ -237,9 +238,74 @@ impl CosApi for Handlers {
             max_size_bytes: max_size_bytes as i64,
         })
     }
+
+    async fn create_cos_credentials(
+        &self,
+        claims: Claims,
+        body: CredentialsRequest,
+    ) -> Result<CosCredentials, ApiError> {
+        self.credentials(&claims.sub, body).await
+    }
 }
 
 impl Handlers {
+    /// Temporary credentials for the caller: the actions asked for (all the
+    /// server allows when none are named), on the caller's directory only.
+    async fn credentials(
+        &self,
+        account: &str,
+        body: CredentialsRequest,
+    ) -> Result<CosCredentials, ApiError> {
+        let cos = self.cos();
+        let actions = requested_actions(&cos.policy.allowed, body.actions)?;
+        let duration = requested_ttl(body.duration_seconds, self.state.settings.sts.ttl)?;
+        let dir = cos.policy.scope.allowed(account).map_err(scope_error)?;
+        let bucket = cam::Bucket {
+            region: &cos.region,
+            appid: &cos.appid,
+            name: &cos.bucket,
+        };
+        let policy = cam::policy(bucket, &dir, &actions, cos.policy.max_upload_bytes)
+            .map_err(|e| ApiError::forbidden(ErrorCode::PathNotAllowed, e.to_string()))?;
+        let policy = serde_json::to_string(&policy).map_err(ApiError::internal)?;
+        let names: Vec<&str> = actions.iter().map(|a| a.name()).collect();
+        // A new grant counts its size against the quota, as any signature
+        // that allows an upload does; a reused one is the same capability.
+        let uploads = actions
+            .iter()
+            .any(|a| a.uploads_a_body() || *a == CosAction::PostObject);
+        let charge = if uploads {
+            cos.policy.max_upload_bytes
+        } else {
+            0
+        };
+        let issued = self
+            .state
+            .sts
+            .get(
+                account,
+                &names.join(","),
+                &policy,
+                duration,
+                unix_now(),
+                || self.charge_quota(account, charge),
+            )
+            .await?;
+        let granted = issued.credentials;
+        Ok(CosCredentials {
+            tmp_secret_id: granted.tmp_secret_id.clone(),
+            tmp_secret_key: secrecy::ExposeSecret::expose_secret(&granted.tmp_secret_key)
+                .to_string(),
+            security_token: granted.token().to_string(),
+            start_time: issued.start_time as i64,
+            expired_time: granted.expired_time as i64,
+            scope_limit: false,
+            bucket: cos.bucket_with_appid(),
+            region: cos.region.clone(),
+            allow_prefix: format!("{}*", dir.key_prefix()),
+        })
+    }
+
     fn cos(&self) -> &CosSettings {
         &self.state.settings.cos
     }
@@ -288,6 +354,43 @@ fn refused(refusal: Refusal) -> ApiError {
             ApiError::forbidden(ErrorCode::OperationNotAllowed, message)
         }
         Refusal::TooLarge { .. } => ApiError::forbidden(ErrorCode::UploadTooLarge, message),
+    }
+}
+
+/// The actions a client asked for: a subset of the allowed ones, never
+/// more (403 naming the first that is not allowed).
+fn requested_actions(
+    allowed: &AllowedActions,
+    asked: Option<Vec<String>>,
+) -> Result<Vec<CosAction>, ApiError> {
+    let Some(asked) = asked else {
+        return Ok(allowed.iter().collect());
+    };
+    let asked = AllowedActions::parse(&asked.join(","))
+        .map_err(|e| ApiError::invalid_request(format!("actions: {e}")))?;
+    if let Some(extra) = asked.iter().find(|a| !allowed.contains(*a)) {
+        return Err(ApiError::forbidden(
+            ErrorCode::OperationNotAllowed,
+            OperationRefusal::NotAllowed(extra).to_string(),
+        ));
+    }
+    Ok(asked.iter().collect())
+}
+
+/// STS's failures, as the contract answers them. The reason goes to the
+/// log; the client learns only that STS could not help.
+impl From<StsError> for ApiError {
+    fn from(err: StsError) -> Self {
+        tracing::error!(reason = %err, "no STS credentials");
+        let message = "temporary credentials are not available right now";
+        match err {
+            StsError::LimitExceeded | StsError::Unavailable(_) => {
+                ApiError::service_unavailable(ErrorCode::StsUnavailable, message).retry_after(5)
+            }
+            StsError::Refused(_) | StsError::BadAnswer(_) => {
+                ApiError::bad_gateway(ErrorCode::StsUnavailable, message)
+            }
+        }
     }
 }
 

@@ -41,6 +41,7 @@ pub enum ErrorCode {
     UploadTooLarge,
     QuotaExceeded,
     PayloadTooLarge,
+    StsUnavailable,
 }
 
 impl ErrorCode {
@@ -69,6 +70,7 @@ impl ErrorCode {
         ErrorCode::UploadTooLarge,
         ErrorCode::QuotaExceeded,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::StsUnavailable,
     ];
 
     /// The wire value.
@@ -97,6 +99,7 @@ impl ErrorCode {
             ErrorCode::UploadTooLarge => "upload_too_large",
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::StsUnavailable => "sts_unavailable",
         }
     }
 }
@@ -305,7 +308,7 @@ fn user_text(status: StatusCode) -> &'static str {
         404 | 405 => "Not found.",
         409 => "That already exists.",
         413 => "That request is too large.",
-        502 | 503 => "WeChat is not answering; please try again shortly.",
+        502 | 503 => "A service we depend on is not answering; please try again shortly.",
         429 => "Too many requests; please wait a moment.",
         _ => "Something went wrong; please try again later.",
     }

@@ -14,11 +14,12 @@ pub fn strings<T: ParseFromJSON>(field: &str, value: Option<Value>) -> ParseResu
     let shape_ok = match &value {
         None | Some(Value::String(_)) => true,
         Some(Value::Object(map)) => map.values().all(Value::is_string),
+        Some(Value::Array(items)) => items.iter().all(Value::is_string),
         Some(_) => false,
     };
     if !shape_ok {
         return Err(ParseError::custom(format!(
-            "`{field}` must be a JSON string (or an object of strings), not {}",
+            "`{field}` must be a JSON string (or a list or object of strings), not {}",
             kind(value.as_ref())
         )));
     }
@@ -40,7 +41,7 @@ fn kind(value: Option<&Value>) -> &'static str {
     match value {
         Some(Value::Number(_)) => "a number",
         Some(Value::Bool(_)) => "a boolean",
-        Some(Value::Array(_)) => "an array",
+        Some(Value::Array(_)) => "an array with non-strings",
         Some(Value::Object(_)) => "an object with non-string values",
         _ => "null",
     }
@@ -65,7 +66,7 @@ mod tests {
             .unwrap_err();
         assert!(
             err.message().ends_with(
-                "`content_type_prefix` must be a JSON string (or an object of strings), not a number"
+                "`content_type_prefix` must be a JSON string (or a list or object of strings), not a number"
             ),
             "{}",
             err.message()

@@ -22,6 +22,7 @@ use crate::{
     login::{Login, LoginPolicy},
     signer::jwt::JwtKeys,
     store::{Store, StoreError},
+    sts::{CredentialCache, StsClient},
     wechat::WechatClient,
 };
 
@@ -41,6 +42,8 @@ pub struct AppState {
     pub login: Login,
     /// For the upload quota; the login keeps its own handle.
     pub store: Store,
+    /// Per-account temporary credentials from STS.
+    pub sts: CredentialCache,
 }
 
 impl AppState {
@@ -61,7 +64,18 @@ impl AppState {
             access_ttl: settings.jwt.access_ttl,
             refresh_ttl: settings.jwt.refresh_ttl,
         };
+        let sts = &settings.sts;
+        let sts = CredentialCache::new(
+            StsClient::new(
+                &sts.endpoint,
+                &settings.cos.region,
+                settings.cos.credentials.clone(),
+                Duration::from_millis(sts.timeout_ms),
+            ),
+            sts.cache_entries,
+        );
         Ok(Self {
+            sts,
             clients: Arc::new(security::OAuthClients::new(&login.oauth_clients)),
             login: Login::new(store.clone(), wechat, jwt.clone(), policy),
             store,

@@ -15,6 +15,7 @@ mod cos;
 mod jwt;
 mod login;
 mod reader;
+mod sts;
 
 use std::net::SocketAddr;
 
@@ -22,6 +23,7 @@ pub use cos::CosSettings;
 pub use jwt::JwtSettings;
 pub use login::LoginSettings;
 use reader::Reader;
+pub use sts::{MAX_STS_TTL, SigningMode, StsSettings};
 
 /// The longest a COS signature may be valid, whatever is configured: a day.
 pub const MAX_SIGN_TTL: u64 = 86_400;
@@ -58,6 +60,10 @@ mod defaults {
     pub const WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
     pub const WECHAT_TIMEOUT_MS: u64 = 5000;
     pub const AUTO_REGISTER: bool = true;
+    pub const TENCENT_STS_ENDPOINT: &str = "https://sts.tencentcloudapi.com";
+    pub const TENCENT_STS_TIMEOUT_MS: u64 = 5000;
+    pub const QCOS_STS_TTL: u64 = 1800;
+    pub const QCOS_STS_CACHE_ENTRIES: usize = 10_000;
 }
 
 /// Development stand-ins. Production refuses any of them.
@@ -113,6 +119,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub cos: CosSettings,
     pub login: LoginSettings,
+    pub sts: StsSettings,
     /// `DATABASE_URL`: `sqlite://…` (the default) or `postgres://…`.
     pub database_url: String,
     /// `MAX_REQUEST_BODY_BYTES`: larger bodies are refused unread (413).
@@ -156,6 +163,7 @@ impl Settings {
         let jwt = JwtSettings::read(&mut r);
         let cos = CosSettings::read(&mut r);
         let login = LoginSettings::read(&mut r);
+        let sts = StsSettings::read(&mut r, environment);
         let database_url = r.text("DATABASE_URL", defaults::DATABASE_URL);
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
@@ -180,6 +188,7 @@ impl Settings {
             jwt,
             cos,
             login,
+            sts,
             database_url,
             max_body_bytes,
             filled_in: r.filled_in,
@@ -188,6 +197,12 @@ impl Settings {
 
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
+    }
+
+    /// Production signing with the root key, chosen explicitly: worth a
+    /// warning at every start.
+    pub fn signs_with_root_in_production(&self) -> bool {
+        self.is_production() && self.sts.signing == SigningMode::Root
     }
 }
 

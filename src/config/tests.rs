@@ -409,3 +409,24 @@ fn env_example_runs_as_is_in_development() {
     assert_eq!(s.cos.policy.allowed, AllowedActions::default());
     assert_eq!(s.max_body_bytes, 65536);
 }
+
+#[test]
+fn signing_defaults_to_sts_in_production_and_root_in_development() {
+    assert_eq!(load(&production()).unwrap().sts.signing, SigningMode::Sts);
+    assert_eq!(load(&[]).unwrap().sts.signing, SigningMode::Root);
+    let mut root = production();
+    root.push(("QCOS_SIGNING", "root"));
+    let s = load(&root).unwrap();
+    assert!(s.signs_with_root_in_production());
+    let s = load(&[]).unwrap();
+    assert_eq!(s.sts.endpoint, "https://sts.tencentcloudapi.com");
+    assert_eq!(s.sts.ttl, 1800);
+    assert_eq!(
+        problems(&[("QCOS_SIGNING", "both")]),
+        ["QCOS_SIGNING: \"both\" is neither `sts` nor `root`"]
+    );
+    assert_eq!(
+        problems(&[("QCOS_STS_TTL", "7201")]),
+        ["QCOS_STS_TTL: 7201 is not between 60 and 7200 seconds"]
+    );
+}

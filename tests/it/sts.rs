@@ -165,3 +165,205 @@ async fn the_fake_refuses_a_policy_that_reaches_beyond_one_directory() {
         StsError::Refused("InvalidParameterValue.PolicyInvalid".into())
     );
 }
+
+/// cosgate whose STS is the fake (its root key is the one the fake knows).
+async fn spawn_app_with_sts(sts: &FakeSts, overrides: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![
+        ("TENCENT_STS_ENDPOINT", sts.base.as_str()),
+        ("QCOS_SECRET_ID", STS_SECRET_ID),
+        ("QCOS_SECRET_KEY", STS_SECRET_KEY),
+    ];
+    vars.extend_from_slice(overrides);
+    spawn_app_with(&vars).await
+}
+
+async fn credentials(
+    app: &TestApp,
+    account: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
+    let req = app
+        .client
+        .post(format!("{}/v1/qc_cos/credentials", app.base))
+        .bearer_auth(token_for(account));
+    match body {
+        Some(body) => req.json(&body),
+        None => req,
+    }
+    .send()
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_come_in_the_sdks_shape_confined_to_the_callers_directory_and_cached() {
+    let Some(sts) = FakeSts::start() else { return };
+    let app = spawn_app_with_sts(&sts, &[]).await;
+    let before = now();
+    let resp = credentials(&app, "acc1", None).await;
+    assert_eq!(resp.status(), 200);
+    let first: serde_json::Value = resp.json().await.unwrap();
+    for field in [
+        "TmpSecretId",
+        "TmpSecretKey",
+        "SecurityToken",
+        "Bucket",
+        "Region",
+        "AllowPrefix",
+    ] {
+        assert!(first[field].is_string(), "{field}: {first}");
+    }
+    assert_eq!(first["AllowPrefix"], "uploads/acc1/*");
+    assert_eq!(first["Bucket"], format!("{BUCKET}-{APPID}"));
+    assert_eq!(first["Region"], "ap-guangzhou");
+    assert_eq!(first["ScopeLimit"], false);
+    let start = first["StartTime"].as_u64().unwrap();
+    let end = first["ExpiredTime"].as_u64().unwrap();
+    assert!(start >= before && start <= now(), "the server's clock");
+    assert!(
+        (1795..=1801).contains(&(end - start)),
+        "QCOS_STS_TTL defaults to 1800 s"
+    );
+
+    // Within the cache window: the same credentials, no second STS call,
+    // however many calls come at once.
+    let again =
+        futures_util::future::join_all((0..8).map(|_| credentials(&app, "acc1", None))).await;
+    for resp in again {
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["TmpSecretId"], first["TmpSecretId"]);
+    }
+    assert_eq!(sts.calls("cg-acc1").await, 1);
+    let fresh =
+        futures_util::future::join_all((0..8).map(|_| credentials(&app, "acc2", None))).await;
+    assert!(fresh.iter().all(|r| r.status() == 200));
+    assert_eq!(
+        sts.calls("cg-acc2").await,
+        1,
+        "concurrent misses make one STS call"
+    );
+
+    // A subset of the actions and a shorter life are another grant.
+    let reads: serde_json::Value = credentials(
+        &app,
+        "acc1",
+        Some(serde_json::json!({"actions": ["GetObject", "HeadObject"], "duration_seconds": 300})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_ne!(reads["TmpSecretId"], first["TmpSecretId"]);
+    let life = reads["ExpiredTime"].as_u64().unwrap() - reads["StartTime"].as_u64().unwrap();
+    assert!((295..=301).contains(&life), "{life}");
+    let long: serde_json::Value = credentials(
+        &app,
+        "acc3",
+        Some(serde_json::json!({"duration_seconds": 99_999})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let life = long["ExpiredTime"].as_u64().unwrap() - long["StartTime"].as_u64().unwrap();
+    assert!(life <= 1801, "never more than the server allows: {life}");
+}
+
+#[tokio::test]
+async fn asking_for_more_than_the_server_allows_gets_no_credentials() {
+    let Some(sts) = FakeSts::start() else { return };
+    let app = spawn_app_with_sts(&sts, &[]).await;
+    for (body, status, code) in [
+        (
+            serde_json::json!({"actions": ["DeleteObject"]}),
+            403,
+            "operation_not_allowed",
+        ),
+        (
+            serde_json::json!({"actions": ["PutObject", "PutBucketAcl"]}),
+            400,
+            "invalid_request",
+        ),
+        (serde_json::json!({"actions": [5]}), 400, "invalid_request"),
+        (
+            serde_json::json!({"duration_seconds": 0}),
+            400,
+            "invalid_request",
+        ),
+        (serde_json::json!({"Policy": "{}"}), 400, "invalid_request"),
+    ] {
+        let (got, error, answer) =
+            error_code(credentials(&app, "acc1", Some(body.clone())).await).await;
+        assert_eq!((got, error.as_str()), (status, code), "{body}: {answer}");
+        assert!(answer.get("TmpSecretKey").is_none());
+    }
+    assert_eq!(sts.calls("cg-acc1").await, 0, "nothing reached STS");
+}
+
+#[tokio::test]
+async fn sts_failures_have_their_statuses_and_reveal_nothing() {
+    let Some(sts) = FakeSts::start() else { return };
+    let app = spawn_app_with_sts(&sts, &[("TENCENT_STS_TIMEOUT_MS", "500")]).await;
+    for (account, status, retry_after) in [
+        ("sts-auth-9", 502, false),
+        ("sts-garbage-9", 502, false),
+        ("sts-limit-9", 503, true),
+        ("sts-slow-9", 503, true),
+    ] {
+        let resp = credentials(&app, account, None).await;
+        assert_eq!(
+            resp.headers().contains_key("retry-after"),
+            retry_after,
+            "{account}"
+        );
+        let (got, code, answer) = error_code(resp).await;
+        assert_eq!(
+            (got, code.as_str()),
+            (status, "sts_unavailable"),
+            "{account}: {answer}"
+        );
+        let text = answer.to_string();
+        for secret in [STS_SECRET_KEY, "AuthFailure", "LimitExceeded"] {
+            assert!(!text.contains(secret), "{account}: {text}");
+        }
+    }
+    // A failed grant is not cached: the next call asks again.
+    let _ = credentials(&app, "sts-auth-9", None).await;
+    assert_eq!(sts.calls("cg-sts-auth-9").await, 2);
+}
+
+#[tokio::test]
+async fn a_new_grant_counts_against_the_daily_quota_and_a_reused_one_does_not() {
+    let Some(sts) = FakeSts::start() else { return };
+    let app = spawn_app_with_sts(
+        &sts,
+        &[
+            ("QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT", "2500"),
+            ("QCOS_MAX_UPLOAD_BYTES", "1000"),
+        ],
+    )
+    .await;
+    for _ in 0..5 {
+        assert_eq!(
+            credentials(&app, "acc1", None).await.status(),
+            200,
+            "reused"
+        );
+    }
+    let short = Some(serde_json::json!({"duration_seconds": 600}));
+    assert_eq!(
+        credentials(&app, "acc1", short).await.status(),
+        200,
+        "a second grant"
+    );
+    let shorter = Some(serde_json::json!({"duration_seconds": 300}));
+    let (status, code, _) = error_code(credentials(&app, "acc1", shorter).await).await;
+    assert_eq!((status, code.as_str()), (429, "quota_exceeded"));
+    let reads = Some(serde_json::json!({"actions": ["GetObject"]}));
+    assert_eq!(
+        credentials(&app, "acc1", reads).await.status(),
+        200,
+        "reads cost nothing"
+    );
+    assert_eq!(sts.calls("cg-acc1").await, 3);
+}

@@ -17,7 +17,7 @@ The federation Name chooses a misbehaviour, for the error tests:
 
 GET /calls?name=N answers how many GetFederationToken calls named N came.
 
-Usage: fake_sts.py SECRET_ID SECRET_KEY SEED   (prints the port it listens on)
+Usage: fake_sts.py SECRET_ID SECRET_KEY SEED [PORT]   (prints the port it listens on)
 """
 import base64
 import hashlib
@@ -157,6 +157,6 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[4]) if len(sys.argv) > 4 else 0), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()

@@ -11,6 +11,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/qc_cos/authorization"),
     ("POST", "/v1/qc_cos/presigned_url"),
     ("POST", "/v1/qc_cos/post_policy"),
+    ("POST", "/v1/qc_cos/credentials"),
     ("GET", "/healthz"),
 ];
 /// `info.title` of docs/v1.yml.
@@ -496,6 +497,103 @@ impl QCOSConfig {
         crate::api::json::strings("upload_url", value)
     }
 }
+/// What the credentials should allow; both fields are optional, and so is the body.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct CredentialsRequest {
+    /// A subset of the server's allowed actions (CAM names such as `PutObject`, or `multipart`); all of them when left out.
+    #[oai(deserialize_with = "Self::json_actions")]
+    pub actions: Option<Vec<String>>,
+    /// How long the credentials should live; at most the server's limit, which is also the default.
+    #[oai(deserialize_with = "Self::json_duration_seconds")]
+    pub duration_seconds: Option<i64>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl CredentialsRequest {
+    fn json_actions(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<Vec<String>>> {
+        crate::api::json::strings("actions", value)
+    }
+    fn json_duration_seconds(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("duration_seconds", value)
+    }
+}
+/// Temporary credentials, with the field names cos-js-sdk-v5 and cos-wx-sdk-v5 expect from `getAuthorization`.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct CosCredentials {
+    /// The temporary SecretId.
+    #[oai(rename = "TmpSecretId")]
+    #[oai(deserialize_with = "Self::json_tmp_secret_id")]
+    pub tmp_secret_id: String,
+    /// The temporary SecretKey.
+    #[oai(rename = "TmpSecretKey")]
+    #[oai(deserialize_with = "Self::json_tmp_secret_key")]
+    pub tmp_secret_key: String,
+    /// The session token; the SDK sends it as `x-cos-security-token`.
+    #[oai(rename = "SecurityToken")]
+    #[oai(deserialize_with = "Self::json_security_token")]
+    pub security_token: String,
+    /// When the credentials were issued, by the server's clock (unix seconds).
+    #[oai(rename = "StartTime")]
+    pub start_time: i64,
+    /// When they stop working (unix seconds).
+    #[oai(rename = "ExpiredTime")]
+    pub expired_time: i64,
+    /// Always false; the credentials may be reused for any request they allow.
+    #[oai(rename = "ScopeLimit")]
+    pub scope_limit: bool,
+    /// The bucket, `{name}-{appid}`.
+    #[oai(rename = "Bucket")]
+    #[oai(deserialize_with = "Self::json_bucket")]
+    pub bucket: String,
+    /// The bucket's region.
+    #[oai(rename = "Region")]
+    #[oai(deserialize_with = "Self::json_region")]
+    pub region: String,
+    /// The keys the credentials may touch, for example `uploads/<account id>/*`.
+    #[oai(rename = "AllowPrefix")]
+    #[oai(deserialize_with = "Self::json_allow_prefix")]
+    pub allow_prefix: String,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl CosCredentials {
+    fn json_tmp_secret_id(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("TmpSecretId", value)
+    }
+    fn json_tmp_secret_key(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("TmpSecretKey", value)
+    }
+    fn json_security_token(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("SecurityToken", value)
+    }
+    fn json_bucket(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("Bucket", value)
+    }
+    fn json_region(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("Region", value)
+    }
+    fn json_allow_prefix(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("AllowPrefix", value)
+    }
+}
 /// Every error answer has this shape.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
@@ -513,7 +611,7 @@ pub struct Error {
     /// - 413: `payload_too_large`
     /// - 429: `quota_exceeded` (with `Retry-After`)
     /// - 500: `internal_error`
-    /// - 502, 503: `wechat_unavailable`
+    /// - 502, 503: `wechat_unavailable`, `sts_unavailable`
     #[oai(deserialize_with = "Self::json_error_code")]
     pub error_code: String,
     /// What went wrong, for the developer.
@@ -1031,6 +1129,87 @@ impl From<crate::api::error::ApiError> for CreatePostPolicyResponse {
         }
     }
 }
+/// Every answer `create_cos_credentials` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum CreateCosCredentialsResponse {
+    /// Credentials in the shape `getAuthorization`'s callback takes.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<CosCredentials>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature; retry after the UTC day ends.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC).
+        #[oai(header = "Retry-After")]
+        String,
+    ),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// STS refused cosgate's request or answered nonsense; the details are in the server's log.
+    #[oai(status = 502, content_type = "application/json")]
+    BadGateway(poem_openapi::payload::Json<Error>),
+    /// STS is busy, rate-limiting or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
+}
+impl From<crate::api::error::ApiError> for CreateCosCredentialsResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
 /// Every answer `get_health` can give, as docs/v1.yml lists them.
 #[derive(Debug, poem_openapi::ApiResponse)]
 #[oai(bad_request_handler = "crate::api::error::from_poem_error")]
@@ -1184,6 +1363,24 @@ pub trait CosApi: Send + Sync + 'static {
         body: PostPolicyRequest,
     ) -> impl ::std::future::Future<
         Output = Result<PostPolicy, crate::api::error::ApiError>,
+    > + Send;
+    /// Temporary COS credentials for the SDKs (STS)
+    ///
+    /// Temporary credentials from Tencent Cloud STS for the standard flow of
+    /// cos-js-sdk-v5 and cos-wx-sdk-v5: return this answer from
+    /// `getAuthorization` as it is, and the SDK signs every request itself (which
+    /// multipart and resumable uploads of large files need). COS itself confines
+    /// the credentials to the caller's directory (`AllowPrefix`), to the
+    /// server's allowed actions (a subset may be asked for), and uploads to the
+    /// server's size limit. `StartTime` is the server's clock, which repairs
+    /// phones whose clocks are wrong. Credentials are reused for one account and
+    /// action set until half their lifetime has passed.
+    fn create_cos_credentials(
+        &self,
+        claims: crate::api::security::Claims,
+        body: CredentialsRequest,
+    ) -> impl ::std::future::Future<
+        Output = Result<CosCredentials, crate::api::error::ApiError>,
     > + Send;
 }
 /// The operations tagged `Ops` in docs/v1.yml; `src/api/ops.rs` implements them.
@@ -1432,6 +1629,38 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
             Err(err) => err.into(),
         }
     }
+    /// Temporary COS credentials for the SDKs (STS)
+    ///
+    /// Temporary credentials from Tencent Cloud STS for the standard flow of
+    /// cos-js-sdk-v5 and cos-wx-sdk-v5: return this answer from
+    /// `getAuthorization` as it is, and the SDK signs every request itself (which
+    /// multipart and resumable uploads of large files need). COS itself confines
+    /// the credentials to the caller's directory (`AllowPrefix`), to the
+    /// server's allowed actions (a subset may be asked for), and uploads to the
+    /// server's size limit. `StartTime` is the server's clock, which repairs
+    /// phones whose clocks are wrong. Credentials are reused for one account and
+    /// action set until half their lifetime has passed.
+    #[oai(
+        path = "/v1/qc_cos/credentials",
+        method = "post",
+        operation_id = "create_cos_credentials",
+        tag = "ApiTags::Cos"
+    )]
+    async fn create_cos_credentials(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        body: crate::api::payload::OptionalJson<CredentialsRequest>,
+    ) -> CreateCosCredentialsResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        match CosApi::create_cos_credentials(&self.0, auth.0, body.0).await {
+            Ok(body) => {
+                CreateCosCredentialsResponse::Ok(poem_openapi::payload::Json(body))
+            }
+            Err(err) => err.into(),
+        }
+    }
     /// Liveness check
     ///
     /// Answers 200 while the process serves requests. Needs no credentials.
@@ -1512,6 +1741,13 @@ impl CosApi for SpecOnly {
         _: crate::api::security::Claims,
         _: PostPolicyRequest,
     ) -> Result<PostPolicy, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+    async fn create_cos_credentials(
+        &self,
+        _: crate::api::security::Claims,
+        _: CredentialsRequest,
+    ) -> Result<CosCredentials, crate::api::error::ApiError> {
         unreachable!("SpecOnly documents the API and is never served")
     }
 }
