@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     clock::{random_below, unix_now},
-    config::CosSettings,
+    config::{CosSettings, SigningMode},
     policy::{
         CosDir, ObjectKey, ScopeError, UploadScope, cam,
         operation::{AllowedActions, CosAction, OperationRefusal},
@@ -102,7 +102,8 @@ impl CosApi for Handlers {
             .map_err(refused)?;
         self.charge_quota(&claims.sub, grant.content_length.unwrap_or(0))
             .await?;
-        let key_time = window(unix_now(), cos.v5_ttl);
+        let signing = self.signing_key(&claims.sub).await?;
+        let key_time = signing.window(unix_now(), cos.v5_ttl);
 
         // Sign what cos-js-sdk-v5 / cos-wx-sdk-v5 sign (Content-Length among
         // them, so the size is bound), and always this bucket's host in
@@ -122,13 +123,14 @@ impl CosApi for Handlers {
             headers: SignedPairs::new(signed_headers),
             key_time,
         };
-        let authorization = v5::sign(&cos.credentials, &request);
+        let authorization = v5::sign(&signing.credentials, &request);
         Ok(CosAuthorization {
             authorization: authorization.to_string(),
             start_time: key_time.start as i64,
             expired_time: key_time.end as i64,
             host: cos.host().to_string(),
             url: format!("{}{}", cos.endpoint, v5::encode_key_path(&path)),
+            security_token: signing.token,
         })
     }
 
@@ -146,7 +148,8 @@ impl CosApi for Handlers {
         self.charge_quota(&claims.sub, grant.content_length.unwrap_or(0))
             .await?;
         let ttl = requested_ttl(body.expires_in, cos.v5_ttl)?;
-        let key_time = window(unix_now(), ttl);
+        let signing = self.signing_key(&claims.sub).await?;
+        let key_time = signing.window(unix_now(), ttl);
         let path = grant.key.path();
         let length = grant.content_length.map(|n| n.to_string());
         let headers = length
@@ -161,10 +164,15 @@ impl CosApi for Handlers {
             headers: SignedPairs::new(headers),
             key_time,
         };
-        let authorization = v5::sign(&cos.credentials, &request);
+        let authorization = v5::sign(&signing.credentials, &request);
+        // The token rides along unsigned, as the SDKs' getObjectUrl sends it.
+        let token = signing
+            .token
+            .map(|t| format!("&x-cos-security-token={}", v5::encode(&t)))
+            .unwrap_or_default();
         Ok(PresignedUrl {
             url: format!(
-                "{}?{}",
+                "{}?{}{token}",
                 object_url(cos, &grant.key),
                 authorization.query_string()
             ),
@@ -222,15 +230,17 @@ impl CosApi for Handlers {
         }
         self.charge_quota(&claims.sub, max_size_bytes).await?;
 
-        let key_time = window(unix_now(), cos.v5_ttl);
+        let signing = self.signing_key(&claims.sub).await?;
+        let key_time = signing.window(unix_now(), cos.v5_ttl);
         let form = v5::PostPolicy {
             key_time,
             bucket: &cos.bucket_with_appid(),
             key,
             max_size_bytes,
             content_type_prefix: content_type_prefix.as_deref(),
+            security_token: signing.token.as_deref(),
         }
-        .sign(&cos.credentials);
+        .sign(&signing.credentials);
         Ok(PostPolicy {
             url: format!("{}/", cos.endpoint),
             fields: form.fields,
@@ -259,15 +269,7 @@ impl Handlers {
         let cos = self.cos();
         let actions = requested_actions(&cos.policy.allowed, body.actions)?;
         let duration = requested_ttl(body.duration_seconds, self.state.settings.sts.ttl)?;
-        let dir = cos.policy.scope.allowed(account).map_err(scope_error)?;
-        let bucket = cam::Bucket {
-            region: &cos.region,
-            appid: &cos.appid,
-            name: &cos.bucket,
-        };
-        let policy = cam::policy(bucket, &dir, &actions, cos.policy.max_upload_bytes)
-            .map_err(|e| ApiError::forbidden(ErrorCode::PathNotAllowed, e.to_string()))?;
-        let policy = serde_json::to_string(&policy).map_err(ApiError::internal)?;
+        let (dir, policy) = self.cam_policy(account, &actions)?;
         let names: Vec<&str> = actions.iter().map(|a| a.name()).collect();
         // A new grant counts its size against the quota, as any signature
         // that allows an upload does; a reused one is the same capability.
@@ -303,6 +305,62 @@ impl Handlers {
             bucket: cos.bucket_with_appid(),
             region: cos.region.clone(),
             allow_prefix: format!("{}*", dir.key_prefix()),
+        })
+    }
+
+    /// The CAM policy for `account`'s credentials, and the directory it
+    /// confines them to.
+    fn cam_policy(
+        &self,
+        account: &str,
+        actions: &[CosAction],
+    ) -> Result<(CosDir, String), ApiError> {
+        let cos = self.cos();
+        let dir = cos.policy.scope.allowed(account).map_err(scope_error)?;
+        let bucket = cam::Bucket {
+            region: &cos.region,
+            appid: &cos.appid,
+            name: &cos.bucket,
+        };
+        let policy = cam::policy(bucket, &dir, actions, cos.policy.max_upload_bytes)
+            .map_err(|e| ApiError::forbidden(ErrorCode::PathNotAllowed, e.to_string()))?;
+        let policy = serde_json::to_string(&policy).map_err(ApiError::internal)?;
+        Ok((dir, policy))
+    }
+
+    /// The key v5 signatures for `account` are made with: its temporary
+    /// credentials in STS mode (so COS itself confines what the signature
+    /// can do, unsigned headers included), else the root key.
+    async fn signing_key(&self, account: &str) -> Result<SigningKey, ApiError> {
+        let cos = self.cos();
+        if self.state.settings.sts.signing == SigningMode::Root {
+            return Ok(SigningKey {
+                credentials: cos.credentials.clone(),
+                token: None,
+                expires: u64::MAX,
+            });
+        }
+        let actions: Vec<CosAction> = cos.policy.allowed.iter().collect();
+        let (_, policy) = self.cam_policy(account, &actions)?;
+        // Its own cache key: these credentials never leave the server, so
+        // they are not charged to the quota (each signature is).
+        let issued = self
+            .state
+            .sts
+            .get(
+                account,
+                "sign",
+                &policy,
+                self.state.settings.sts.ttl,
+                unix_now(),
+                || async { Ok::<_, ApiError>(()) },
+            )
+            .await?;
+        let granted = issued.credentials;
+        Ok(SigningKey {
+            credentials: granted.signing_credentials(),
+            token: Some(granted.token().to_string()),
+            expires: granted.expired_time,
         })
     }
 
@@ -354,6 +412,25 @@ fn refused(refusal: Refusal) -> ApiError {
             ApiError::forbidden(ErrorCode::OperationNotAllowed, message)
         }
         Refusal::TooLarge { .. } => ApiError::forbidden(ErrorCode::UploadTooLarge, message),
+    }
+}
+
+/// What signs a v5 request, and the token that must go with it.
+struct SigningKey {
+    credentials: crate::signer::Credentials,
+    token: Option<String>,
+    /// When the credentials stop working: no signature outlives them.
+    expires: u64,
+}
+
+impl SigningKey {
+    /// `[now - skew, now + ttl]`, ending no later than the credentials.
+    fn window(&self, now: u64, ttl: u64) -> KeyTime {
+        let window = window(now, ttl);
+        KeyTime {
+            end: window.end.min(self.expires),
+            ..window
+        }
     }
 }
 

@@ -288,6 +288,9 @@ pub struct PostPolicy<'a> {
     pub key: KeyCondition,
     pub max_size_bytes: u64,
     pub content_type_prefix: Option<&'a str>,
+    /// With temporary credentials: their session token, a condition of the
+    /// policy and a field of the form.
+    pub security_token: Option<&'a str>,
 }
 
 impl PostPolicy<'_> {
@@ -316,6 +319,9 @@ impl PostPolicy<'_> {
         ];
         if let Some(prefix) = self.content_type_prefix {
             conditions.push(json!(["starts-with", "$Content-Type", prefix]));
+        }
+        if let Some(token) = self.security_token {
+            conditions.push(json!({"x-cos-security-token": token}));
         }
         json!({"expiration": expiration, "conditions": conditions}).to_string()
     }
@@ -370,9 +376,13 @@ impl PostPolicy<'_> {
             ("q-key-time", self.key_time.to_string()),
             ("q-signature", signed.signature),
         ];
+        let token = self
+            .security_token
+            .map(|t| ("x-cos-security-token", t.to_string()));
         SignedForm {
             fields: fields
                 .into_iter()
+                .chain(token)
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
         }
@@ -516,6 +526,7 @@ mod tests {
             key: KeyCondition::Prefix("uploads/acc1/".into()),
             max_size_bytes: 1024,
             content_type_prefix: Some("image/"),
+            security_token: None,
         };
         assert_eq!(
             policy.to_json("AKID"),

@@ -285,6 +285,12 @@ pub struct CosAuthorization {
     /// The object's URL, the key percent-encoded.
     #[oai(deserialize_with = "Self::json_url")]
     pub url: String,
+    /// With `QCOS_SIGNING=sts` (production's default), the session token of the
+    /// temporary credentials the request was signed with: send it as the
+    /// `x-cos-security-token` header (in `getAuthorization`, return it as
+    /// `SecurityToken`). Absent when the root key signed.
+    #[oai(deserialize_with = "Self::json_security_token")]
+    pub security_token: Option<String>,
 }
 /// Strict JSON: a number or bool for a string, or a `null`, is
 /// refused, naming the field.
@@ -303,6 +309,11 @@ impl CosAuthorization {
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<String> {
         crate::api::json::strings("url", value)
+    }
+    fn json_security_token(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("security_token", value)
     }
 }
 /// What to presign.
