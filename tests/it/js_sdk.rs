@@ -44,11 +44,18 @@ impl Drop for FakeCos {
 }
 
 pub fn start_fake_cos() -> FakeCos {
+    start_fake_cos_with(COS_SECRET_ID, COS_SECRET_KEY, None)
+}
+
+/// A fake COS whose root key is `secret_id`/`secret_key`, and which accepts
+/// the fake STS's temporary credentials when given its `seed`.
+pub fn start_fake_cos_with(secret_id: &str, secret_key: &str, seed: Option<&str>) -> FakeCos {
     let mut child = Command::new("python3")
         .arg("-W")
         .arg("ignore::DeprecationWarning")
         .arg(js_dir().join("fake_cos.py"))
-        .args([COS_SECRET_ID, COS_SECRET_KEY])
+        .args([secret_id, secret_key])
+        .args(seed)
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 runs the fake COS");
@@ -73,7 +80,7 @@ async fn spawn_app_with_fake_cos() -> (FakeCos, TestApp) {
 
 /// Runs `node tests/js/<script> args…` off the async runtime and returns the
 /// JSON report it prints last (cos-js-sdk-v5 prints a tip of its own first).
-async fn node_report<const A: usize, const E: usize>(
+pub async fn node_report<const A: usize, const E: usize>(
     script: &'static str,
     args: [String; A],
     envs: [(&'static str, &'static str); E],

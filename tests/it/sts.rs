@@ -367,3 +367,166 @@ async fn a_new_grant_counts_against_the_daily_quota_and_a_reused_one_does_not() 
     );
     assert_eq!(sts.calls("cg-acc1").await, 3);
 }
+
+/// The fake STS, a fake COS that accepts its credentials, and cosgate in
+/// STS signing mode in front of both.
+async fn sts_world() -> Option<(FakeSts, crate::js_sdk::FakeCos, TestApp)> {
+    if !crate::js_sdk::js_tooling_ready() {
+        return None;
+    }
+    let sts = FakeSts::start()?;
+    let cos = crate::js_sdk::start_fake_cos_with(STS_SECRET_ID, STS_SECRET_KEY, Some(STS_SEED));
+    let endpoint = format!("http://{}", cos.host);
+    let app = spawn_app_with_sts(
+        &sts,
+        &[
+            ("QCOS_SIGNING", "sts"),
+            ("QCOS_ENDPOINT", endpoint.as_str()),
+        ],
+    )
+    .await;
+    Some((sts, cos, app))
+}
+
+async fn sign(app: &TestApp, body: serde_json::Value) -> serde_json::Value {
+    let resp = app
+        .client
+        .post(format!("{}/v1/qc_cos/authorization", app.base))
+        .bearer_auth(token_for("acc1"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_sts_mode_signatures_work_only_with_the_token_and_cos_confines_them() {
+    let Some((_sts, cos, app)) = sts_world().await else {
+        return;
+    };
+    let url = format!("http://{}/uploads/acc1/note.txt", cos.host);
+    let signed = sign(
+        &app,
+        serde_json::json!({"method": "put", "key": "uploads/acc1/note.txt", "headers": {"Content-Length": "5"}}),
+    )
+    .await;
+    let authorization = signed["authorization"].as_str().unwrap();
+    let token = signed["security_token"]
+        .as_str()
+        .expect("the token comes with it");
+    assert!(
+        authorization.contains("q-ak=AKIDtmp") && !authorization.contains(STS_SECRET_ID),
+        "signed with the temporary credentials, not the root key: {authorization}"
+    );
+    let put = |headers: Vec<(&'static str, String)>| {
+        let mut req = app.client.put(&url).body("hello");
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let auth = || ("Authorization", authorization.to_string());
+    let tok = || ("x-cos-security-token", token.to_string());
+    assert_eq!(put(vec![auth()]).await.unwrap().status(), 403, "no token");
+    // An unsigned copy header naming another account's object: COS itself
+    // refuses, because the credentials' policy does not grant reading it.
+    let copy = (
+        "x-cos-copy-source",
+        format!("{}/uploads/acc2/secret.txt", cos.host),
+    );
+    assert_eq!(put(vec![auth(), tok(), copy]).await.unwrap().status(), 403);
+    let acl = ("x-cos-acl", "public-read".to_string());
+    assert_eq!(put(vec![auth(), tok(), acl]).await.unwrap().status(), 403);
+    assert_eq!(put(vec![auth(), tok()]).await.unwrap().status(), 200);
+
+    // Presigned URLs carry the token; the form carries it as a field.
+    let app_ref = &app;
+    let presign = |body: serde_json::Value| async move {
+        let resp: serde_json::Value = app_ref
+            .client
+            .post(format!("{}/v1/qc_cos/presigned_url", app_ref.base))
+            .bearer_auth(token_for("acc1"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        resp["url"].as_str().unwrap().to_string()
+    };
+    let get = presign(serde_json::json!({"method": "get", "key": "uploads/acc1/note.txt"})).await;
+    assert!(get.contains("x-cos-security-token="), "{get}");
+    let got = reqwest::get(&get).await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.text().await.unwrap(), "hello");
+    let without_token = get
+        .split("&x-cos-security-token=")
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(reqwest::get(&without_token).await.unwrap().status(), 403);
+
+    let policy: serde_json::Value = app
+        .client
+        .post(format!("{}/v1/qc_cos/post_policy", app.base))
+        .bearer_auth(token_for("acc1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        policy["fields"]["x-cos-security-token"].is_string(),
+        "{policy}"
+    );
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in policy["fields"].as_object().unwrap() {
+        form = form.text(k.clone(), v.as_str().unwrap().to_string());
+    }
+    let form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(&b"by form"[..]).file_name("form.txt"),
+    );
+    let posted = app
+        .client
+        .post(policy["url"].as_str().unwrap())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_sdks_sts_flow_uploads_within_the_callers_directory_only() {
+    let Some((sts, cos, app)) = sts_world().await else {
+        return;
+    };
+    let report = crate::js_sdk::node_report(
+        "sdk_sts.cjs",
+        [app.base.clone(), token_for("acc1"), cos.host.clone()],
+        [
+            ("KEY", "uploads/acc1/sts note.txt"),
+            ("BIG_KEY", "uploads/acc1/sts big.bin"),
+            ("OTHER_KEY", "uploads/acc2/theirs.txt"),
+        ],
+    )
+    .await;
+    assert!(report["error"].is_null(), "{report}");
+    assert_eq!(report["allow_prefix"], "uploads/acc1/*");
+    assert_eq!(report["put"]["status"], 200, "{report}");
+    assert_eq!(report["upload_file"]["status"], 200, "multipart: {report}");
+    assert_eq!(report["put_elsewhere"]["error"], 403, "{report}");
+    assert_eq!(report["copy_elsewhere"]["error"], 403, "{report}");
+    assert_eq!(report["second"]["status"], 200, "{report}");
+    assert_eq!(report["get_authorization"], 2, "{report}");
+    assert_eq!(
+        sts.calls("cg-acc1").await,
+        1,
+        "the second getAuthorization was answered from cosgate's cache"
+    );
+}

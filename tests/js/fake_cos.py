@@ -13,7 +13,14 @@ upload (document 436/14690): the policy's signature, its conditions, and its
 expiry are checked. A wrong signature is 403 SignatureDoesNotMatch, like COS.
 CORS is open, for the browser example.
 
-Usage: fake_cos.py SECRET_ID SECRET_KEY   (prints the port it listens on)
+Given a SEED, it also accepts temporary credentials from the fake STS
+(tests/js/fake_sts.py, same SEED) as COS documents them: the session token
+must come with the request (`x-cos-security-token` header, query parameter
+or form field), and the CAM policy inside it is enforced: the operation's
+action must be allowed on the key's resource, with its conditions; a copy
+needs GetObject on the source too, an ACL header PutObjectACL.
+
+Usage: fake_cos.py SECRET_ID SECRET_KEY [SEED]   (prints the port it listens on)
 """
 import base64
 import cgi
@@ -29,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 SECRET_ID, SECRET_KEY = sys.argv[1], sys.argv[2]
+SEED = sys.argv[3].encode() if len(sys.argv) > 3 else None
 objects = {}
 uploads = {}  # upload id -> {"key": path, "parts": {number: bytes}}
 
@@ -41,11 +49,57 @@ def hmac_sha1(key, msg):
     return hmac.new(key.encode(), msg.encode(), hashlib.sha1).hexdigest()
 
 
-def check_auth(method, path, query, headers, auth):
-    """None if `auth` signs this request, else why not."""
+def temporary_key(secret_id, token):
+    """(secret key, CAM policy) of fake-STS credentials, or (None, why)."""
+    if SEED is None or not token:
+        return None, "temporary credentials need the session token"
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(token))
+    except ValueError:
+        return None, "the session token is not one STS issued"
+    mac = claims.pop("mac", "")
+    expected = hmac.new(SEED, json.dumps(claims, sort_keys=True).encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(mac, expected) or claims.get("id") != secret_id:
+        return None, "the session token is not for these credentials"
+    if claims["expires"] < time.time():
+        return None, "the temporary credentials have expired"
+    return hmac.new(SEED, secret_id.encode(), hashlib.sha256).hexdigest(), claims["policy"]
+
+
+def allows(policy, action, key, size=None):
+    """Whether the CAM policy allows `action` on `key` (of this bucket)."""
+    for st in policy["statement"]:
+        if st.get("effect") != "allow" or f"name/cos:{action}" not in st.get("action", []):
+            continue
+        for resource in st.get("resource", []):
+            prefix = resource.rsplit(":", 1)[-1].split("/", 1)[1] if "/" in resource.rsplit(":", 1)[-1] else ""
+            if not (prefix.endswith("*") and key.startswith(prefix[:-1])):
+                continue
+            limit = st.get("condition", {}).get("numeric_less_than_equal", {}).get("cos:content-length")
+            if limit is not None and (size is None or size > limit):
+                continue
+            return True
+    return False
+
+
+def check_auth(method, path, query, headers, auth, token=None):
+    """(None, policy) if `auth` signs this request, else (why not, None).
+    The policy is None for the root key."""
     params = dict(kv.split("=", 1) for kv in auth.split("&") if "=" in kv)
-    if params.get("q-sign-algorithm") != "sha1" or params.get("q-ak") != SECRET_ID:
-        return "wrong algorithm or SecretId"
+    if params.get("q-sign-algorithm") != "sha1":
+        return "wrong algorithm", None
+    secret_key, policy = SECRET_KEY, None
+    if params.get("q-ak") != SECRET_ID:
+        if not params.get("q-ak", "").startswith("AKIDtmp"):
+            return "unknown SecretId", None
+        secret_key, policy = temporary_key(params["q-ak"], token)
+        if secret_key is None:
+            return policy, None
+    why = check_signature(method, path, query, headers, params, secret_key)
+    return why, (policy if why is None else None)
+
+
+def check_signature(method, path, query, headers, params, secret_key):
     start, end = (int(t) for t in params["q-key-time"].split(";"))
     if not start <= time.time() <= end:
         return "outside the key time"
@@ -63,7 +117,7 @@ def check_auth(method, path, query, headers, auth):
     http_string = f"{method.lower()}\n{unquote(path)}\n{'&'.join(sorted(signed_query))}\n{'&'.join(sorted(signed_headers))}\n"
     key_time = params["q-key-time"]
     string_to_sign = f"sha1\n{key_time}\n{hashlib.sha1(http_string.encode()).hexdigest()}\n"
-    expected = hmac_sha1(hmac_sha1(SECRET_KEY, key_time), string_to_sign)
+    expected = hmac_sha1(hmac_sha1(secret_key, key_time), string_to_sign)
     return None if hmac.compare_digest(expected, params.get("q-signature", "")) else "SignatureDoesNotMatch"
 
 
@@ -86,19 +140,53 @@ class Handler(BaseHTTPRequestHandler):
         code = "SignatureDoesNotMatch" if why == "SignatureDoesNotMatch" else "AccessDenied"
         self.reply(403, f"<Error><Code>{code}</Code><Message>{why}</Message></Error>".encode())
 
+    def action(self, query):
+        """The CAM action of this request, and the key it acts on."""
+        key = unquote(urlsplit(self.path).path)[1:]
+        method = self.command
+        if method == "PUT":
+            return ("UploadPart" if "partNumber" in query else "PutObject"), key
+        if method == "POST":
+            return ("InitiateMultipartUpload" if "uploads" in query
+                    else "CompleteMultipartUpload" if "uploadId" in query else "PostObject"), key
+        if method == "GET":
+            if "uploads" in query:
+                return "ListMultipartUploads", query.get("prefix", "")
+            return ("ListParts" if "uploadId" in query else "GetObject"), key
+        if method == "DELETE":
+            return ("AbortMultipartUpload" if "uploadId" in query else "DeleteObject"), key
+        return "HeadObject", key
+
+    def permitted(self, policy, query, size):
+        """None if the CAM policy allows this request, else why not."""
+        action, key = self.action(query)
+        if not allows(policy, action, key, size if action in ("PutObject", "PostObject") else None):
+            return f"AccessDenied: {action} on {key}"
+        source = self.headers.get("x-cos-copy-source")
+        if source and not allows(policy, "GetObject", unquote(source.split("/", 1)[1])):
+            return f"AccessDenied: GetObject on the copy source {source}"
+        if any(h.lower() == "x-cos-acl" or h.lower().startswith("x-cos-grant-") for h in self.headers.keys()):
+            if not allows(policy, "PutObjectACL", key):
+                return "AccessDenied: PutObjectACL"
+        return None
+
     def authorized(self, body=None):
         url = urlsplit(self.path)
         query = parse_qsl(url.query, keep_blank_values=True)
+        token = self.headers.get("x-cos-security-token")
         auth = self.headers.get("Authorization")
         if auth is None:
             sign_keys = {"q-sign-algorithm", "q-ak", "q-sign-time", "q-key-time", "q-header-list", "q-url-param-list", "q-signature"}
             auth = "&".join(f"{k}={v}" for k, v in query if k in sign_keys)
-            query = [(k, v) for k, v in query if k not in sign_keys]
-        why = check_auth(self.command, url.path, query, dict(self.headers.items()), auth) if auth else "no signature"
+            token = token or dict(query).get("x-cos-security-token")
+            query = [(k, v) for k, v in query if k not in sign_keys and k != "x-cos-security-token"]
+        why, policy = check_auth(self.command, url.path, query, dict(self.headers.items()), auth, token) if auth else ("no signature", None)
         signed = dict(kv.split("=", 1) for kv in (auth or "").split("&") if "=" in kv).get("q-header-list", "")
         if not why and body is not None and "content-length" in signed.split(";"):
             if len(body) != int(self.headers.get("Content-Length", -1)):
                 why = "the body's length differs from the signed Content-Length"
+        if not why and policy is not None:
+            why = self.permitted(policy, dict(query), len(body) if body is not None else None)
         if why:
             self.refuse(why)
         return why is None
@@ -156,9 +244,16 @@ class Handler(BaseHTTPRequestHandler):
         key = fields.get("key", "").replace("${filename}", file.filename if file is not None else "")
         policy_text = base64.b64decode(fields.get("policy", "")).decode()
         key_time = fields.get("q-key-time", "0;0")
-        expected = hmac_sha1(hmac_sha1(SECRET_KEY, key_time), hashlib.sha1(policy_text.encode()).hexdigest())
-        if not hmac.compare_digest(expected, fields.get("q-signature", "")) or fields.get("q-ak") != SECRET_ID:
+        secret_key, cam = SECRET_KEY, None
+        if fields.get("q-ak") != SECRET_ID:
+            secret_key, cam = temporary_key(fields.get("q-ak", ""), fields.get("x-cos-security-token"))
+            if secret_key is None:
+                return self.refuse(cam)
+        expected = hmac_sha1(hmac_sha1(secret_key, key_time), hashlib.sha1(policy_text.encode()).hexdigest())
+        if not hmac.compare_digest(expected, fields.get("q-signature", "")):
             return self.refuse("SignatureDoesNotMatch")
+        if cam is not None and not allows(cam, "PostObject", key, len(data)):
+            return self.refuse(f"AccessDenied: PostObject on {key}")
         policy = json.loads(policy_text)
         for cond in policy["conditions"]:
             ok = True
@@ -168,7 +263,7 @@ class Handler(BaseHTTPRequestHandler):
                     ok = key == value
                 elif name == "q-sign-time":
                     ok = value == key_time
-                elif name in ("q-ak", "q-sign-algorithm"):
+                elif name in ("q-ak", "q-sign-algorithm", "x-cos-security-token"):
                     ok = fields.get(name) == value
             elif cond[0] == "starts-with":
                 ok = (key if cond[1] == "$key" else fields.get(cond[1][1:], "")).startswith(cond[2])
