@@ -97,7 +97,11 @@ const cos = new COS({
       method: 'POST',
       data: { method: options.Method, key: options.Key, headers: strings(options.Headers), query: strings(options.Query) },
     }).then(
-      (a) => callback({ Authorization: a.authorization, StartTime: a.start_time, ExpiredTime: a.expired_time }),
+      // In STS signing mode the signature comes with its session token.
+      (a) => callback({
+        Authorization: a.authorization, SecurityToken: a.security_token,
+        StartTime: a.start_time, ExpiredTime: a.expired_time,
+      }),
       (err) => callback({ error: err }),
     );
   },
