@@ -282,6 +282,33 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_stays_within_its_bound() {
+        let client = StsClient::new(
+            "http://127.0.0.1:9",
+            "ap-guangzhou",
+            Credentials::new("AKID", SecretString::from("k".to_string())),
+            Duration::from_millis(100),
+        );
+        let cache = CredentialCache::new(client, 2);
+        for (i, account) in ["a", "b", "c", "d"].iter().enumerate() {
+            cache.entry((account.to_string(), "PutObject".into(), 1800), i as u64);
+        }
+        let entries = cache.entries.lock().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(entries.contains_key(&("d".to_string(), "PutObject".into(), 1800)));
+    }
+
+    #[test]
+    fn federation_names_fit_sts_rules() {
+        assert_eq!(
+            federation_name("acc_0123456789abcdef01234567"),
+            "cg-acc_0123456789abcdef01234567"
+        );
+        assert_eq!(federation_name("a b/c").len(), 8);
+        assert!(federation_name(&"x".repeat(100)).len() <= 32);
+    }
+
+    #[test]
     fn debug_never_shows_the_secret_or_the_token() {
         let creds = TemporaryCredentials {
             tmp_secret_id: "AKIDtmp".into(),
