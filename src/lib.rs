@@ -20,6 +20,7 @@
 //! - [`wechat`]: `jscode2session` and `encryptedData` decryption. No HTTP
 //!   server types, no store.
 //! - [`config`]: settings from the environment, validated at load.
+//! - [`outbound`]: the HTTP client and failure wording WeChat and STS share.
 //! - [`app`]: assembles the service; [`cli`]: the command line.
 //! - [`clock`]: the only reader of the clock and the random source.
 
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod login;
+pub mod outbound;
 pub mod policy;
 pub mod signer;
 pub mod store;

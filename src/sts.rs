@@ -12,7 +12,10 @@ use std::{fmt, time::Duration};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::signer::{Credentials, tc3};
+use crate::{
+    outbound::transport_error,
+    signer::{Credentials, tc3},
+};
 
 const VERSION: &str = "2018-08-13";
 const ACTION: &str = "GetFederationToken";
@@ -124,11 +127,7 @@ impl StsClient {
             .split_once("://")
             .map_or(endpoint.as_str(), |(_, host)| host)
             .to_string();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .expect("a client with only timeouts set builds");
+        let http = crate::outbound::client(timeout);
         Self {
             http,
             endpoint,
@@ -238,14 +237,6 @@ fn classify_error(code: &str) -> StsError {
         StsError::Unavailable(code.to_string())
     } else {
         StsError::Refused(code.to_string())
-    }
-}
-
-fn transport_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else {
-        "could not reach it".into()
     }
 }
 

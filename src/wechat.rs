@@ -13,6 +13,8 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::outbound::transport_error;
+
 /// Who WeChat says logged in.
 pub struct Session {
     pub openid: String,
@@ -95,11 +97,7 @@ impl WechatClient {
         timeout: Duration,
         dev_login: bool,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .expect("a client with only timeouts set builds");
+        let http = crate::outbound::client(timeout);
         Self {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -178,14 +176,6 @@ impl WechatClient {
             }),
             _ => Err(LoginError::BadAnswer("no openid or session_key".into())),
         }
-    }
-}
-
-fn transport_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else {
-        "could not reach it".into()
     }
 }
 
