@@ -42,6 +42,7 @@ pub enum ErrorCode {
     QuotaExceeded,
     PayloadTooLarge,
     StsUnavailable,
+    NotReady,
 }
 
 impl ErrorCode {
@@ -71,6 +72,7 @@ impl ErrorCode {
         ErrorCode::QuotaExceeded,
         ErrorCode::PayloadTooLarge,
         ErrorCode::StsUnavailable,
+        ErrorCode::NotReady,
     ];
 
     /// The wire value.
@@ -100,6 +102,7 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::StsUnavailable => "sts_unavailable",
+            ErrorCode::NotReady => "not_ready",
         }
     }
 }

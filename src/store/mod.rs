@@ -70,6 +70,9 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// For readiness checks on a new connection; never logged (it may hold
+    /// a PostgreSQL password).
+    url: std::sync::Arc<secrecy::SecretString>,
 }
 
 const ACCOUNT_COLUMNS: &str = "id, openid, unionid, nickname, avatar, created_at, last_login_at";
@@ -98,7 +101,33 @@ impl Store {
                 .await?;
         }
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        // Readiness opens the file as it is, never creating it.
+        let ready_url = url.replace("mode=rwc", "mode=rw");
+        Ok(Self {
+            pool,
+            url: std::sync::Arc::new(secrecy::SecretString::from(ready_url)),
+        })
+    }
+
+    /// Whether the store answers a new connection and every migration has
+    /// run; the reason if not.
+    pub async fn readiness(&self) -> std::result::Result<(), String> {
+        use secrecy::ExposeSecret;
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(self.url.expose_secret())
+            .await
+            .map_err(|_| "the store does not answer".to_string())?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|_| "the store's schema cannot be read".to_string())?;
+        let _ = conn.close().await;
+        let expected = MIGRATOR.iter().count() as i64;
+        if applied < expected {
+            return Err(format!("{applied} of {expected} migrations have run"));
+        }
+        Ok(())
     }
 
     pub async fn account(&self, id: &str) -> Result<Option<Account>> {

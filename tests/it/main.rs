@@ -13,6 +13,7 @@ mod binary;
 mod codegen;
 mod conformance;
 mod login;
+mod ops;
 mod qc_cos_config;
 mod sts;
 mod swagger_ui;

@@ -13,6 +13,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/v1/qc_cos/post_policy"),
     ("POST", "/v1/qc_cos/credentials"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
 ];
 /// `info.title` of docs/v1.yml.
 pub const SPEC_TITLE: &str = "cosgate";
@@ -623,6 +624,7 @@ pub struct Error {
     /// - 429: `quota_exceeded` (with `Retry-After`)
     /// - 500: `internal_error`
     /// - 502, 503: `wechat_unavailable`, `sts_unavailable`
+    /// - 503: `not_ready` (`/readyz` only)
     #[oai(deserialize_with = "Self::json_error_code")]
     pub error_code: String,
     /// What went wrong, for the developer.
@@ -655,7 +657,7 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Health {
-    /// Always `ok` when the server answers.
+    /// `ok` from `/healthz`; `ready` from `/readyz`.
     #[oai(deserialize_with = "Self::json_status")]
     pub status: String,
     /// The cosgate version serving the request.
@@ -1239,6 +1241,32 @@ impl From<crate::api::error::ApiError> for GetHealthResponse {
         )
     }
 }
+/// Every answer `get_readiness` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum GetReadinessResponse {
+    /// The server can serve requests.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<Health>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// The store does not answer, or its schema is not up to date.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(poem_openapi::payload::Json<Error>),
+}
+impl From<crate::api::error::ApiError> for GetReadinessResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            503 => Self::ServiceUnavailable(poem_openapi::payload::Json(err.body())),
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
 /// The operations tagged `Auth` in docs/v1.yml; `src/api/auth.rs` implements them.
 pub trait AuthApi: Send + Sync + 'static {
     /// Log in with a wx.login code
@@ -1400,6 +1428,16 @@ pub trait OpsApi: Send + Sync + 'static {
     ///
     /// Answers 200 while the process serves requests. Needs no credentials.
     fn get_health(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = Result<Health, crate::api::error::ApiError>,
+    > + Send;
+    /// Readiness check
+    ///
+    /// Answers 200 only when the store answers a new connection and every
+    /// migration has run; 503 `not_ready` with the reason otherwise. Needs no
+    /// credentials. `/healthz` is liveness only.
+    fn get_readiness(
         &self,
     ) -> impl ::std::future::Future<
         Output = Result<Health, crate::api::error::ApiError>,
@@ -1687,6 +1725,23 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
             Err(err) => err.into(),
         }
     }
+    /// Readiness check
+    ///
+    /// Answers 200 only when the store answers a new connection and every
+    /// migration has run; 503 `not_ready` with the reason otherwise. Needs no
+    /// credentials. `/healthz` is liveness only.
+    #[oai(
+        path = "/readyz",
+        method = "get",
+        operation_id = "get_readiness",
+        tag = "ApiTags::Ops"
+    )]
+    async fn get_readiness(&self) -> GetReadinessResponse {
+        match OpsApi::get_readiness(&self.0).await {
+            Ok(body) => GetReadinessResponse::Ok(poem_openapi::payload::Json(body)),
+            Err(err) => err.into(),
+        }
+    }
 }
 /// Implements every trait without serving anything, so the document
 /// can be built with no settings or database (`cosgate spec`).
@@ -1764,6 +1819,9 @@ impl CosApi for SpecOnly {
 }
 impl OpsApi for SpecOnly {
     async fn get_health(&self) -> Result<Health, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+    async fn get_readiness(&self) -> Result<Health, crate::api::error::ApiError> {
         unreachable!("SpecOnly documents the API and is never served")
     }
 }
