@@ -10,6 +10,7 @@ use super::{
     security::ClientId,
 };
 use crate::login::{Credentials, LoginError, Tokens};
+use crate::store::StoreError;
 use crate::wechat;
 
 /// The longest `wx.login` code cosgate passes on (WeChat's are 32 bytes).
@@ -121,7 +122,22 @@ impl From<LoginError> for ApiError {
             LoginError::RefreshRefused(_) | LoginError::AccountGone => {
                 ApiError::unauthorized(ErrorCode::InvalidRefreshToken, message)
             }
+            LoginError::Store(StoreError::Busy) => store_busy(),
             LoginError::Store(_) | LoginError::Token(_) => ApiError::internal(err),
         }
+    }
+}
+
+/// 503 `store_busy`: the store stayed busy through its retries.
+pub(super) fn store_busy() -> ApiError {
+    ApiError::service_unavailable(ErrorCode::StoreBusy, "the store is busy; retry in a moment")
+        .retry_after(1)
+}
+
+/// A store failure as the contract answers it: busy is 503, the rest 500.
+pub(super) fn store_error(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Busy => store_busy(),
+        other => ApiError::internal(other),
     }
 }

@@ -381,7 +381,7 @@ impl Handlers {
             .store
             .charge_upload(account, day as i64, bytes as i64, limit as i64)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(super::auth::store_error)?;
         if charged {
             return Ok(());
         }

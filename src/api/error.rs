@@ -43,6 +43,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     StsUnavailable,
     NotReady,
+    StoreBusy,
 }
 
 impl ErrorCode {
@@ -73,6 +74,7 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::StsUnavailable,
         ErrorCode::NotReady,
+        ErrorCode::StoreBusy,
     ];
 
     /// The wire value.
@@ -103,6 +105,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::StsUnavailable => "sts_unavailable",
             ErrorCode::NotReady => "not_ready",
+            ErrorCode::StoreBusy => "store_busy",
         }
     }
 }

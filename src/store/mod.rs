@@ -48,6 +48,10 @@ pub enum StoreError {
     /// The openid already has an account.
     #[error("the account already exists")]
     AlreadyExists,
+    /// The store stayed busy (SQLite's write lock, PostgreSQL's
+    /// serialization failures) through every retry.
+    #[error("the store is busy")]
+    Busy,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -70,6 +74,8 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite takes its write lock with `BEGIN IMMEDIATE`.
+    sqlite: bool,
     /// For readiness checks on a new connection; never logged (it may hold
     /// a PostgreSQL password).
     url: std::sync::Arc<secrecy::SecretString>,
@@ -105,6 +111,7 @@ impl Store {
         let ready_url = url.replace("mode=rwc", "mode=rw");
         Ok(Self {
             pool,
+            sqlite: is_sqlite,
             url: std::sync::Arc::new(secrecy::SecretString::from(ready_url)),
         })
     }
@@ -173,6 +180,17 @@ impl Store {
         now: i64,
         register: bool,
     ) -> Result<Option<Account>> {
+        retry_busy(|| self.login_once(new_id, openid, profile, now, register)).await
+    }
+
+    async fn login_once(
+        &self,
+        new_id: &str,
+        openid: &str,
+        profile: &Profile,
+        now: i64,
+        register: bool,
+    ) -> Result<Option<Account>> {
         if register {
             self.insert_account(new_id, openid, profile, now).await?;
         }
@@ -221,7 +239,7 @@ impl Store {
 
     /// Stores a new refresh token (by hash) as the first of a new family.
     pub async fn add_refresh_token(&self, token: &NewRefreshToken<'_>) -> Result<()> {
-        insert_refresh_token(&self.pool, token).await
+        retry_busy(|| insert_refresh_token(&self.pool, token)).await
     }
 
     /// Adds `bytes` to what `account_id`'s signatures allowed on `day`, if
@@ -238,6 +256,16 @@ impl Store {
         if bytes > limit {
             return Ok(false);
         }
+        retry_busy(|| self.charge_once(account_id, day, bytes, limit)).await
+    }
+
+    async fn charge_once(
+        &self,
+        account_id: &str,
+        day: i64,
+        bytes: i64,
+        limit: i64,
+    ) -> Result<bool> {
         let charged = sqlx::query(
             "INSERT INTO upload_quota (account_id, day, bytes) VALUES ($1, $2, $3) \
              ON CONFLICT (account_id, day) DO UPDATE SET bytes = upload_quota.bytes + excluded.bytes \
@@ -265,9 +293,21 @@ impl Store {
         })
     }
 
+    /// A write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`, waiting out the busy timeout): a deferred one that
+    /// reads and then writes fails at once with "database is locked" when
+    /// another writer got there first.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Any>> {
+        Ok(if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            self.pool.begin().await?
+        })
+    }
+
     /// Rotates the token hashed `old_hash` into `new_hash`, in one
     /// transaction. Returns the account id, or why not; a reused token
-    /// revokes its whole family.
+    /// revokes its whole family. A busy store is retried a few times.
     pub async fn rotate_refresh_token(
         &self,
         old_hash: &str,
@@ -275,7 +315,17 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<Result<String, RefreshRefusal>> {
-        let mut tx = self.pool.begin().await?;
+        retry_busy(|| self.rotate_once(old_hash, new_hash, now, expires_at)).await
+    }
+
+    async fn rotate_once(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Result<String, RefreshRefusal>> {
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "SELECT family_id, account_id, expires_at, used_at, revoked_at \
              FROM refresh_tokens WHERE token_hash = $1",
@@ -334,6 +384,44 @@ impl Store {
         insert_refresh_token(&mut *tx, &next).await?;
         tx.commit().await?;
         Ok(Ok(account))
+    }
+}
+
+/// How often a busy store is tried before the caller hears `Busy`.
+const BUSY_ATTEMPTS: u32 = 4;
+
+/// Runs `op` again while the store answers busy, a bounded number of times
+/// with a short, growing pause; then `StoreError::Busy`.
+async fn retry_busy<T, F, Fut>(mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    for attempt in 1..=BUSY_ATTEMPTS {
+        match op().await {
+            Err(StoreError::Database(e)) if is_busy(&e) => {
+                if attempt == BUSY_ATTEMPTS {
+                    tracing::warn!(error = %e, "the store stayed busy");
+                    return Err(StoreError::Busy);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt))).await;
+            }
+            other => return other,
+        }
+    }
+    Err(StoreError::Busy)
+}
+
+/// SQLite's `SQLITE_BUSY`/`SQLITE_LOCKED`, PostgreSQL's serialization
+/// failure and deadlock: worth trying again.
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("5" | "6" | "40001" | "40P01"))
+                || db.message().contains("database is locked")
+        }
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
     }
 }
 

@@ -28,3 +28,79 @@ async fn readiness_follows_the_store_while_liveness_does_not() {
     std::fs::rename(dir.path().join("moved.db"), &file).unwrap();
     assert_eq!(app.get("/readyz", None).await.status(), 200);
 }
+
+/// 16 clients logging in and refreshing at once: never a 5xx, and every
+/// refresh token answered is still usable afterwards.
+async fn login_storm(app: &TestApp, prefix: &str) {
+    let runs = (0..16).map(|i| async move {
+        let mut statuses = Vec::new();
+        let mut last_refresh = None;
+        for round in 0..12 {
+            let login = app
+                .post_as_client(
+                    "/auth/oauth/token",
+                    serde_json::json!({"code": format!("dev-{prefix}{}", (i + round) % 6)}),
+                )
+                .await;
+            statuses.push(login.status().as_u16());
+            let Ok(tokens) = login.json::<serde_json::Value>().await else {
+                continue;
+            };
+            let mut refresh = tokens["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            for _ in 0..2 {
+                let resp = app
+                    .post_as_client(
+                        "/auth/oauth/token/refresh",
+                        serde_json::json!({"refresh_token": refresh}),
+                    )
+                    .await;
+                statuses.push(resp.status().as_u16());
+                if let Ok(next) = resp.json::<serde_json::Value>().await
+                    && let Some(token) = next["refresh_token"].as_str()
+                {
+                    refresh = token.to_string();
+                }
+            }
+            last_refresh = Some(refresh);
+        }
+        (statuses, last_refresh)
+    });
+    let results = futures_util::future::join_all(runs).await;
+    let statuses: Vec<u16> = results.iter().flat_map(|(s, _)| s.clone()).collect();
+    let server_errors = statuses.iter().filter(|s| **s >= 500).count();
+    assert_eq!(
+        server_errors,
+        0,
+        "{} requests, statuses {statuses:?}",
+        statuses.len()
+    );
+    assert!(statuses.iter().filter(|s| **s == 200 || **s == 201).count() > 300);
+    for (_, refresh) in results {
+        let resp = app
+            .post_as_client(
+                "/auth/oauth/token/refresh",
+                serde_json::json!({"refresh_token": refresh.unwrap()}),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "an answered refresh token still works");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_and_refresh_storm_on_sqlite_gets_no_5xx() {
+    let app = spawn_app().await;
+    login_storm(&app, "storm").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_and_refresh_storm_on_postgres_gets_no_5xx() {
+    let Ok(url) = std::env::var("COSGATE_TEST_POSTGRES_URL") else {
+        skip("the login storm on PostgreSQL (set COSGATE_TEST_POSTGRES_URL)");
+        return;
+    };
+    let app = spawn_app_with(&[("DATABASE_URL", url.as_str())]).await;
+    login_storm(&app, &format!("pg{}-", now())).await;
+}

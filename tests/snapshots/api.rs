@@ -624,7 +624,7 @@ pub struct Error {
     /// - 429: `quota_exceeded` (with `Retry-After`)
     /// - 500: `internal_error`
     /// - 502, 503: `wechat_unavailable`, `sts_unavailable`
-    /// - 503: `not_ready` (`/readyz` only)
+    /// - 503: `store_busy` (the store is busy; retried before answering, with `Retry-After`), `not_ready` (`/readyz` only)
     #[oai(deserialize_with = "Self::json_error_code")]
     pub error_code: String,
     /// What went wrong, for the developer.
@@ -711,9 +711,15 @@ pub enum OauthCreateTokenResponse {
     /// WeChat gave an answer cosgate does not understand.
     #[oai(status = 502, content_type = "application/json")]
     BadGateway(poem_openapi::payload::Json<Error>),
-    /// WeChat is busy or did not answer in time; retry later.
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
-    ServiceUnavailable(poem_openapi::payload::Json<Error>),
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
 }
 impl From<crate::api::error::ApiError> for OauthCreateTokenResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
@@ -729,7 +735,12 @@ impl From<crate::api::error::ApiError> for OauthCreateTokenResponse {
             413 => Self::Status413(poem_openapi::payload::Json(err.body())),
             429 => Self::TooManyRequests(poem_openapi::payload::Json(err.body())),
             502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
-            503 => Self::ServiceUnavailable(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
             _ => {
                 Self::InternalServerError(
                     poem_openapi::payload::Json(err.into_internal().body()),
@@ -762,6 +773,15 @@ pub enum RefreshOauthTokenResponse {
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
 }
 impl From<crate::api::error::ApiError> for RefreshOauthTokenResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
@@ -774,6 +794,12 @@ impl From<crate::api::error::ApiError> for RefreshOauthTokenResponse {
                 )
             }
             413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
             _ => {
                 Self::InternalServerError(
                     poem_openapi::payload::Json(err.into_internal().body()),
@@ -818,9 +844,15 @@ pub enum CreateAccountsByWxappResponse {
     /// WeChat gave an answer cosgate does not understand.
     #[oai(status = 502, content_type = "application/json")]
     BadGateway(poem_openapi::payload::Json<Error>),
-    /// WeChat is busy or did not answer in time; retry later.
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
-    ServiceUnavailable(poem_openapi::payload::Json<Error>),
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
 }
 impl From<crate::api::error::ApiError> for CreateAccountsByWxappResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
@@ -837,7 +869,12 @@ impl From<crate::api::error::ApiError> for CreateAccountsByWxappResponse {
             413 => Self::Status413(poem_openapi::payload::Json(err.body())),
             429 => Self::TooManyRequests(poem_openapi::payload::Json(err.body())),
             502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
-            503 => Self::ServiceUnavailable(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
             _ => {
                 Self::InternalServerError(
                     poem_openapi::payload::Json(err.into_internal().body()),
@@ -873,6 +910,15 @@ pub enum GetAccountDetailResponse {
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
 }
 impl From<crate::api::error::ApiError> for GetAccountDetailResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
@@ -886,6 +932,12 @@ impl From<crate::api::error::ApiError> for GetAccountDetailResponse {
             }
             403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
             404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
             _ => {
                 Self::InternalServerError(
                     poem_openapi::payload::Json(err.into_internal().body()),
@@ -927,6 +979,15 @@ pub enum GetQcCosConfigResponse {
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
 }
 impl From<crate::api::error::ApiError> for GetQcCosConfigResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
@@ -943,6 +1004,12 @@ impl From<crate::api::error::ApiError> for GetQcCosConfigResponse {
                 Self::TooManyRequests(
                     poem_openapi::payload::Json(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
                 )
             }
             _ => {
@@ -989,6 +1056,15 @@ pub enum SignCosRequestResponse {
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
 }
 impl From<crate::api::error::ApiError> for SignCosRequestResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
@@ -1006,6 +1082,12 @@ impl From<crate::api::error::ApiError> for SignCosRequestResponse {
                 Self::TooManyRequests(
                     poem_openapi::payload::Json(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
                 )
             }
             _ => {
@@ -1052,6 +1134,15 @@ pub enum CreatePresignedUrlResponse {
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
 }
 impl From<crate::api::error::ApiError> for CreatePresignedUrlResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
@@ -1069,6 +1160,12 @@ impl From<crate::api::error::ApiError> for CreatePresignedUrlResponse {
                 Self::TooManyRequests(
                     poem_openapi::payload::Json(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
                 )
             }
             _ => {
@@ -1115,6 +1212,15 @@ pub enum CreatePostPolicyResponse {
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
 }
 impl From<crate::api::error::ApiError> for CreatePostPolicyResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
@@ -1132,6 +1238,12 @@ impl From<crate::api::error::ApiError> for CreatePostPolicyResponse {
                 Self::TooManyRequests(
                     poem_openapi::payload::Json(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
                 )
             }
             _ => {
@@ -1181,11 +1293,12 @@ pub enum CreateCosCredentialsResponse {
     /// STS refused cosgate's request or answered nonsense; the details are in the server's log.
     #[oai(status = 502, content_type = "application/json")]
     BadGateway(poem_openapi::payload::Json<Error>),
-    /// STS is busy, rate-limiting or did not answer in time; retry later.
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
         poem_openapi::payload::Json<Error>,
-        /// Seconds to wait before retrying.
+        /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
     ),
