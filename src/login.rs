@@ -106,7 +106,11 @@ impl Login {
 
     /// Asks WeChat who sent the code, records the login (creating the
     /// account when the policy allows), and issues tokens of a new family.
-    pub async fn log_in(&self, credentials: &Credentials) -> Result<Tokens, LoginError> {
+    pub async fn log_in(
+        &self,
+        credentials: &Credentials,
+        client_id: &str,
+    ) -> Result<Tokens, LoginError> {
         let (openid, profile) = self.identify(credentials).await?;
         let now = unix_now() as i64;
         let account = self
@@ -123,7 +127,7 @@ impl Login {
         let refresh = self.new_refresh_token(now);
         let family = hex(&random_bytes::<16>());
         self.store
-            .add_refresh_token(&refresh.stored(&family, &account.id))
+            .add_refresh_token(&refresh.stored(&family, &account.id, client_id))
             .await?;
         self.tokens(account, now, refresh.token)
     }
@@ -141,7 +145,11 @@ impl Login {
     /// Rotates a refresh token into new tokens. A token presented twice
     /// revokes its whole family (refresh tokens only: access tokens already
     /// issued live until their `exp`).
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, LoginError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client_id: &str,
+    ) -> Result<Tokens, LoginError> {
         let now = unix_now() as i64;
         let next = self.new_refresh_token(now);
         let account_id = self
@@ -149,6 +157,7 @@ impl Login {
             .rotate_refresh_token(
                 &hash_refresh_token(refresh_token),
                 &next.hash,
+                client_id,
                 now,
                 next.expires_at,
             )
@@ -167,6 +176,17 @@ impl Login {
             .await?
             .ok_or(LoginError::AccountGone)?;
         self.tokens(account, now, next.token)
+    }
+
+    /// Logs out (RFC 7009): revokes every refresh token of the login that
+    /// `refresh_token` belongs to, if `client_id` obtained it. Unknown
+    /// tokens are not an error, so nothing is learnt by trying.
+    pub async fn revoke(&self, refresh_token: &str, client_id: &str) -> Result<(), LoginError> {
+        let now = unix_now() as i64;
+        self.store
+            .revoke_family(&hash_refresh_token(refresh_token), client_id, now)
+            .await?;
+        Ok(())
     }
 
     /// The account with this id, if it exists.
@@ -241,11 +261,17 @@ struct RefreshToken {
 }
 
 impl RefreshToken {
-    fn stored<'a>(&'a self, family_id: &'a str, account_id: &'a str) -> NewRefreshToken<'a> {
+    fn stored<'a>(
+        &'a self,
+        family_id: &'a str,
+        account_id: &'a str,
+        client_id: &'a str,
+    ) -> NewRefreshToken<'a> {
         NewRefreshToken {
             token_hash: &self.hash,
             family_id,
             account_id,
+            client_id,
             created_at: self.created_at,
             expires_at: self.expires_at,
         }
@@ -260,6 +286,7 @@ fn refusal_message(refusal: RefreshRefusal) -> &'static str {
         RefreshRefusal::Reused => {
             "the refresh token was already used; every token of that login is now revoked"
         }
+        RefreshRefusal::OtherClient => "unknown refresh token",
     }
 }
 

@@ -5,7 +5,7 @@
 //! contract's statuses lives here.
 
 use super::{
-    AuthApi, Handlers, RefreshRequest, TokenDetail, WxappLogin,
+    AuthApi, Handlers, RefreshRequest, RevokeRequest, TokenDetail, WxappLogin,
     error::{ApiError, ErrorCode},
     security::ClientId,
 };
@@ -23,29 +23,43 @@ const MAX_REFRESH_TOKEN_BYTES: usize = 128;
 impl AuthApi for Handlers {
     async fn oauth_create_token(
         &self,
-        _client: ClientId,
+        client: ClientId,
         code: Option<String>,
         body: WxappLogin,
     ) -> Result<TokenDetail, ApiError> {
         let credentials = credentials(code, body)?;
-        let tokens = self.state.login.log_in(&credentials).await?;
+        let tokens = self.state.login.log_in(&credentials, &client.0).await?;
         Ok(token_detail(tokens))
     }
 
     async fn refresh_oauth_token(
         &self,
-        _client: ClientId,
+        client: ClientId,
         body: RefreshRequest,
     ) -> Result<TokenDetail, ApiError> {
-        let token = &body.refresh_token;
-        if token.is_empty() || token.len() > MAX_REFRESH_TOKEN_BYTES {
-            return Err(ApiError::invalid_request(
-                "refresh_token is empty or too long",
-            ));
-        }
-        let tokens = self.state.login.refresh(token).await?;
+        let token = checked_refresh_token("refresh_token", &body.refresh_token)?;
+        let tokens = self.state.login.refresh(token, &client.0).await?;
         Ok(token_detail(tokens))
     }
+
+    async fn revoke_oauth_token(
+        &self,
+        client: ClientId,
+        body: RevokeRequest,
+    ) -> Result<(), ApiError> {
+        let token = checked_refresh_token("token", &body.token)?;
+        self.state.login.revoke(token, &client.0).await?;
+        Ok(())
+    }
+}
+
+fn checked_refresh_token<'a>(field: &str, token: &'a str) -> Result<&'a str, ApiError> {
+    if token.is_empty() || token.len() > MAX_REFRESH_TOKEN_BYTES {
+        return Err(ApiError::invalid_request(format!(
+            "{field} is empty or too long"
+        )));
+    }
+    Ok(token)
 }
 
 /// Reads the code and the optional encrypted profile from either form: the

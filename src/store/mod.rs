@@ -41,6 +41,8 @@ pub enum RefreshRefusal {
     /// It was already rotated: the sign of a stolen token. Its whole family
     /// has now been revoked.
     Reused,
+    /// Another OAuth client obtained it; nothing was changed.
+    OtherClient,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,8 @@ pub struct NewRefreshToken<'a> {
     pub token_hash: &'a str,
     pub family_id: &'a str,
     pub account_id: &'a str,
+    /// The OAuth client that obtained it.
+    pub client_id: &'a str,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -293,6 +297,27 @@ impl Store {
         })
     }
 
+    /// Revokes the whole family of the token hashed `token_hash`, if
+    /// `client_id` obtained it (RFC 7009). `false`: no such token of this
+    /// client, and nothing changed.
+    pub async fn revoke_family(&self, token_hash: &str, client_id: &str, now: i64) -> Result<bool> {
+        retry_busy(|| async {
+            let revoked = sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = $1 \
+                 WHERE revoked_at IS NULL AND family_id = \
+                   (SELECT family_id FROM refresh_tokens \
+                    WHERE token_hash = $2 AND (client_id IS NULL OR client_id = $3))",
+            )
+            .bind(now)
+            .bind(token_hash)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
+            Ok(revoked.rows_affected() > 0)
+        })
+        .await
+    }
+
     /// A write transaction. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`, waiting out the busy timeout): a deferred one that
     /// reads and then writes fails at once with "database is locked" when
@@ -312,22 +337,24 @@ impl Store {
         &self,
         old_hash: &str,
         new_hash: &str,
+        client_id: &str,
         now: i64,
         expires_at: i64,
     ) -> Result<Result<String, RefreshRefusal>> {
-        retry_busy(|| self.rotate_once(old_hash, new_hash, now, expires_at)).await
+        retry_busy(|| self.rotate_once(old_hash, new_hash, client_id, now, expires_at)).await
     }
 
     async fn rotate_once(
         &self,
         old_hash: &str,
         new_hash: &str,
+        client_id: &str,
         now: i64,
         expires_at: i64,
     ) -> Result<Result<String, RefreshRefusal>> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT family_id, account_id, expires_at, used_at, revoked_at \
+            "SELECT family_id, account_id, client_id, expires_at, used_at, revoked_at \
              FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(old_hash)
@@ -338,10 +365,16 @@ impl Store {
         };
         let family: String = row.try_get("family_id")?;
         let account: String = row.try_get("account_id")?;
+        let owner: Option<String> = row.try_get("client_id")?;
         let token_expires: i64 = row.try_get("expires_at")?;
         let used: Option<i64> = row.try_get("used_at")?;
         let revoked: Option<i64> = row.try_get("revoked_at")?;
 
+        // Checked first: another client learns nothing, changes nothing.
+        if owner.is_some_and(|owner| owner != client_id) {
+            tx.rollback().await?;
+            return Ok(Err(RefreshRefusal::OtherClient));
+        }
         if revoked.is_some() {
             return Ok(Err(RefreshRefusal::Revoked));
         }
@@ -378,6 +411,7 @@ impl Store {
             token_hash: new_hash,
             family_id: &family,
             account_id: &account,
+            client_id,
             created_at: now,
             expires_at,
         };
@@ -430,12 +464,13 @@ async fn insert_refresh_token<'e>(
     token: &NewRefreshToken<'_>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO refresh_tokens (token_hash, family_id, account_id, client_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(token.token_hash)
     .bind(token.family_id)
     .bind(token.account_id)
+    .bind(token.client_id)
     .bind(token.created_at)
     .bind(token.expires_at)
     .execute(executor)

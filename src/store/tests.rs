@@ -152,6 +152,7 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
                 token_hash: "h1",
                 family_id: "fam1",
                 account_id: "acc_1",
+                client_id: "app",
                 created_at: NOW,
                 expires_at: NOW + 1000,
             })
@@ -160,21 +161,21 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
 
         assert_eq!(
             store
-                .rotate_refresh_token("h1", "h2", NOW + 1, NOW + 1001)
+                .rotate_refresh_token("h1", "h2", "app", NOW + 1, NOW + 1001)
                 .await
                 .unwrap(),
             Ok("acc_1".into())
         );
         assert_eq!(
             store
-                .rotate_refresh_token("h1", "h3", NOW + 2, NOW + 1002)
+                .rotate_refresh_token("h1", "h3", "app", NOW + 2, NOW + 1002)
                 .await
                 .unwrap(),
             Err(RefreshRefusal::Reused)
         );
         assert_eq!(
             store
-                .rotate_refresh_token("h2", "h4", NOW + 3, NOW + 1003)
+                .rotate_refresh_token("h2", "h4", "app", NOW + 3, NOW + 1003)
                 .await
                 .unwrap(),
             Err(RefreshRefusal::Revoked),
@@ -182,7 +183,7 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
         );
         assert_eq!(
             store
-                .rotate_refresh_token("nope", "h5", NOW, NOW)
+                .rotate_refresh_token("nope", "h5", "app", NOW, NOW)
                 .await
                 .unwrap(),
             Err(RefreshRefusal::Unknown)
@@ -202,6 +203,7 @@ async fn an_expired_refresh_token_is_refused() {
                 token_hash: "h1",
                 family_id: "fam1",
                 account_id: "acc_1",
+                client_id: "app",
                 created_at: NOW,
                 expires_at: NOW + 10,
             })
@@ -209,7 +211,7 @@ async fn an_expired_refresh_token_is_refused() {
             .unwrap();
         assert_eq!(
             store
-                .rotate_refresh_token("h1", "h2", NOW + 10, NOW + 20)
+                .rotate_refresh_token("h1", "h2", "app", NOW + 10, NOW + 20)
                 .await
                 .unwrap(),
             Err(RefreshRefusal::Expired)
@@ -232,6 +234,7 @@ async fn data_survives_closing_and_reopening_the_sqlite_file() {
                 token_hash: "h1",
                 family_id: "fam1",
                 account_id: "acc_1",
+                client_id: "app",
                 created_at: NOW,
                 expires_at: NOW + 1000,
             })
@@ -252,7 +255,7 @@ async fn data_survives_closing_and_reopening_the_sqlite_file() {
     );
     assert_eq!(
         store
-            .rotate_refresh_token("h1", "h2", NOW + 1, NOW + 1001)
+            .rotate_refresh_token("h1", "h2", "app", NOW + 1, NOW + 1001)
             .await
             .unwrap(),
         Ok("acc_1".into())
@@ -294,5 +297,54 @@ async fn upload_quota_charges_within_the_limit_and_concurrent_charges_never_exce
         }
         assert_eq!(won, 10);
         assert_eq!(store.uploaded_on("acc_c", 7).await.unwrap(), 1000);
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_are_bound_to_their_client_and_revoked_by_family() {
+    for (store, _dir) in stores().await {
+        store
+            .login("acc_1", "openid-r", &Profile::default(), NOW, true)
+            .await
+            .unwrap();
+        store
+            .add_refresh_token(&NewRefreshToken {
+                token_hash: "r1",
+                family_id: "famr",
+                account_id: "acc_1",
+                client_id: "app",
+                created_at: NOW,
+                expires_at: NOW + 1000,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .rotate_refresh_token("r1", "r2", "web", NOW + 1, NOW + 1001)
+                .await
+                .unwrap(),
+            Err(RefreshRefusal::OtherClient)
+        );
+        assert!(
+            !store.revoke_family("r1", "web", NOW + 2).await.unwrap(),
+            "not its token"
+        );
+        assert_eq!(
+            store
+                .rotate_refresh_token("r1", "r2", "app", NOW + 3, NOW + 1003)
+                .await
+                .unwrap(),
+            Ok("acc_1".to_string()),
+            "another client's attempts changed nothing"
+        );
+        assert!(store.revoke_family("r2", "app", NOW + 4).await.unwrap());
+        assert_eq!(
+            store
+                .rotate_refresh_token("r2", "r3", "app", NOW + 5, NOW + 1005)
+                .await
+                .unwrap(),
+            Err(RefreshRefusal::Revoked)
+        );
+        assert!(!store.revoke_family("unknown", "app", NOW).await.unwrap());
     }
 }

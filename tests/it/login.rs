@@ -438,3 +438,84 @@ async fn who_am_i_needs_a_token() {
     .await;
     assert_eq!((status, code.as_str()), (404, "account_not_found"));
 }
+
+#[tokio::test]
+async fn logout_revokes_the_login_and_refresh_tokens_belong_to_their_client() {
+    let app = spawn_app_with(&[(
+        "OAUTH_CLIENTS",
+        "test-client:test-client-secret,other:other-client-secret",
+    )])
+    .await;
+    let login = |code: &'static str| {
+        app.post_as_client("/auth/oauth/token", serde_json::json!({"code": code}))
+    };
+    let as_other = |path: &str, body: serde_json::Value| {
+        app.client
+            .post(format!("{}{path}", app.base))
+            .basic_auth("other", Some("other-client-secret"))
+            .json(&body)
+            .send()
+    };
+    let tokens: serde_json::Value = login("dev-logout").await.json().await.unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    // Another client can neither use nor revoke it.
+    let (status, code, _) = error_code(
+        as_other(
+            "/auth/oauth/token/refresh",
+            serde_json::json!({"refresh_token": refresh}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (401, "invalid_refresh_token"));
+    let revoked = as_other("/auth/oauth/revoke", serde_json::json!({"token": refresh}))
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200, "RFC 7009: no hint either way");
+    let rotated: serde_json::Value = app
+        .post_as_client(
+            "/auth/oauth/token/refresh",
+            serde_json::json!({"refresh_token": refresh}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let next = rotated["refresh_token"]
+        .as_str()
+        .expect("still valid for its own client");
+
+    // Logout: the whole login is gone.
+    let resp = app
+        .post_as_client(
+            "/auth/oauth/revoke",
+            serde_json::json!({"token": next, "token_type_hint": "refresh_token"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let (status, code, _) = error_code(
+        app.post_as_client(
+            "/auth/oauth/token/refresh",
+            serde_json::json!({"refresh_token": next}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (401, "invalid_refresh_token"));
+    // Unknown tokens are revoked quietly; a client without credentials is not.
+    let unknown = app
+        .post_as_client("/auth/oauth/revoke", serde_json::json!({"token": "nope"}))
+        .await;
+    assert_eq!(unknown.status(), 200);
+    let anonymous = app
+        .client
+        .post(format!("{}/auth/oauth/revoke", app.base))
+        .json(&serde_json::json!({"token": next}))
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_code(anonymous).await;
+    assert_eq!((status, code.as_str()), (401, "invalid_client"));
+}

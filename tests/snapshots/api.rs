@@ -5,6 +5,7 @@
 pub const OPERATIONS: &[(&str, &str)] = &[
     ("POST", "/auth/oauth/token"),
     ("POST", "/auth/oauth/token/refresh"),
+    ("POST", "/auth/oauth/revoke"),
     ("POST", "/auth/accounts/wxapp"),
     ("GET", "/auth/accounts/self"),
     ("GET", "/v1/qc_cos/config"),
@@ -126,6 +127,31 @@ impl RefreshRequest {
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<String> {
         crate::api::json::strings("refresh_token", value)
+    }
+}
+/// The token to revoke (RFC 7009's parameters).
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// The refresh token.
+    #[oai(deserialize_with = "Self::json_token")]
+    pub token: String,
+    /// `refresh_token`, or left out; other hints are ignored.
+    #[oai(deserialize_with = "Self::json_token_type_hint")]
+    pub token_type_hint: Option<String>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl RevokeRequest {
+    fn json_token(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("token", value)
+    }
+    fn json_token_type_hint(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("token_type_hint", value)
     }
 }
 /// Tokens for a logged-in account.
@@ -808,6 +834,65 @@ impl From<crate::api::error::ApiError> for RefreshOauthTokenResponse {
         }
     }
 }
+/// Every answer `revoke_oauth_token` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum RevokeOauthTokenResponse {
+    /// Revoked, or there was nothing of this client's to revoke.
+    #[oai(status = 200)]
+    Ok,
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
+}
+impl From<crate::api::error::ApiError> for RevokeOauthTokenResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
 /// Every answer `create_accounts_by_wxapp` can give, as docs/v1.yml lists them.
 #[derive(Debug, poem_openapi::ApiResponse)]
 #[oai(bad_request_handler = "crate::api::error::from_poem_error")]
@@ -1407,13 +1492,28 @@ pub trait AuthApi: Send + Sync + 'static {
     /// Answers a new access token and a new refresh token; the old refresh token
     /// stops working at once. Presenting a refresh token that was already rotated
     /// revokes every token descended from the same login (the sign of a stolen
-    /// token) and answers 401.
+    /// token) and answers 401. A refresh token works only for the OAuth client
+    /// that obtained it; another client gets 401 `invalid_refresh_token`.
     fn refresh_oauth_token(
         &self,
         client: crate::api::security::ClientId,
         body: RefreshRequest,
     ) -> impl ::std::future::Future<
         Output = Result<TokenDetail, crate::api::error::ApiError>,
+    > + Send;
+    /// Log out (revoke a refresh token)
+    ///
+    /// RFC 7009 token revocation, with a JSON body: revokes the refresh token and
+    /// every refresh token of the same login, if the calling OAuth client obtained
+    /// it. The answer is 200 whether or not the token was known, so nothing is
+    /// learnt by trying. Access tokens already issued are not revoked: they live
+    /// until their `exp` (keep `JWT_ACCESS_TTL` short).
+    fn revoke_oauth_token(
+        &self,
+        client: crate::api::security::ClientId,
+        body: RevokeRequest,
+    ) -> impl ::std::future::Future<
+        Output = Result<(), crate::api::error::ApiError>,
     > + Send;
 }
 /// The operations tagged `Accounts` in docs/v1.yml; `src/api/accounts.rs` implements them.
@@ -1601,7 +1701,8 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
     /// Answers a new access token and a new refresh token; the old refresh token
     /// stops working at once. Presenting a refresh token that was already rotated
     /// revokes every token descended from the same login (the sign of a stolen
-    /// token) and answers 401.
+    /// token) and answers 401. A refresh token works only for the OAuth client
+    /// that obtained it; another client gets 401 `invalid_refresh_token`.
     #[oai(
         path = "/auth/oauth/token/refresh",
         method = "post",
@@ -1615,6 +1716,29 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
     ) -> RefreshOauthTokenResponse {
         match AuthApi::refresh_oauth_token(&self.0, auth.0, body.0).await {
             Ok(body) => RefreshOauthTokenResponse::Ok(poem_openapi::payload::Json(body)),
+            Err(err) => err.into(),
+        }
+    }
+    /// Log out (revoke a refresh token)
+    ///
+    /// RFC 7009 token revocation, with a JSON body: revokes the refresh token and
+    /// every refresh token of the same login, if the calling OAuth client obtained
+    /// it. The answer is 200 whether or not the token was known, so nothing is
+    /// learnt by trying. Access tokens already issued are not revoked: they live
+    /// until their `exp` (keep `JWT_ACCESS_TTL` short).
+    #[oai(
+        path = "/auth/oauth/revoke",
+        method = "post",
+        operation_id = "revoke_oauth_token",
+        tag = "ApiTags::Auth"
+    )]
+    async fn revoke_oauth_token(
+        &self,
+        auth: crate::api::security::OAuthClient,
+        body: poem_openapi::payload::Json<RevokeRequest>,
+    ) -> RevokeOauthTokenResponse {
+        match AuthApi::revoke_oauth_token(&self.0, auth.0, body.0).await {
+            Ok(()) => RevokeOauthTokenResponse::Ok,
             Err(err) => err.into(),
         }
     }
@@ -1874,6 +1998,13 @@ impl AuthApi for SpecOnly {
         _: crate::api::security::ClientId,
         _: RefreshRequest,
     ) -> Result<TokenDetail, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+    async fn revoke_oauth_token(
+        &self,
+        _: crate::api::security::ClientId,
+        _: RevokeRequest,
+    ) -> Result<(), crate::api::error::ApiError> {
         unreachable!("SpecOnly documents the API and is never served")
     }
 }
