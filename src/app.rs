@@ -12,9 +12,9 @@ use std::{
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
     error::ResponseError,
-    http::StatusCode,
+    http::{Method, StatusCode},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::CatchPanic,
+    middleware::{CatchPanic, Cors},
 };
 use poem_openapi::OpenApiService;
 
@@ -43,6 +43,7 @@ where
 pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let (jwt, clients) = (state.jwt.clone(), state.clients.clone());
     let max_body = state.settings.max_body_bytes;
+    let cors = cors(&state.settings.cors_origins);
     let examples = (!state.settings.is_production()).then(|| examples(&state.settings));
     let api = api_service(Handlers::new(state));
     let mut route = Route::new()
@@ -57,6 +58,7 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .data(jwt)
         .data(clients)
         .around(contract_errors)
+        .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(move |next, req| limit_body(next, req, max_body))
         .with(CatchPanic::new())
         .around(access_log)
@@ -144,6 +146,27 @@ async fn contract_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Res
         }
         Err(err) => Err(err),
     }
+}
+
+/// CORS for web front ends on the listed origins, or `None` when none are
+/// (poem's `Cors` with no origin would allow every one). Preflights are
+/// answered for the API's methods and the headers clients send; no
+/// credentials mode, since tokens travel in `Authorization`.
+fn cors(origins: &[String]) -> Option<Cors> {
+    if origins.is_empty() {
+        return None;
+    }
+    let cors = Cors::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(["authorization", "content-type", "x-request-id"])
+        .expose_headers(["x-request-id", "retry-after", "www-authenticate"])
+        .allow_credentials(false)
+        .max_age(600);
+    Some(if origins.iter().any(|o| o == "*") {
+        cors.allow_origins_fn(|_| true)
+    } else {
+        cors.allow_origins(origins.iter().map(String::as_str))
+    })
 }
 
 /// Refuses a body larger than `limit` (413 `payload_too_large`) without

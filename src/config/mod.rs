@@ -124,6 +124,9 @@ pub struct Settings {
     pub database_url: String,
     /// `MAX_REQUEST_BODY_BYTES`: larger bodies are refused unread (413).
     pub max_body_bytes: usize,
+    /// `CORS_ALLOWED_ORIGINS`: web origins that may call the API from a
+    /// browser; `["*"]` for any (development only); empty for none.
+    pub cors_origins: Vec<String>,
     /// Variables development mode filled in, for the startup banner.
     pub filled_in: Vec<&'static str>,
 }
@@ -171,6 +174,7 @@ impl Settings {
         {
             r.problem("DATABASE_URL", "use sqlite://FILE or postgres://…");
         }
+        let cors_origins = read_cors_origins(&mut r, environment);
         let max_body_bytes = r.parse_within(
             "MAX_REQUEST_BODY_BYTES",
             defaults::MAX_REQUEST_BODY_BYTES,
@@ -191,6 +195,7 @@ impl Settings {
             sts,
             database_url,
             max_body_bytes,
+            cors_origins,
             filled_in: r.filled_in,
         })
     }
@@ -244,6 +249,40 @@ fn read_environment(r: &mut Reader<'_>) -> Environment {
     };
     r.dev = environment == Environment::Development;
     environment
+}
+
+/// `CORS_ALLOWED_ORIGINS`: exact origins, `scheme://host[:port]`, comma
+/// separated. `*` (any origin) is refused in production.
+fn read_cors_origins(r: &mut Reader<'_>, environment: Environment) -> Vec<String> {
+    let Some(raw) = r.get("CORS_ALLOWED_ORIGINS") else {
+        return Vec::new();
+    };
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        if origin == "*" {
+            if environment == Environment::Production {
+                r.problem(
+                    "CORS_ALLOWED_ORIGINS",
+                    "`*` is refused in production; list the origins",
+                );
+            }
+            origins.push(origin.to_string());
+            continue;
+        }
+        let well_formed = origin.split_once("://").is_some_and(|(scheme, host)| {
+            (scheme == "https" || scheme == "http")
+                && !host.is_empty()
+                && !host.contains(['/', '?', '#', '*'])
+        });
+        if !well_formed {
+            r.problem(
+                "CORS_ALLOWED_ORIGINS",
+                format!("{origin:?} is not an origin (scheme://host[:port])"),
+            );
+        }
+        origins.push(origin.to_ascii_lowercase());
+    }
+    origins
 }
 
 /// `COSGATE_BIND`. Development listens beyond loopback only when

@@ -430,3 +430,30 @@ fn signing_defaults_to_sts_in_production_and_root_in_development() {
         ["QCOS_STS_TTL: 7201 is not between 60 and 7200 seconds"]
     );
 }
+
+#[test]
+fn cors_origins_are_exact_and_any_origin_is_refused_in_production() {
+    assert!(load(&[]).unwrap().cors_origins.is_empty());
+    let s = load(&[(
+        "CORS_ALLOWED_ORIGINS",
+        "https://app.example.com, http://127.0.0.1:8080",
+    )])
+    .unwrap();
+    assert_eq!(
+        s.cors_origins,
+        ["https://app.example.com", "http://127.0.0.1:8080"]
+    );
+    assert_eq!(
+        problems(&[("CORS_ALLOWED_ORIGINS", "https://app.example.com/path")]),
+        [
+            "CORS_ALLOWED_ORIGINS: \"https://app.example.com/path\" is not an origin (scheme://host[:port])"
+        ]
+    );
+    assert!(load(&[("CORS_ALLOWED_ORIGINS", "*")]).is_ok());
+    let mut vars = production();
+    vars.push(("CORS_ALLOWED_ORIGINS", "*"));
+    assert_eq!(
+        problems(&vars),
+        ["CORS_ALLOWED_ORIGINS: `*` is refused in production; list the origins"]
+    );
+}

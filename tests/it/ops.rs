@@ -104,3 +104,82 @@ async fn a_login_and_refresh_storm_on_postgres_gets_no_5xx() {
     let app = spawn_app_with(&[("DATABASE_URL", url.as_str())]).await;
     login_storm(&app, &format!("pg{}-", now())).await;
 }
+
+#[tokio::test]
+async fn cors_preflights_are_answered_only_for_the_listed_origins() {
+    let app = spawn_app_with(&[("CORS_ALLOWED_ORIGINS", "https://app.example.com")]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/qc_cos/authorization", app.base),
+            )
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let ok = preflight("https://app.example.com").await.unwrap();
+    assert!(ok.status().is_success(), "{}", ok.status());
+    let h = ok.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example.com");
+    let methods = h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_ascii_uppercase();
+    assert!(
+        methods.contains("POST") && methods.contains("GET"),
+        "{methods}"
+    );
+    let headers = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("authorization") && headers.contains("content-type"),
+        "{headers}"
+    );
+    assert!(
+        h.get("access-control-allow-credentials").is_none(),
+        "no credentials mode"
+    );
+
+    let evil = preflight("https://evil.example").await.unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+
+    // The real request from the page carries the CORS headers too.
+    let resp = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let exposed = resp.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("x-request-id"), "{exposed}");
+
+    // With no origins configured there is no CORS at all.
+    let plain = spawn_app().await;
+    let resp = plain
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/qc_cos/authorization", plain.base),
+        )
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+}
