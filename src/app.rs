@@ -17,6 +17,7 @@ use poem::{
     middleware::{CatchPanic, Cors},
 };
 use poem_openapi::OpenApiService;
+use tracing::Instrument;
 
 use crate::{
     api::{
@@ -213,25 +214,54 @@ async fn limit_body<E: Endpoint>(
     Ok(next.call(req).await?.into_response())
 }
 
-/// One line per request: method, path (never the query, which may carry
-/// codes), status and latency. Headers are never logged: they carry tokens.
+/// Every request gets an id: the client's `X-Request-Id` if well-formed,
+/// else a new one. It is echoed in the response and carried by every log
+/// line of the request (a span field). Then one access line per request:
+/// method, path (never the query, which may carry codes), status and
+/// latency. Headers are never logged: they carry tokens.
 async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| well_formed_request_id(id))
+        .map_or_else(new_request_id, String::from);
+    let span = tracing::info_span!("request", request_id = %request_id);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = Instant::now();
-    let resp = next.call(req).await.map(IntoResponse::into_response);
-    let status = match &resp {
-        Ok(resp) => resp.status(),
-        Err(err) => err.status(),
-    };
-    tracing::info!(
-        target: "cosgate::access",
-        %method,
-        %path,
-        status = status.as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-    );
-    resp
+    let mut resp = next
+        .call(req)
+        .instrument(span.clone())
+        .await
+        .map_or_else(|err| err.into_response(), IntoResponse::into_response);
+    if let Ok(value) = request_id.parse() {
+        resp.headers_mut().insert(REQUEST_ID, value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            target: "cosgate::access",
+            %method,
+            %path,
+            status = resp.status().as_u16(),
+            latency_us = started.elapsed().as_micros() as u64,
+        )
+    });
+    Ok(resp)
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// 1 to 64 of `A-Z a-z 0-9 . _ -`: safe in a header and a log line.
+fn well_formed_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+fn new_request_id() -> String {
+    crate::signer::hex(&crate::clock::random_bytes::<16>())
 }
 
 /// A bound, not yet running server. Tests bind port 0 and read [`port`].

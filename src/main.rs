@@ -17,14 +17,28 @@ async fn main() -> ExitCode {
     {
         eprintln!("cosgate: ignoring .env: {e}");
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // Log lines are written by a background thread, so a slow terminal or
+    // pipe never blocks a worker; the guard flushes them at exit.
+    let (writer, _flush_at_exit) = tracing_appender::non_blocking(std::io::stderr());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        Ok("text") | Err(_) => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        Ok(other) => {
+            eprintln!("cosgate: LOG_FORMAT: {other:?} is neither `text` nor `json`");
+            return ExitCode::from(2);
+        }
+    }
 
     if let Command::Spec { yaml } = command {
         return cli::spec(yaml);

@@ -287,3 +287,72 @@ fn version_and_per_command_help_come_from_clap() {
         "{help}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id_that_is_echoed_in_the_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = cosgate()
+        .current_dir(dir.path())
+        .envs(test_vars(&[("RUST_LOG", "info"), ("LOG_FORMAT", "json")]))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cosgate starts");
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let port = loop {
+        let line = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        log.push(line.clone());
+        if let Some(rest) = line.split("Swagger UI at http://127.0.0.1:").nth(1) {
+            break rest.trim_end_matches("/docs").to_string();
+        }
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let given = client
+        .get(format!("{base}/v1/qc_cos/config"))
+        .header("X-Request-Id", "req-from-client.42")
+        .bearer_auth(token_for("acc1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "req-from-client.42");
+    let made = client
+        .get(format!("{base}/nowhere"))
+        .header("X-Request-Id", "not ok/../{}")
+        .send()
+        .await
+        .unwrap();
+    let generated = made.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(generated.len(), 32, "a new id replaces an ill-formed one");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    log.extend(lines_rx.try_iter());
+    let json: Vec<serde_json::Value> = log
+        .iter()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let access: Vec<&serde_json::Value> = json
+        .iter()
+        .filter(|l| l["target"] == "cosgate::access")
+        .collect();
+    assert_eq!(access.len(), 2, "{log:?}");
+    assert_eq!(access[0]["span"]["request_id"], "req-from-client.42");
+    assert_eq!(access[0]["fields"]["status"], 200);
+    assert_eq!(access[1]["span"]["request_id"], generated.as_str());
+    assert_eq!(access[1]["fields"]["status"], 404);
+    assert!(!log.join("\n").contains(&token_for("acc1")[..40]));
+}
