@@ -45,6 +45,8 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let (jwt, clients) = (state.jwt.clone(), state.clients.clone());
     let max_body = state.settings.max_body_bytes;
     let cors = cors(&state.settings.cors_origins);
+    let limits = state.limits.clone();
+    let proxies = state.settings.trusted_proxies.clone();
     let examples = (!state.settings.is_production()).then(|| examples(&state.settings));
     let api = api_service(Handlers::new(state));
     let mut route = Route::new()
@@ -59,6 +61,7 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .data(jwt)
         .data(clients)
         .around(contract_errors)
+        .around(move |next, req| limit_logins(next, req, limits.clone(), proxies.clone()))
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(move |next, req| limit_body(next, req, max_body))
         .with(CatchPanic::new())
@@ -168,6 +171,56 @@ fn cors(origins: &[String]) -> Option<Cors> {
     } else {
         cors.allow_origins(origins.iter().map(String::as_str))
     })
+}
+
+/// The operations a client address is rate-limited on.
+const LOGIN_PATHS: &[&str] = &[
+    "/auth/oauth/token",
+    "/auth/oauth/token/refresh",
+    "/auth/oauth/revoke",
+    "/auth/accounts/wxapp",
+];
+
+/// `RATE_LIMIT_LOGIN_PER_MIN` per client address on the login operations:
+/// 429 `rate_limited` with `Retry-After` beyond.
+async fn limit_logins<E: Endpoint>(
+    next: E,
+    req: Request,
+    limits: crate::ratelimit::Limits,
+    trusted_proxies: Vec<std::net::IpAddr>,
+) -> poem::Result<Response> {
+    if LOGIN_PATHS.contains(&req.uri().path())
+        && let Some(address) = client_address(&req, &trusted_proxies)
+        && let Err(wait) = limits.login(address)
+    {
+        return Ok(ApiError::rate_limited(wait.0).as_response());
+    }
+    Ok(next.call(req).await?.into_response())
+}
+
+/// The client's address: the peer's, or, when the peer is a trusted proxy,
+/// the last address in `X-Forwarded-For` that is not one (the nearest
+/// address no trusted hop could have made up).
+fn client_address(req: &Request, trusted_proxies: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
+    let peer = req.remote_addr().as_socket_addr()?.ip();
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|a| !trusted_proxies.contains(a))
+            .unwrap_or(peer),
+    )
 }
 
 /// Refuses a body larger than `limit` (413 `payload_too_large`) without

@@ -21,6 +21,7 @@
 //!   server types, no store.
 //! - [`config`]: settings from the environment, validated at load.
 //! - [`outbound`]: the HTTP client and failure wording WeChat and STS share.
+//! - [`ratelimit`]: per-account and per-address rate limits. No HTTP.
 //! - [`app`]: assembles the service; [`cli`]: the command line.
 //! - [`clock`]: the only reader of the clock and the random source.
 
@@ -32,6 +33,7 @@ pub mod config;
 pub mod login;
 pub mod outbound;
 pub mod policy;
+pub mod ratelimit;
 pub mod signer;
 pub mod store;
 pub mod sts;

@@ -43,6 +43,7 @@ impl CosApi for Handlers {
         claims: Claims,
         cos_path: Option<String>,
     ) -> Result<QCOSConfig, ApiError> {
+        self.limit_signing(&claims.sub)?;
         let cos = self.cos();
         let dir = requested_dir(&cos.policy.scope, &claims.sub, cos_path.as_deref())?;
         let bytes = cos.policy.directory(&claims.sub, &dir).map_err(refused)?;
@@ -80,6 +81,7 @@ impl CosApi for Handlers {
         claims: Claims,
         body: CosRequestToSign,
     ) -> Result<CosAuthorization, ApiError> {
+        self.limit_signing(&claims.sub)?;
         let cos = self.cos();
         if body.sign_host == Some(false) {
             return Err(ApiError::invalid_request(
@@ -139,6 +141,7 @@ impl CosApi for Handlers {
         claims: Claims,
         body: PresignRequest,
     ) -> Result<PresignedUrl, ApiError> {
+        self.limit_signing(&claims.sub)?;
         let cos = self.cos();
         let method = parse_method(&body.method, &["put", "get"])?;
         let grant = cos
@@ -186,6 +189,7 @@ impl CosApi for Handlers {
         claims: Claims,
         body: PostPolicyRequest,
     ) -> Result<PostPolicy, ApiError> {
+        self.limit_signing(&claims.sub)?;
         let cos = self.cos();
         let max_size = match body.max_size_bytes {
             None => None,
@@ -254,6 +258,7 @@ impl CosApi for Handlers {
         claims: Claims,
         body: CredentialsRequest,
     ) -> Result<CosCredentials, ApiError> {
+        self.limit_signing(&claims.sub)?;
         self.credentials(&claims.sub, body).await
     }
 }
@@ -362,6 +367,14 @@ impl Handlers {
             token: Some(granted.token().to_string()),
             expires: granted.expired_time,
         })
+    }
+
+    /// `RATE_LIMIT_SIGN_PER_MIN` for `account`: 429 `rate_limited` beyond.
+    fn limit_signing(&self, account: &str) -> Result<(), ApiError> {
+        self.state
+            .limits
+            .sign(account)
+            .map_err(|wait| ApiError::rate_limited(wait.0))
     }
 
     fn cos(&self) -> &CosSettings {

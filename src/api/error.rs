@@ -44,6 +44,7 @@ pub enum ErrorCode {
     StsUnavailable,
     NotReady,
     StoreBusy,
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -75,6 +76,7 @@ impl ErrorCode {
         ErrorCode::StsUnavailable,
         ErrorCode::NotReady,
         ErrorCode::StoreBusy,
+        ErrorCode::RateLimited,
     ];
 
     /// The wire value.
@@ -106,6 +108,7 @@ impl ErrorCode {
             ErrorCode::StsUnavailable => "sts_unavailable",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::StoreBusy => "store_busy",
+            ErrorCode::RateLimited => "rate_limited",
         }
     }
 }
@@ -214,6 +217,15 @@ impl ApiError {
     /// 429: slow down.
     pub fn too_many_requests(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+    }
+
+    /// 429 `rate_limited`, with the wait.
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self::too_many_requests(
+            ErrorCode::RateLimited,
+            "too many requests; retry after the time in Retry-After",
+        )
+        .retry_after(retry_after)
     }
 
     /// Adds `Retry-After: seconds` (RFC 9110), for a 429 or 503.

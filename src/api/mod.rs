@@ -20,6 +20,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     config::Settings,
     login::{Login, LoginPolicy},
+    ratelimit::Limits,
     signer::jwt::JwtKeys,
     store::{Store, StoreError},
     sts::{CredentialCache, StsClient},
@@ -44,6 +45,7 @@ pub struct AppState {
     pub store: Store,
     /// Per-account temporary credentials from STS.
     pub sts: CredentialCache,
+    pub limits: Limits,
 }
 
 impl AppState {
@@ -74,8 +76,14 @@ impl AppState {
             ),
             sts.cache_entries,
         );
+        let limits = Limits::new(
+            settings.rate_limit_sign_per_min,
+            settings.rate_limit_login_per_min,
+        );
+        limits.spawn_janitor();
         Ok(Self {
             sts,
+            limits,
             clients: Arc::new(security::OAuthClients::new(&login.oauth_clients)),
             login: Login::new(store.clone(), wechat, jwt.clone(), policy),
             store,

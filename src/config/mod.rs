@@ -17,7 +17,7 @@ mod login;
 mod reader;
 mod sts;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 pub use cos::CosSettings;
 pub use jwt::JwtSettings;
@@ -46,6 +46,8 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 mod defaults {
     pub const BIND: &str = "127.0.0.1:7777";
     pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
+    pub const RATE_LIMIT_SIGN_PER_MIN: u32 = 120;
+    pub const RATE_LIMIT_LOGIN_PER_MIN: u32 = 30;
     pub const DATABASE_URL: &str = "sqlite://cosgate.db";
     pub const JWT_ISSUER: &str = "cosgate";
     pub const JWT_AUDIENCE: &str = "cosgate";
@@ -124,6 +126,12 @@ pub struct Settings {
     pub database_url: String,
     /// `MAX_REQUEST_BODY_BYTES`: larger bodies are refused unread (413).
     pub max_body_bytes: usize,
+    /// `RATE_LIMIT_SIGN_PER_MIN` (per account) and `RATE_LIMIT_LOGIN_PER_MIN`
+    /// (per client address); 0 turns one off.
+    pub rate_limit_sign_per_min: u32,
+    pub rate_limit_login_per_min: u32,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
     /// `CORS_ALLOWED_ORIGINS`: web origins that may call the API from a
     /// browser; `["*"]` for any (development only); empty for none.
     pub cors_origins: Vec<String>,
@@ -175,6 +183,31 @@ impl Settings {
             r.problem("DATABASE_URL", "use sqlite://FILE or postgres://…");
         }
         let cors_origins = read_cors_origins(&mut r, environment);
+        let rate_limit_sign_per_min = r.parse_within(
+            "RATE_LIMIT_SIGN_PER_MIN",
+            defaults::RATE_LIMIT_SIGN_PER_MIN,
+            0..=1_000_000,
+            " (0 is no limit)",
+        );
+        let rate_limit_login_per_min = r.parse_within(
+            "RATE_LIMIT_LOGIN_PER_MIN",
+            defaults::RATE_LIMIT_LOGIN_PER_MIN,
+            0..=1_000_000,
+            " (0 is no limit)",
+        );
+        let trusted_proxies = r
+            .text("TRUSTED_PROXIES", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| {
+                p.parse()
+                    .map_err(|_| {
+                        r.problem("TRUSTED_PROXIES", format!("{p:?} is not an IP address"))
+                    })
+                    .ok()
+            })
+            .collect();
         let max_body_bytes = r.parse_within(
             "MAX_REQUEST_BODY_BYTES",
             defaults::MAX_REQUEST_BODY_BYTES,
@@ -196,6 +229,9 @@ impl Settings {
             database_url,
             max_body_bytes,
             cors_origins,
+            rate_limit_sign_per_min,
+            rate_limit_login_per_min,
+            trusted_proxies,
             filled_in: r.filled_in,
         })
     }

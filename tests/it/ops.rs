@@ -183,3 +183,74 @@ async fn cors_preflights_are_answered_only_for_the_listed_origins() {
         .unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn signing_is_rate_limited_per_account_and_recovers() {
+    let app = spawn_app_with(&[("RATE_LIMIT_SIGN_PER_MIN", "60")]).await;
+    let app = &app;
+    let config = |account: &'static str| async move {
+        let auth = format!("Bearer {}", token_for(account));
+        app.get("/v1/qc_cos/config", Some(&auth)).await
+    };
+    for _ in 0..60 {
+        assert_eq!(config("acc1").await.status(), 200);
+    }
+    let limited = config("acc1").await;
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let (status, code, body) = error_code(limited).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+    assert!(body.get("sign").is_none());
+    assert_eq!(config("acc2").await.status(), 200, "per account");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(config("acc1").await.status(), 200, "one more a second");
+}
+
+#[tokio::test]
+async fn logins_are_rate_limited_per_address_and_proxies_are_trusted_only_when_listed() {
+    let app = spawn_app_with(&[("RATE_LIMIT_LOGIN_PER_MIN", "2")]).await;
+    let login = |forwarded: &'static str| {
+        app.client
+            .post(format!("{}/auth/oauth/token", app.base))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .header("X-Forwarded-For", forwarded)
+            .json(&serde_json::json!({"code": "dev-rl"}))
+            .send()
+    };
+    assert_eq!(login("203.0.113.1").await.unwrap().status(), 201);
+    assert_eq!(login("203.0.113.2").await.unwrap().status(), 201);
+    // An untrusted peer's X-Forwarded-For is ignored: it is one address.
+    let (status, code, _) = error_code(login("203.0.113.3").await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+
+    let behind_proxy = spawn_app_with(&[
+        ("RATE_LIMIT_LOGIN_PER_MIN", "1"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let login = |forwarded: &'static str| {
+        behind_proxy
+            .client
+            .post(format!("{}/auth/oauth/token", behind_proxy.base))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .header("X-Forwarded-For", forwarded)
+            .json(&serde_json::json!({"code": "dev-rl"}))
+            .send()
+    };
+    assert_eq!(login("203.0.113.1").await.unwrap().status(), 201);
+    assert_eq!(
+        login("203.0.113.2").await.unwrap().status(),
+        201,
+        "another client"
+    );
+    let again = login("198.51.100.9, 203.0.113.1").await.unwrap();
+    assert_eq!(
+        again.status(),
+        429,
+        "the nearest untrusted hop counts, not a spoofed first entry"
+    );
+}

@@ -640,14 +640,12 @@ pub struct Error {
     ///
     /// - 400: `invalid_request` (malformed parameters or body), `invalid_path`, `invalid_key`, `invalid_encrypted_data`
     /// - 401: `invalid_token`, `invalid_client`, `invalid_wxapp_code`, `wxapp_not_registered`, `invalid_refresh_token`
-    /// - 403: `insufficient_scope`, `path_not_allowed`, `wechat_high_risk_user`
+    /// - 403: `insufficient_scope`, `path_not_allowed`, `wechat_high_risk_user`, `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`
     /// - 404: `not_found`, `account_not_found`
     /// - 405: `method_not_allowed`
     /// - 409: `wxapp_already_registered`
-    /// - 429: `wechat_rate_limited`
-    /// - 403: `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`
     /// - 413: `payload_too_large`
-    /// - 429: `quota_exceeded` (with `Retry-After`)
+    /// - 429: `wechat_rate_limited`, `quota_exceeded`, `rate_limited` (both with `Retry-After`)
     /// - 500: `internal_error`
     /// - 502, 503: `wechat_unavailable`, `sts_unavailable`
     /// - 503: `store_busy` (the store is busy; retried before answering, with `Retry-After`), `not_ready` (`/readyz` only)
@@ -728,9 +726,15 @@ pub enum OauthCreateTokenResponse {
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
     Status413(poem_openapi::payload::Json<Error>),
-    /// WeChat is rate-limiting logins; retry later.
+    /// Too many requests from this address (`rate_limited`), or WeChat is
+    /// rate-limiting logins (`wechat_rate_limited`); retry later.
     #[oai(status = 429, content_type = "application/json")]
-    TooManyRequests(poem_openapi::payload::Json<Error>),
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -759,7 +763,12 @@ impl From<crate::api::error::ApiError> for OauthCreateTokenResponse {
             }
             403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
             413 => Self::Status413(poem_openapi::payload::Json(err.body())),
-            429 => Self::TooManyRequests(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
             502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
@@ -796,6 +805,15 @@ pub enum RefreshOauthTokenResponse {
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
     Status413(poem_openapi::payload::Json<Error>),
+    /// Too many requests from this address (`rate_limited`), or WeChat is
+    /// rate-limiting logins (`wechat_rate_limited`); retry later.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -820,6 +838,12 @@ impl From<crate::api::error::ApiError> for RefreshOauthTokenResponse {
                 )
             }
             413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
             503 => {
                 Self::ServiceUnavailable(
                     poem_openapi::payload::Json(err.body()),
@@ -855,6 +879,15 @@ pub enum RevokeOauthTokenResponse {
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
     Status413(poem_openapi::payload::Json<Error>),
+    /// Too many requests from this address (`rate_limited`), or WeChat is
+    /// rate-limiting logins (`wechat_rate_limited`); retry later.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -879,6 +912,12 @@ impl From<crate::api::error::ApiError> for RevokeOauthTokenResponse {
                 )
             }
             413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
             503 => {
                 Self::ServiceUnavailable(
                     poem_openapi::payload::Json(err.body()),
@@ -920,9 +959,15 @@ pub enum CreateAccountsByWxappResponse {
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
     Status413(poem_openapi::payload::Json<Error>),
-    /// WeChat is rate-limiting logins; retry later.
+    /// Too many requests from this address (`rate_limited`), or WeChat is
+    /// rate-limiting logins (`wechat_rate_limited`); retry later.
     #[oai(status = 429, content_type = "application/json")]
-    TooManyRequests(poem_openapi::payload::Json<Error>),
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -952,7 +997,12 @@ impl From<crate::api::error::ApiError> for CreateAccountsByWxappResponse {
             403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
             409 => Self::Conflict(poem_openapi::payload::Json(err.body())),
             413 => Self::Status413(poem_openapi::payload::Json(err.body())),
-            429 => Self::TooManyRequests(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
             502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
@@ -1053,11 +1103,13 @@ pub enum GetQcCosConfigResponse {
     #[oai(status = 403, content_type = "application/json")]
     Forbidden(poem_openapi::payload::Json<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
-    /// would be exceeded by this signature; retry after the UTC day ends.
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
         poem_openapi::payload::Json<Error>,
-        /// Seconds until the quota renews (00:00 UTC).
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
     ),
@@ -1130,11 +1182,13 @@ pub enum SignCosRequestResponse {
     #[oai(status = 413, content_type = "application/json")]
     Status413(poem_openapi::payload::Json<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
-    /// would be exceeded by this signature; retry after the UTC day ends.
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
         poem_openapi::payload::Json<Error>,
-        /// Seconds until the quota renews (00:00 UTC).
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
     ),
@@ -1208,11 +1262,13 @@ pub enum CreatePresignedUrlResponse {
     #[oai(status = 413, content_type = "application/json")]
     Status413(poem_openapi::payload::Json<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
-    /// would be exceeded by this signature; retry after the UTC day ends.
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
         poem_openapi::payload::Json<Error>,
-        /// Seconds until the quota renews (00:00 UTC).
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
     ),
@@ -1286,11 +1342,13 @@ pub enum CreatePostPolicyResponse {
     #[oai(status = 413, content_type = "application/json")]
     Status413(poem_openapi::payload::Json<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
-    /// would be exceeded by this signature; retry after the UTC day ends.
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
         poem_openapi::payload::Json<Error>,
-        /// Seconds until the quota renews (00:00 UTC).
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
     ),
@@ -1364,11 +1422,13 @@ pub enum CreateCosCredentialsResponse {
     #[oai(status = 413, content_type = "application/json")]
     Status413(poem_openapi::payload::Json<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
-    /// would be exceeded by this signature; retry after the UTC day ends.
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
         poem_openapi::payload::Json<Error>,
-        /// Seconds until the quota renews (00:00 UTC).
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
     ),

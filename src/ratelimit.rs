@@ -1,0 +1,117 @@
+//! Rate limits: per account on the signing operations, per client address
+//! on the login operations (GCRA, the `governor` crate). Limits are per
+//! replica. Idle keys are dropped every minute, so memory follows the
+//! accounts and addresses active in the last minute.
+
+use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
+
+/// The limiters, shared by every request.
+#[derive(Clone)]
+pub struct Limits {
+    sign: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    login: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("sign", &self.sign.is_some())
+            .field("login", &self.login.is_some())
+            .finish()
+    }
+}
+
+/// How long to wait before the next request would be allowed, whole
+/// seconds, at least 1: the `Retry-After` of a 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub u64);
+
+fn limiter<K: std::hash::Hash + Eq + Clone>(
+    per_minute: u32,
+) -> Option<Arc<DefaultKeyedRateLimiter<K>>> {
+    let per_minute = NonZeroU32::new(per_minute)?;
+    Some(Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))))
+}
+
+impl Limits {
+    /// `0` turns a limit off.
+    pub fn new(sign_per_minute: u32, login_per_minute: u32) -> Self {
+        Self {
+            sign: limiter(sign_per_minute),
+            login: limiter(login_per_minute),
+        }
+    }
+
+    /// One signing request by `account`.
+    pub fn sign(&self, account: &str) -> Result<(), RetryAfter> {
+        check(self.sign.as_deref(), &account.to_string())
+    }
+
+    /// One login request from `address`.
+    pub fn login(&self, address: IpAddr) -> Result<(), RetryAfter> {
+        check(self.login.as_deref(), &address)
+    }
+
+    /// Drops keys that have been idle long enough to be at full allowance
+    /// again; call it periodically.
+    pub fn forget_idle(&self) {
+        if let Some(sign) = &self.sign {
+            sign.retain_recent();
+            sign.shrink_to_fit();
+        }
+        if let Some(login) = &self.login {
+            login.retain_recent();
+            login.shrink_to_fit();
+        }
+    }
+
+    /// Forgets idle keys every minute, for as long as the limits live.
+    pub fn spawn_janitor(&self) {
+        let limits = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limits.forget_idle();
+            }
+        });
+    }
+}
+
+fn check<K: std::hash::Hash + Eq + Clone>(
+    limiter: Option<&DefaultKeyedRateLimiter<K>>,
+    key: &K,
+) -> Result<(), RetryAfter> {
+    let Some(limiter) = limiter else {
+        return Ok(());
+    };
+    limiter.check_key(key).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        RetryAfter(wait.as_secs() + 1)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_key_has_its_own_allowance() {
+        let limits = Limits::new(3, 0);
+        for _ in 0..3 {
+            assert_eq!(limits.sign("a"), Ok(()));
+        }
+        let RetryAfter(wait) = limits.sign("a").unwrap_err();
+        assert!((1..=21).contains(&wait), "{wait}");
+        assert_eq!(limits.sign("b"), Ok(()), "another account is not limited");
+        // 0: no limit.
+        for _ in 0..100 {
+            assert_eq!(limits.login("127.0.0.1".parse().unwrap()), Ok(()));
+        }
+    }
+}
