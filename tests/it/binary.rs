@@ -18,18 +18,24 @@ fn cosgate() -> Command {
     cmd
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_logs_requests_without_secrets_and_stops_on_sigterm() {
-    let token = token_for("acc1");
-    let dir = tempfile::tempdir().unwrap();
+/// A running `cosgate serve` in `dir` with `vars`, the lines it has logged
+/// so far, where the rest of its log arrives, and its base URL.
+struct Served {
+    child: std::process::Child,
+    log: Vec<String>,
+    lines: std::sync::mpsc::Receiver<String>,
+    base: String,
+}
+
+fn serve(dir: &std::path::Path, vars: &[(&str, &str)]) -> Served {
     let mut child = cosgate()
-        .current_dir(dir.path())
-        .envs(test_vars(&[("RUST_LOG", "info")]))
+        .current_dir(dir)
+        .envs(test_vars(vars))
         .stderr(Stdio::piped())
         .spawn()
         .expect("cosgate starts");
     let stderr = child.stderr.take().unwrap();
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = lines_tx.send(line);
@@ -37,7 +43,7 @@ async fn serve_logs_requests_without_secrets_and_stops_on_sigterm() {
     });
     let mut log = Vec::new();
     let port = loop {
-        let line = lines_rx
+        let line = lines
             .recv_timeout(Duration::from_secs(20))
             .expect("cosgate prints where it listens");
         log.push(line.clone());
@@ -45,7 +51,24 @@ async fn serve_logs_requests_without_secrets_and_stops_on_sigterm() {
             break rest.trim_end_matches("/docs").to_string();
         }
     };
-    let base = format!("http://127.0.0.1:{port}");
+    Served {
+        child,
+        log,
+        lines,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_logs_requests_without_secrets_and_stops_on_sigterm() {
+    let token = token_for("acc1");
+    let dir = tempfile::tempdir().unwrap();
+    let Served {
+        mut child,
+        mut log,
+        lines: lines_rx,
+        base,
+    } = serve(dir.path(), &[("RUST_LOG", "info")]);
     let client = reqwest::Client::new();
     let ok = client
         .get(format!(
@@ -291,28 +314,12 @@ fn version_and_per_command_help_come_from_clap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_request_id_that_is_echoed_in_the_response() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = cosgate()
-        .current_dir(dir.path())
-        .envs(test_vars(&[("RUST_LOG", "info"), ("LOG_FORMAT", "json")]))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cosgate starts");
-    let stderr = child.stderr.take().unwrap();
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let port = loop {
-        let line = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap();
-        log.push(line.clone());
-        if let Some(rest) = line.split("Swagger UI at http://127.0.0.1:").nth(1) {
-            break rest.trim_end_matches("/docs").to_string();
-        }
-    };
-    let base = format!("http://127.0.0.1:{port}");
+    let Served {
+        mut child,
+        mut log,
+        lines: lines_rx,
+        base,
+    } = serve(dir.path(), &[("RUST_LOG", "info"), ("LOG_FORMAT", "json")]);
     let client = reqwest::Client::new();
     let given = client
         .get(format!("{base}/v1/qc_cos/config"))
