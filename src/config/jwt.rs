@@ -12,6 +12,9 @@ use crate::{clock::random_bytes, signer::jwt::JwtKeys};
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
     pub secret: SecretString,
+    /// `JWT_PREVIOUS_SECRETS`: retired secrets whose tokens still verify
+    /// (each token names its secret by `kid`) until they are removed.
+    pub previous: Vec<SecretString>,
     pub issuer: String,
     pub audience: String,
     /// Seconds of clock difference tolerated on `exp`, `iat` and `nbf`.
@@ -25,6 +28,7 @@ pub struct JwtSettings {
 impl JwtSettings {
     pub(super) fn read(r: &mut Reader<'_>) -> Self {
         let secret = read_secret(r);
+        let previous = read_previous(r);
         let leeway = r.parse_within(
             "JWT_LEEWAY",
             defaults::JWT_LEEWAY,
@@ -46,6 +50,7 @@ impl JwtSettings {
         );
         Self {
             secret,
+            previous,
             issuer: r.text("JWT_ISSUER", defaults::JWT_ISSUER),
             audience: r.text("JWT_AUDIENCE", defaults::JWT_AUDIENCE),
             leeway,
@@ -56,6 +61,7 @@ impl JwtSettings {
 
     pub fn keys(&self) -> JwtKeys {
         JwtKeys::new(&self.secret, &self.issuer, &self.audience, self.leeway)
+            .with_previous(&self.previous)
     }
 }
 
@@ -90,6 +96,33 @@ fn read_secret(r: &mut Reader<'_>) -> SecretString {
             SecretString::from(String::new())
         }
     }
+}
+
+/// `JWT_PREVIOUS_SECRETS`, comma-separated; production holds them to the
+/// same standard as `JWT_SECRET`. Never echoed.
+fn read_previous(r: &mut Reader<'_>) -> Vec<SecretString> {
+    let Some(raw) = r.get("JWT_PREVIOUS_SECRETS") else {
+        return Vec::new();
+    };
+    let mut previous = Vec::new();
+    for (i, secret) in raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .enumerate()
+    {
+        if !r.dev && (secret.len() < MIN_JWT_SECRET_BYTES || placeholder::looks_like_one(secret)) {
+            r.problem(
+                "JWT_PREVIOUS_SECRETS",
+                format!(
+                    "entry {} is shorter than {MIN_JWT_SECRET_BYTES} bytes or a placeholder",
+                    i + 1
+                ),
+            );
+        }
+        previous.push(SecretString::from(secret.to_string()));
+    }
+    previous
 }
 
 /// A development JWT secret that lives as long as the process: tokens from

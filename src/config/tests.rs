@@ -457,3 +457,17 @@ fn cors_origins_are_exact_and_any_origin_is_refused_in_production() {
         ["CORS_ALLOWED_ORIGINS: `*` is refused in production; list the origins"]
     );
 }
+
+#[test]
+fn previous_jwt_secrets_are_held_to_production_standards_and_never_echoed() {
+    let s = load(&[("JWT_PREVIOUS_SECRETS", "a-b, c-d")]).unwrap();
+    assert_eq!(s.jwt.previous.len(), 2);
+    let mut vars = production();
+    vars.push(("JWT_PREVIOUS_SECRETS", "short-old-secret"));
+    let p = problems(&vars);
+    assert_eq!(
+        p,
+        ["JWT_PREVIOUS_SECRETS: entry 1 is shorter than 32 bytes or a placeholder"]
+    );
+    assert!(!p[0].contains("short-old-secret"));
+}

@@ -59,12 +59,21 @@ pub enum TokenError {
     /// Minting failed; only possible with claims that cannot be serialised.
     #[error("the token could not be encoded")]
     Encode,
+    /// Its `kid` names no key this server holds (a retired secret).
+    #[error("the token was signed with a key this server no longer accepts")]
+    UnknownKey,
 }
 
-/// Mints and verifies tokens with one HS256 secret.
+/// Mints tokens with the current HS256 secret (its key id in the header's
+/// `kid`) and verifies tokens of the current and of previous secrets, so a
+/// secret can be rotated without logging everyone out. A token without a
+/// `kid` (minted before rotation, or by the 2017 client's tooling) is checked
+/// against the current secret only.
 pub struct JwtKeys {
+    kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The current key first, then the previous ones.
+    decoding: Vec<(String, DecodingKey)>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -73,8 +82,10 @@ pub struct JwtKeys {
 
 impl fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<&str> = self.decoding.iter().map(|(kid, _)| kid.as_str()).collect();
         f.debug_struct("JwtKeys")
             .field("secret", &"** redacted **")
+            .field("kids", &kids)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway", &self.leeway)
@@ -95,14 +106,32 @@ impl JwtKeys {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.leeway = 0;
+        let kid = key_id(secret);
         Self {
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            decoding: vec![(kid.clone(), DecodingKey::from_secret(secret))],
+            kid,
             validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             leeway,
         }
+    }
+
+    /// Also verifies tokens made with `previous` secrets, until they are
+    /// removed from the list.
+    pub fn with_previous(mut self, previous: &[SecretString]) -> Self {
+        for secret in previous {
+            let secret = secret.expose_secret().as_bytes();
+            self.decoding
+                .push((key_id(secret), DecodingKey::from_secret(secret)));
+        }
+        self
+    }
+
+    /// The `kid` of the current secret.
+    pub fn key_id(&self) -> &str {
+        &self.kid
     }
 
     /// Issues a token for `sub` valid from `now` for `ttl` seconds.
@@ -122,13 +151,26 @@ impl JwtKeys {
             nbf: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|_| TokenError::Encode)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        encode(&header, &claims, &self.encoding).map_err(|_| TokenError::Encode)
     }
 
     /// Verifies `token` at time `now` and returns its claims.
     pub fn verify(&self, token: &str, now: u64) -> Result<Claims, TokenError> {
-        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let key = match &header.kid {
+            None => &self.decoding[0].1,
+            Some(kid) => {
+                &self
+                    .decoding
+                    .iter()
+                    .find(|(known, _)| known == kid)
+                    .ok_or(TokenError::UnknownKey)?
+                    .1
+            }
+        };
+        let claims = decode::<Claims>(token, key, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::InvalidSignature => TokenError::BadSignature,
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
@@ -153,6 +195,13 @@ impl JwtKeys {
         }
         Ok(claims)
     }
+}
+
+/// A secret's key id: the first 16 hex digits of its SHA-256, stable across
+/// restarts and replicas without configuration, and telling nothing useful
+/// about a secret of 32 random bytes.
+fn key_id(secret: &[u8]) -> String {
+    super::hex(&ring::digest::digest(&ring::digest::SHA256, secret).as_ref()[..8])
 }
 
 /// The `Validation` above must reject every algorithm but HS256, including
@@ -296,5 +345,40 @@ mod tests {
         let shown = format!("{:?}", keys());
         assert!(!shown.contains("0123456789abcdef"), "{shown}");
         assert!(shown.contains("** redacted **"));
+    }
+
+    #[test]
+    fn tokens_carry_the_kid_and_previous_secrets_verify_until_removed() {
+        let old = SecretString::from("old-old-old-old-old-old-old-old-0".to_string());
+        let new = SecretString::from("new-new-new-new-new-new-new-new-1".to_string());
+        let before = JwtKeys::new(&old, "cosgate", "cosgate", 30);
+        let token = before.mint("acc1", &["open"], NOW, 600).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(before.key_id()));
+
+        let rotated =
+            JwtKeys::new(&new, "cosgate", "cosgate", 30).with_previous(std::slice::from_ref(&old));
+        assert_ne!(rotated.key_id(), before.key_id());
+        assert_eq!(rotated.verify(&token, NOW).unwrap().sub, "acc1");
+        let fresh = rotated.mint("acc2", &["open"], NOW, 600).unwrap();
+        assert_eq!(rotated.verify(&fresh, NOW).unwrap().sub, "acc2");
+
+        let retired = JwtKeys::new(&new, "cosgate", "cosgate", 30);
+        assert_eq!(retired.verify(&token, NOW), Err(TokenError::UnknownKey));
+        // A token naming the old kid but signed with something else fails on
+        // its signature, and one naming no kid is checked against the
+        // current secret only.
+        let mut forged_header = Header::new(Algorithm::HS256);
+        forged_header.kid = Some(before.key_id().to_string());
+        let claims = rotated.verify(&fresh, NOW).unwrap();
+        let forged = encode(&forged_header, &claims, &EncodingKey::from_secret(b"guess")).unwrap();
+        assert_eq!(rotated.verify(&forged, NOW), Err(TokenError::BadSignature));
+        let no_kid = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(old.expose_secret().as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(rotated.verify(&no_kid, NOW), Err(TokenError::BadSignature));
     }
 }

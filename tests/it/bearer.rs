@@ -184,3 +184,37 @@ async fn a_token_minted_by_cosgate_token_logic_is_accepted() {
     let resp = app.get(PATH, Some(&format!("Bearer {token}"))).await;
     assert_eq!(resp.status(), 200);
 }
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_its_tokens_until_it_is_removed() {
+    const OLD: &str = "the-old-secret-the-old-secret-0123";
+    let old_keys = cosgate::signer::jwt::JwtKeys::new(
+        &secrecy::SecretString::from(OLD.to_string()),
+        "cosgate",
+        "cosgate",
+        30,
+    );
+    let issued_before = old_keys.mint("acc1", &["open"], now(), 600).unwrap();
+
+    let rotated = spawn_app_with(&[("JWT_PREVIOUS_SECRETS", OLD)]).await;
+    let ok = rotated
+        .get(
+            "/v1/qc_cos/config",
+            Some(&format!("Bearer {issued_before}")),
+        )
+        .await;
+    assert_eq!(ok.status(), 200, "a token of the previous secret passes");
+
+    let retired = spawn_app().await;
+    let (status, code, body) = error_code(
+        retired
+            .get(
+                "/v1/qc_cos/config",
+                Some(&format!("Bearer {issued_before}")),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (401, "invalid_token"), "{body}");
+    assert!(body.get("sign").is_none());
+}
