@@ -59,16 +59,37 @@ fn serve(dir: &std::path::Path, vars: &[(&str, &str)]) -> Served {
     }
 }
 
+impl Served {
+    /// SIGTERM, then the exit status; `log` then holds every line.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let exit = tokio::task::block_in_place(|| self.child.wait()).unwrap();
+        // The reader thread ends when the pipe closes.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.log.push(line);
+        }
+        exit
+    }
+}
+
+/// A failed assertion must not leave a server running.
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_logs_requests_without_secrets_and_stops_on_sigterm() {
     let token = token_for("acc1");
     let dir = tempfile::tempdir().unwrap();
-    let Served {
-        mut child,
-        mut log,
-        lines: lines_rx,
-        base,
-    } = serve(dir.path(), &[("RUST_LOG", "info")]);
+    let mut served = serve(dir.path(), &[("RUST_LOG", "info")]);
+    let base = served.base.clone();
     let client = reqwest::Client::new();
     let ok = client
         .get(format!(
@@ -84,22 +105,13 @@ async fn serve_logs_requests_without_secrets_and_stops_on_sigterm() {
         .unwrap()
         .to_string();
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let exit = served.stop();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
     assert!(
         dir.path().join("cosgate.db").exists(),
         "the default SQLite file is created"
     );
-    log.extend(lines_rx.try_iter());
-    let log = log.join("\n");
+    let log = served.log.join("\n");
 
     assert!(
         log.contains("DEVELOPMENT mode"),
@@ -314,12 +326,8 @@ fn version_and_per_command_help_come_from_clap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_request_id_that_is_echoed_in_the_response() {
     let dir = tempfile::tempdir().unwrap();
-    let Served {
-        mut child,
-        mut log,
-        lines: lines_rx,
-        base,
-    } = serve(dir.path(), &[("RUST_LOG", "info"), ("LOG_FORMAT", "json")]);
+    let mut served = serve(dir.path(), &[("RUST_LOG", "info"), ("LOG_FORMAT", "json")]);
+    let base = served.base.clone();
     let client = reqwest::Client::new();
     let given = client
         .get(format!("{base}/v1/qc_cos/config"))
@@ -338,15 +346,8 @@ async fn json_logs_carry_the_request_id_that_is_echoed_in_the_response() {
     let generated = made.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(generated.len(), 32, "a new id replaces an ill-formed one");
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    log.extend(lines_rx.try_iter());
+    assert!(served.stop().success());
+    let log = &served.log;
     let json: Vec<serde_json::Value> = log
         .iter()
         .filter(|line| line.starts_with('{'))
