@@ -25,6 +25,7 @@ use crate::{
         error::ApiError,
     },
     config::Settings,
+    metrics::Metrics,
 };
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -47,9 +48,12 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let cors = cors(&state.settings.cors_origins);
     let limits = state.limits.clone();
     let proxies = state.settings.trusted_proxies.clone();
+    let metrics = state.metrics.clone();
+    let scrape = metrics_endpoint(metrics.clone(), state.settings.metrics_token.clone());
     let examples = (!state.settings.is_production()).then(|| examples(&state.settings));
     let api = api_service(Handlers::new(state));
     let mut route = Route::new()
+        .at("/metrics", scrape)
         .at("/openapi.json", api.spec_endpoint())
         .at("/openapi.yaml", api.spec_endpoint_yaml())
         .nest("/docs", api.swagger_ui());
@@ -61,11 +65,16 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .data(jwt)
         .data(clients)
         .around(contract_errors)
-        .around(move |next, req| limit_logins(next, req, limits.clone(), proxies.clone()))
+        .around({
+            let metrics = metrics.clone();
+            move |next, req| {
+                limit_logins(next, req, limits.clone(), proxies.clone(), metrics.clone())
+            }
+        })
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(move |next, req| limit_body(next, req, max_body))
         .with(CatchPanic::new())
-        .around(access_log)
+        .around(move |next, req| access_log(next, req, metrics.clone()))
         .map_to_response()
 }
 
@@ -188,11 +197,13 @@ async fn limit_logins<E: Endpoint>(
     req: Request,
     limits: crate::ratelimit::Limits,
     trusted_proxies: Vec<std::net::IpAddr>,
+    metrics: Arc<Metrics>,
 ) -> poem::Result<Response> {
     if LOGIN_PATHS.contains(&req.uri().path())
         && let Some(address) = client_address(&req, &trusted_proxies)
         && let Err(wait) = limits.login(address)
     {
+        metrics.rate_limited("login");
         return Ok(ApiError::rate_limited(wait.0).as_response());
     }
     Ok(next.call(req).await?.into_response())
@@ -272,7 +283,11 @@ async fn limit_body<E: Endpoint>(
 /// line of the request (a span field). Then one access line per request:
 /// method, path (never the query, which may carry codes), status and
 /// latency. Headers are never logged: they carry tokens.
-async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+async fn access_log<E: Endpoint>(
+    next: E,
+    req: Request,
+    metrics: Arc<Metrics>,
+) -> poem::Result<Response> {
     let request_id = req
         .headers()
         .get(REQUEST_ID)
@@ -291,6 +306,15 @@ async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Result<Response
     if let Ok(value) = request_id.parse() {
         resp.headers_mut().insert(REQUEST_ID, value);
     }
+    let status = resp.status().as_u16();
+    metrics.request(
+        crate::api::operation_id(method.as_str(), &path),
+        status,
+        started.elapsed(),
+    );
+    if status >= 400 {
+        resp = count_refusal(resp, &metrics).await;
+    }
     span.in_scope(|| {
         tracing::info!(
             target: "cosgate::access",
@@ -301,6 +325,50 @@ async fn access_log<E: Endpoint>(next: E, req: Request) -> poem::Result<Response
         )
     });
     Ok(resp)
+}
+
+/// Counts an error answer by its `error_code`, read from the body (error
+/// bodies are small JSON; success bodies are never read).
+async fn count_refusal(resp: Response, metrics: &Metrics) -> Response {
+    let (parts, body) = resp.into_parts();
+    let bytes = body.into_bytes().await.unwrap_or_default();
+    let code = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["error_code"].as_str().map(String::from));
+    metrics.refusal(code.as_deref().unwrap_or("none"));
+    Response::from_parts(parts, poem::Body::from(bytes))
+}
+
+/// `/metrics`, behind `METRICS_TOKEN` (a bearer token, compared in constant
+/// time) when one is set.
+fn metrics_endpoint(
+    metrics: Arc<Metrics>,
+    token: Option<secrecy::SecretString>,
+) -> impl Endpoint<Output = Response> {
+    use ring::hmac;
+    use secrecy::ExposeSecret;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &crate::clock::random_bytes::<32>());
+    let expected = token.map(|t| hmac::sign(&key, t.expose_secret().as_bytes()));
+    poem::endpoint::make_sync(move |req| {
+        if let Some(expected) = &expected {
+            let presented = req
+                .headers()
+                .get(poem::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            if hmac::verify(&key, presented.as_bytes(), expected.as_ref()).is_err() {
+                return ApiError::unauthorized(
+                    crate::api::error::ErrorCode::InvalidToken,
+                    "send Authorization: Bearer <METRICS_TOKEN>",
+                )
+                .as_response();
+            }
+        }
+        Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(metrics.render())
+    })
 }
 
 const REQUEST_ID: &str = "x-request-id";

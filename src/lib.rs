@@ -22,6 +22,7 @@
 //! - [`config`]: settings from the environment, validated at load.
 //! - [`outbound`]: the HTTP client and failure wording WeChat and STS share.
 //! - [`ratelimit`]: per-account and per-address rate limits. No HTTP.
+//! - [`metrics`]: what `/metrics` exposes. No HTTP.
 //! - [`app`]: assembles the service; [`cli`]: the command line.
 //! - [`clock`]: the only reader of the clock and the random source.
 
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod login;
+pub mod metrics;
 pub mod outbound;
 pub mod policy;
 pub mod ratelimit;

@@ -11,6 +11,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use crate::{
     clock::{random_bytes, unix_now},
+    metrics::Metrics,
     signer::{
         hex,
         jwt::{JwtKeys, TokenError},
@@ -92,15 +93,23 @@ pub struct Login {
     wechat: WechatClient,
     jwt: Arc<JwtKeys>,
     policy: LoginPolicy,
+    metrics: Arc<Metrics>,
 }
 
 impl Login {
-    pub fn new(store: Store, wechat: WechatClient, jwt: Arc<JwtKeys>, policy: LoginPolicy) -> Self {
+    pub fn new(
+        store: Store,
+        wechat: WechatClient,
+        jwt: Arc<JwtKeys>,
+        policy: LoginPolicy,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             store,
             wechat,
             jwt,
             policy,
+            metrics,
         }
     }
 
@@ -196,11 +205,18 @@ impl Login {
 
     /// Asks WeChat who sent the code, and decrypts the profile if sent.
     async fn identify(&self, credentials: &Credentials) -> Result<(String, Profile), LoginError> {
-        let session = self
-            .wechat
-            .code_to_session(&credentials.code)
-            .await
-            .inspect_err(|err| tracing::warn!(reason = %err, "WeChat login failed"))?;
+        let started = std::time::Instant::now();
+        let session = self.wechat.code_to_session(&credentials.code).await;
+        let outcome = match &session {
+            Ok(_) => "ok",
+            Err(wechat::LoginError::InvalidCode | wechat::LoginError::HighRiskUser) => "refused",
+            Err(wechat::LoginError::RateLimited) => "rate_limited",
+            Err(wechat::LoginError::Unavailable(_)) => "unavailable",
+            Err(wechat::LoginError::BadAnswer(_)) => "bad_answer",
+        };
+        self.metrics.upstream("wechat", outcome, started.elapsed());
+        let session =
+            session.inspect_err(|err| tracing::warn!(reason = %err, "WeChat login failed"))?;
         let mut profile = Profile {
             unionid: session.unionid.clone(),
             ..Default::default()

@@ -280,7 +280,7 @@ mod tests {
             Credentials::new("AKID", SecretString::from("k".to_string())),
             Duration::from_millis(100),
         );
-        let cache = CredentialCache::new(client, 2);
+        let cache = CredentialCache::new(client, 2, Default::default());
         for (i, account) in ["a", "b", "c", "d"].iter().enumerate() {
             cache.entry((account.to_string(), "PutObject".into(), 1800), i as u64);
         }
@@ -323,6 +323,7 @@ mod tests {
 pub struct CredentialCache {
     client: StsClient,
     max_entries: usize,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     entries: std::sync::Mutex<std::collections::HashMap<CacheKey, Entry>>,
 }
 
@@ -355,10 +356,15 @@ impl fmt::Debug for CredentialCache {
 }
 
 impl CredentialCache {
-    pub fn new(client: StsClient, max_entries: usize) -> Self {
+    pub fn new(
+        client: StsClient,
+        max_entries: usize,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
             client,
             max_entries,
+            metrics,
             entries: Default::default(),
         }
     }
@@ -388,10 +394,20 @@ impl CredentialCache {
                 fresh = true;
                 admit().await?;
                 let name = federation_name(account);
+                let started = std::time::Instant::now();
                 let credentials = self
                     .client
                     .federation_token(&name, policy, duration, now)
-                    .await?;
+                    .await;
+                let outcome = match &credentials {
+                    Ok(_) => "ok",
+                    Err(StsError::Refused(_)) => "refused",
+                    Err(StsError::LimitExceeded) => "rate_limited",
+                    Err(StsError::Unavailable(_)) => "unavailable",
+                    Err(StsError::BadAnswer(_)) => "bad_answer",
+                };
+                self.metrics.upstream("sts", outcome, started.elapsed());
+                let credentials = credentials?;
                 Ok::<_, E>(Issued {
                     credentials,
                     start_time: now,

@@ -154,12 +154,14 @@ fn emit_info(model: &Model) -> TokenStream {
     let operations = model.operations.iter().map(|op| {
         let method = op.method.as_str().to_uppercase();
         let route = op.path.poem_route();
-        quote!((#method, #route))
+        let id = &op.operation_id;
+        quote!((#method, #route, #id))
     });
     quote! {
-        /// `(method, route)` of every operation in docs/v1.yml, routes as poem
-        /// writes them (`:x` for parameters); for `Allow` headers.
-        pub const OPERATIONS: &[(&str, &str)] = &[#(#operations),*];
+        /// `(method, route, operationId)` of every operation in docs/v1.yml,
+        /// routes as poem writes them (`:x` for parameters); for `Allow`
+        /// headers and metrics.
+        pub const OPERATIONS: &[(&str, &str, &str)] = &[#(#operations),*];
         /// `info.title` of docs/v1.yml.
         pub const SPEC_TITLE: &str = #title;
         /// `info.version` of docs/v1.yml; a test keeps it equal to Cargo's.

@@ -59,6 +59,7 @@ impl CosApi for Handlers {
             now,
             nonce: random_below(1_000_000_000),
         };
+        self.state.metrics.signature("v4");
         Ok(QCOSConfig {
             sign: v4::sign(&cos.credentials, request),
             expired: request.expired() as i64,
@@ -126,6 +127,7 @@ impl CosApi for Handlers {
             key_time,
         };
         let authorization = v5::sign(&signing.credentials, &request);
+        self.state.metrics.signature("v5_request");
         Ok(CosAuthorization {
             authorization: authorization.to_string(),
             start_time: key_time.start as i64,
@@ -168,6 +170,7 @@ impl CosApi for Handlers {
             key_time,
         };
         let authorization = v5::sign(&signing.credentials, &request);
+        self.state.metrics.signature("presigned");
         // The token rides along unsigned, as the SDKs' getObjectUrl sends it.
         let token = signing
             .token
@@ -245,6 +248,7 @@ impl CosApi for Handlers {
             security_token: signing.token.as_deref(),
         }
         .sign(&signing.credentials);
+        self.state.metrics.signature("post_policy");
         Ok(PostPolicy {
             url: format!("{}/", cos.endpoint),
             fields: form.fields,
@@ -299,6 +303,7 @@ impl Handlers {
             )
             .await?;
         let granted = issued.credentials;
+        self.state.metrics.signature("sts_credentials");
         Ok(CosCredentials {
             tmp_secret_id: granted.tmp_secret_id.clone(),
             tmp_secret_key: secrecy::ExposeSecret::expose_secret(&granted.tmp_secret_key)
@@ -371,10 +376,10 @@ impl Handlers {
 
     /// `RATE_LIMIT_SIGN_PER_MIN` for `account`: 429 `rate_limited` beyond.
     fn limit_signing(&self, account: &str) -> Result<(), ApiError> {
-        self.state
-            .limits
-            .sign(account)
-            .map_err(|wait| ApiError::rate_limited(wait.0))
+        self.state.limits.sign(account).map_err(|wait| {
+            self.state.metrics.rate_limited("sign");
+            ApiError::rate_limited(wait.0)
+        })
     }
 
     fn cos(&self) -> &CosSettings {

@@ -20,6 +20,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     config::Settings,
     login::{Login, LoginPolicy},
+    metrics::Metrics,
     ratelimit::Limits,
     signer::jwt::JwtKeys,
     store::{Store, StoreError},
@@ -46,6 +47,7 @@ pub struct AppState {
     /// Per-account temporary credentials from STS.
     pub sts: CredentialCache,
     pub limits: Limits,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -61,6 +63,7 @@ impl AppState {
             login.dev_login,
         );
         let jwt = Arc::new(settings.jwt.keys());
+        let metrics = Arc::new(Metrics::default());
         let policy = LoginPolicy {
             auto_register: login.auto_register,
             access_ttl: settings.jwt.access_ttl,
@@ -75,6 +78,7 @@ impl AppState {
                 Duration::from_millis(sts.timeout_ms),
             ),
             sts.cache_entries,
+            metrics.clone(),
         );
         let limits = Limits::new(
             settings.rate_limit_sign_per_min,
@@ -85,7 +89,8 @@ impl AppState {
             sts,
             limits,
             clients: Arc::new(security::OAuthClients::new(&login.oauth_clients)),
-            login: Login::new(store.clone(), wechat, jwt.clone(), policy),
+            login: Login::new(store.clone(), wechat, jwt.clone(), policy, metrics.clone()),
+            metrics,
             store,
             jwt,
             settings,
@@ -105,20 +110,31 @@ impl Handlers {
     }
 }
 
+/// Whether a concrete path matches a route as poem writes it (`:x` matches
+/// any one segment).
+fn route_matches(route: &str, path: &str) -> bool {
+    let (r, p): (Vec<_>, Vec<_>) = (route.split('/').collect(), path.split('/').collect());
+    r.len() == p.len() && r.iter().zip(&p).all(|(r, p)| r.starts_with(':') || r == p)
+}
+
 /// The methods docs/v1.yml defines for a concrete request path, for the
 /// `Allow` header of a 405; `None` if no operation has that path.
 pub fn allowed_methods(path: &str) -> Option<String> {
-    // Routes are as poem writes them: `:x` matches any one segment.
-    let matches = |route: &str| {
-        let (r, p): (Vec<_>, Vec<_>) = (route.split('/').collect(), path.split('/').collect());
-        r.len() == p.len() && r.iter().zip(&p).all(|(r, p)| r.starts_with(':') || r == p)
-    };
     let methods: Vec<&str> = OPERATIONS
         .iter()
-        .filter(|(_, template)| matches(template))
-        .map(|(method, _)| *method)
+        .filter(|(_, route, _)| route_matches(route, path))
+        .map(|(method, _, _)| *method)
         .collect();
     (!methods.is_empty()).then(|| methods.join(", "))
+}
+
+/// The operationId serving `method path`, or `none` (for metrics labels,
+/// which must never hold a client's path).
+pub fn operation_id(method: &str, path: &str) -> &'static str {
+    OPERATIONS
+        .iter()
+        .find(|(m, route, _)| m.eq_ignore_ascii_case(method) && route_matches(route, path))
+        .map_or("none", |(_, _, id)| *id)
 }
 
 #[cfg(test)]
@@ -132,6 +148,16 @@ mod tests {
             env!("CARGO_PKG_VERSION"),
             "docs/v1.yml's info.version must be Cargo.toml's version"
         );
+    }
+
+    #[test]
+    fn operation_ids_come_from_the_spec() {
+        assert_eq!(
+            super::operation_id("GET", "/v1/qc_cos/config"),
+            "get_qc_cos_config"
+        );
+        assert_eq!(super::operation_id("POST", "/v1/qc_cos/config"), "none");
+        assert_eq!(super::operation_id("GET", "/etc/passwd"), "none");
     }
 
     #[test]

@@ -132,6 +132,8 @@ pub struct Settings {
     pub rate_limit_login_per_min: u32,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `METRICS_TOKEN`: the bearer token `/metrics` asks for, if set.
+    pub metrics_token: Option<secrecy::SecretString>,
     /// `CORS_ALLOWED_ORIGINS`: web origins that may call the API from a
     /// browser; `["*"]` for any (development only); empty for none.
     pub cors_origins: Vec<String>,
@@ -232,6 +234,7 @@ impl Settings {
             rate_limit_sign_per_min,
             rate_limit_login_per_min,
             trusted_proxies,
+            metrics_token: r.get("METRICS_TOKEN").map(secrecy::SecretString::from),
             filled_in: r.filled_in,
         })
     }

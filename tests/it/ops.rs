@@ -254,3 +254,119 @@ async fn logins_are_rate_limited_per_address_and_proxies_are_trusted_only_when_l
         "the nearest untrusted hop counts, not a spoofed first entry"
     );
 }
+
+/// The value of the sample `name{labels}` in Prometheus text, if present.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            let matches = metric == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            matches.then(|| value.parse().ok()).flatten()
+        })
+}
+
+#[tokio::test]
+async fn metrics_count_requests_signatures_refusals_and_limits_without_identities() {
+    let app = spawn_app_with(&[
+        ("METRICS_TOKEN", "scrape-me-please"),
+        ("RATE_LIMIT_SIGN_PER_MIN", "3"),
+    ])
+    .await;
+    let bearer = format!("Bearer {}", token_for("acc_metrics"));
+    for _ in 0..2 {
+        assert_eq!(app.get("/healthz", None).await.status(), 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            app.get("/v1/qc_cos/config", Some(&bearer)).await.status(),
+            200
+        );
+    }
+    assert_eq!(
+        app.get("/v1/qc_cos/config", Some(&bearer)).await.status(),
+        429
+    );
+    assert_eq!(
+        app.get("/v1/qc_cos/config", Some("Bearer nope"))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(app.get("/etc/passwd", None).await.status(), 404);
+
+    let (status, code, _) = error_code(app.get("/metrics", None).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (401, "invalid_token"),
+        "METRICS_TOKEN is required"
+    );
+    let text = app
+        .get("/metrics", Some("Bearer scrape-me-please"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let count = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels).unwrap_or(0.0);
+    assert_eq!(
+        count(
+            "cosgate_requests_total",
+            &[("operation", "get_health"), ("status", "200")]
+        ),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        count(
+            "cosgate_requests_total",
+            &[("operation", "get_qc_cos_config"), ("status", "200")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        count(
+            "cosgate_requests_total",
+            &[("operation", "get_qc_cos_config"), ("status", "429")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        count(
+            "cosgate_requests_total",
+            &[("operation", "none"), ("status", "404")]
+        ),
+        1.0
+    );
+    assert_eq!(count("cosgate_signatures_total", &[("kind", "v4")]), 3.0);
+    assert_eq!(
+        count("cosgate_refusals_total", &[("error_code", "rate_limited")]),
+        1.0
+    );
+    // The bad token, and the scrape without METRICS_TOKEN.
+    assert_eq!(
+        count("cosgate_refusals_total", &[("error_code", "invalid_token")]),
+        2.0
+    );
+    assert_eq!(
+        count("cosgate_refusals_total", &[("error_code", "not_found")]),
+        1.0
+    );
+    assert_eq!(
+        count("cosgate_rate_limited_total", &[("scope", "sign")]),
+        1.0
+    );
+    assert_eq!(
+        count(
+            "cosgate_request_duration_seconds_count",
+            &[("operation", "get_qc_cos_config")]
+        ),
+        5.0
+    );
+    for identity in ["acc_metrics", "/etc/passwd", "nope", "scrape-me-please"] {
+        assert!(!text.contains(identity), "{identity} in the metrics");
+    }
+}

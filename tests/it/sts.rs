@@ -267,6 +267,16 @@ async fn credentials_come_in_the_sdks_shape_confined_to_the_callers_directory_an
     .unwrap();
     let life = long["ExpiredTime"].as_u64().unwrap() - long["StartTime"].as_u64().unwrap();
     assert!(life <= 1801, "never more than the server allows: {life}");
+
+    // acc1, acc2, acc1's reads, acc3: four STS calls, all ok.
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let calls = crate::ops::sample(
+        &metrics,
+        "cosgate_upstream_calls_total",
+        &[("service", "sts"), ("outcome", "ok")],
+    );
+    assert_eq!(calls, Some(4.0), "{metrics}");
+    assert!(!metrics.contains("acc1"), "no account ids as labels");
 }
 
 #[tokio::test]

@@ -1,0 +1,186 @@
+//! What an operator scrapes at `/metrics` (Prometheus text format): requests
+//! by operation and status with their latency, signatures issued by kind,
+//! refusals by `error_code`, WeChat and STS calls by outcome with their
+//! latency, and rate-limit rejections. One registry per server (no globals),
+//! and never an account id, key or token as a label.
+
+use std::{fmt, time::Duration};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    error_code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    service: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabels {
+    scope: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_buckets() -> Histogram {
+    // 100 µs to ~3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Histograms<OperationLabels>,
+    signatures: Family<KindLabels, Counter>,
+    refusals: Family<CodeLabels, Counter>,
+    upstream: Family<UpstreamLabels, Counter>,
+    upstream_seconds: Histograms<ServiceLabels>,
+    rate_limited: Family<ScopeLabels, Counter>,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("cosgate");
+        let requests = Family::default();
+        let request_seconds: Histograms<OperationLabels> =
+            Family::new_with_constructor(latency_buckets);
+        let signatures = Family::default();
+        let refusals = Family::default();
+        let upstream = Family::default();
+        let upstream_seconds: Histograms<ServiceLabels> =
+            Family::new_with_constructor(latency_buckets);
+        let rate_limited = Family::default();
+        registry.register(
+            "requests",
+            "HTTP requests by operationId and status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "HTTP request latency by operationId",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "signatures",
+            "Signatures and credentials issued, by kind",
+            signatures.clone(),
+        );
+        registry.register("refusals", "Error answers by error_code", refusals.clone());
+        registry.register(
+            "upstream_calls",
+            "Calls to WeChat and STS by outcome",
+            upstream.clone(),
+        );
+        registry.register(
+            "upstream_duration_seconds",
+            "Latency of calls to WeChat and STS",
+            upstream_seconds.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit, by scope",
+            rate_limited.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_seconds,
+            signatures,
+            refusals,
+            upstream,
+            upstream_seconds,
+            rate_limited,
+        }
+    }
+}
+
+impl Metrics {
+    /// One answered request; `operation` is an operationId or `none`.
+    pub fn request(&self, operation: &'static str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels { operation, status })
+            .inc();
+        self.request_seconds
+            .get_or_create(&OperationLabels { operation })
+            .observe(took.as_secs_f64());
+    }
+
+    /// One signature or credential grant: `v4`, `v5_request`, `presigned`,
+    /// `post_policy`, `sts_credentials`.
+    pub fn signature(&self, kind: &'static str) {
+        self.signatures.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// One error answer.
+    pub fn refusal(&self, error_code: &str) {
+        self.refusals
+            .get_or_create(&CodeLabels {
+                error_code: error_code.to_string(),
+            })
+            .inc();
+    }
+
+    /// One call to `service` (`wechat`, `sts`) that ended in `outcome`.
+    pub fn upstream(&self, service: &'static str, outcome: &'static str, took: Duration) {
+        self.upstream
+            .get_or_create(&UpstreamLabels { service, outcome })
+            .inc();
+        self.upstream_seconds
+            .get_or_create(&ServiceLabels { service })
+            .observe(took.as_secs_f64());
+    }
+
+    /// One request refused by the `sign` or `login` rate limit.
+    pub fn rate_limited(&self, scope: &'static str) {
+        self.rate_limited
+            .get_or_create(&ScopeLabels { scope })
+            .inc();
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
