@@ -341,9 +341,6 @@ struct Entry {
 pub struct Issued {
     pub credentials: TemporaryCredentials,
     pub start_time: u64,
-    /// Whether this call reached STS (for the quota: a reused grant is the
-    /// same capability and is not counted again).
-    pub fresh: bool,
 }
 
 impl fmt::Debug for CredentialCache {
@@ -387,11 +384,9 @@ impl CredentialCache {
     {
         let key = (account.to_string(), actions.to_string(), duration);
         let entry = self.entry(key, now);
-        let mut fresh = false;
         let issued = entry
             .cell
             .get_or_try_init(|| async {
-                fresh = true;
                 admit().await?;
                 let name = federation_name(account);
                 let started = std::time::Instant::now();
@@ -411,14 +406,10 @@ impl CredentialCache {
                 Ok::<_, E>(Issued {
                     credentials,
                     start_time: now,
-                    fresh: false,
                 })
             })
             .await?;
-        Ok(Issued {
-            fresh,
-            ..issued.clone()
-        })
+        Ok(issued.clone())
     }
 
     /// The live entry for `key`, or a new empty one in its place.

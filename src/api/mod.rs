@@ -113,8 +113,14 @@ impl Handlers {
 /// Whether a concrete path matches a route as poem writes it (`:x` matches
 /// any one segment).
 fn route_matches(route: &str, path: &str) -> bool {
-    let (r, p): (Vec<_>, Vec<_>) = (route.split('/').collect(), path.split('/').collect());
-    r.len() == p.len() && r.iter().zip(&p).all(|(r, p)| r.starts_with(':') || r == p)
+    let (mut r, mut p) = (route.split('/'), path.split('/'));
+    loop {
+        match (r.next(), p.next()) {
+            (None, None) => return true,
+            (Some(r), Some(p)) if r.starts_with(':') || r == p => {}
+            _ => return false,
+        }
+    }
 }
 
 /// The methods docs/v1.yml defines for a concrete request path, for the
