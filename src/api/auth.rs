@@ -1,11 +1,12 @@
-//! Operations tagged `Auth`: log in with WeChat, rotate refresh tokens.
+//! Operations tagged `Auth`: log in with WeChat, rotate and revoke refresh
+//! tokens, publish the public keys of access tokens.
 //!
 //! Each handler reads the request (either form of it), asks
 //! [`crate::login`], and answers; the mapping of [`LoginError`] to the
 //! contract's statuses lives here.
 
 use super::{
-    AuthApi, Handlers, RefreshRequest, RevokeRequest, TokenDetail, WxappLogin,
+    AuthApi, Handlers, Jwk, Jwks, RefreshRequest, RevokeRequest, TokenDetail, WxappLogin,
     error::{ApiError, ErrorCode},
     security::ClientId,
 };
@@ -50,6 +51,20 @@ impl AuthApi for Handlers {
         let token = checked_refresh_token("token", &body.token)?;
         self.state.login.revoke(token, &client.0).await?;
         Ok(())
+    }
+
+    async fn get_jwks(&self) -> Result<Jwks, ApiError> {
+        let keys = self.state.jwt.public_keys().iter().map(|key| Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: key.x.clone(),
+            kid: key.kid.clone(),
+            alg: "EdDSA".into(),
+            r#use: "sig".into(),
+        });
+        Ok(Jwks {
+            keys: keys.collect(),
+        })
     }
 }
 

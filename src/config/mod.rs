@@ -20,7 +20,7 @@ mod sts;
 use std::net::{IpAddr, SocketAddr};
 
 pub use cos::CosSettings;
-pub use jwt::JwtSettings;
+pub use jwt::{JwtAlgorithm, JwtSettings};
 pub use login::LoginSettings;
 use reader::Reader;
 pub use sts::{MAX_STS_TTL, SigningMode, StsSettings};

@@ -471,3 +471,58 @@ fn previous_jwt_secrets_are_held_to_production_standards_and_never_echoed() {
     );
     assert!(!p[0].contains("short-old-secret"));
 }
+
+#[test]
+fn eddsa_needs_a_private_key_file_in_production_and_makes_one_up_in_development() {
+    let dev = load(&[("JWT_ALGORITHM", "EdDSA")]).unwrap();
+    assert_eq!(dev.jwt.algorithm, JwtAlgorithm::EdDsa);
+    assert_eq!(dev.jwt.keys().public_keys().len(), 1);
+    assert!(dev.filled_in.contains(&"JWT_PRIVATE_KEY_FILE"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("jwt.pem");
+    std::fs::write(
+        &private,
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a key MC4CAQ").unwrap();
+    let (private, garbage) = (private.to_str().unwrap(), garbage.to_str().unwrap());
+
+    // Production without JWT_SECRET is fine with EdDSA and a key file.
+    let mut vars: Vec<_> = production()
+        .into_iter()
+        .filter(|(k, _)| *k != "JWT_SECRET")
+        .collect();
+    vars.extend([
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("JWT_PRIVATE_KEY_FILE", private),
+    ]);
+    let s = load(&vars).unwrap();
+    assert_eq!(
+        s.jwt.keys().public_keys()[0].x,
+        "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    );
+
+    vars.pop();
+    assert_eq!(
+        problems(&vars),
+        [
+            "JWT_PRIVATE_KEY_FILE: not set with JWT_ALGORITHM=EdDSA; openssl genpkey -algorithm ed25519 -out jwt-ed25519.pem"
+        ]
+    );
+    vars.extend([
+        ("JWT_PRIVATE_KEY_FILE", garbage),
+        ("JWT_PREVIOUS_KEY_FILES", "/nonexistent/old.pem"),
+    ]);
+    let p = problems(&vars);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].starts_with("JWT_PRIVATE_KEY_FILE: ") && p[0].contains("not an Ed25519 key"));
+    assert!(p[1].starts_with("JWT_PREVIOUS_KEY_FILES: cannot read /nonexistent/old.pem"));
+    assert!(p.iter().all(|p| !p.contains("MC4CAQ")), "{p:?}");
+    assert_eq!(
+        problems(&[("JWT_ALGORITHM", "RS256")]),
+        ["JWT_ALGORITHM: \"RS256\" is not HS256 or EdDSA"]
+    );
+}

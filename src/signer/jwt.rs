@@ -1,15 +1,22 @@
-//! cosgate's access tokens: HS256 JWTs with `iss`, `aud`, `sub` (the account
-//! id), `iat`, `exp` and `scopes`.
+//! cosgate's access tokens: JWTs with `iss`, `aud`, `sub` (the account id),
+//! `iat`, `exp` and `scopes`, signed with HS256 (a shared secret, the
+//! default) or EdDSA (an Ed25519 key pair, whose public half other services
+//! fetch from `/.well-known/jwks.json`).
 //!
-//! Time is an argument here too: `jsonwebtoken` checks the signature, the
-//! algorithm, `iss` and `aud`; the time claims are checked against the `now`
-//! the caller passes, so expiry is tested with a frozen clock.
+//! Minting (once per login) goes through `jsonwebtoken`. Verifying (on every
+//! signing request) is the hot path, so it is done here on keys prepared
+//! once, with `ring`: the header and the claims are each parsed once, and the
+//! key is chosen by `kid` *before* the header's `alg` is read, and must be
+//! of that algorithm — a token can never pick how it is checked, so neither
+//! `none` nor HS256-over-the-public-key can pass. Time is an argument: the
+//! time claims are checked against the `now` the caller passes, so expiry is
+//! tested with a frozen clock.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
-use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode, errors::ErrorKind,
-};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use ring::{hmac, signature};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +51,7 @@ pub enum TokenError {
     Malformed,
     #[error("the token's signature does not verify")]
     BadSignature,
-    #[error("the token is not signed with HS256")]
+    #[error("the token is not signed with the algorithm of its key")]
     WrongAlgorithm,
     #[error("the token lacks a required claim (iss, aud, sub, iat, exp)")]
     MissingClaim,
@@ -64,17 +71,130 @@ pub enum TokenError {
     UnknownKey,
 }
 
-/// Mints tokens with the current HS256 secret (its key id in the header's
-/// `kid`) and verifies tokens of the current and of previous secrets, so a
-/// secret can be rotated without logging everyone out. A token without a
-/// `kid` (minted before rotation, or by the 2017 client's tooling) is checked
-/// against the current secret only.
+/// An Ed25519 key that cannot be used, from [`Ed25519Key::from_pem`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an Ed25519 key in PEM (PKCS#8 \"PRIVATE KEY\" or \"PUBLIC KEY\")")]
+pub struct KeyError;
+
+/// An Ed25519 key read from PEM: a private key (which can sign) or only its
+/// public half (which can verify, for a retired key).
+#[derive(Clone)]
+pub struct Ed25519Key {
+    /// PKCS#8 v1 DER of the private key, if this is one.
+    private: Option<secrecy::SecretSlice<u8>>,
+    public: [u8; 32],
+}
+
+impl fmt::Debug for Ed25519Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ed25519Key")
+            .field("private", &self.private.as_ref().map(|_| "** redacted **"))
+            .field("kid", &key_id(&self.public))
+            .finish()
+    }
+}
+
+/// The DER prefix of a PKCS#8 v1 Ed25519 private key (RFC 8410), followed
+/// by the 32-byte seed.
+const PKCS8_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+impl Ed25519Key {
+    /// Reads `openssl genpkey -algorithm ed25519` output, or
+    /// `openssl pkey -pubout` output for a key that only verifies.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        if let Ok(private) = EncodingKey::from_ed_pem(pem) {
+            return Self::from_pkcs8(private.as_bytes());
+        }
+        let public = jsonwebtoken::DecodingKey::from_ed_pem(pem).map_err(|_| KeyError)?;
+        let public = public.try_get_as_bytes().map_err(|_| KeyError)?;
+        Ok(Self {
+            private: None,
+            public: public.try_into().map_err(|_| KeyError)?,
+        })
+    }
+
+    /// A new random key, for development.
+    pub fn generate() -> Self {
+        let mut der = PKCS8_ED25519_PREFIX.to_vec();
+        der.extend_from_slice(&crate::clock::random_bytes::<32>());
+        Self::from_pkcs8(&der).expect("a fresh seed is a valid key")
+    }
+
+    fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(
+            &EncodingKey::from_ed_der(der),
+            Algorithm::EdDSA,
+        )
+        .map_err(|_| KeyError)?;
+        let jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(pair) = jwk.algorithm else {
+            return Err(KeyError);
+        };
+        let public = B64.decode(pair.x).map_err(|_| KeyError)?;
+        Ok(Self {
+            private: Some(der.to_vec().into()),
+            public: public.try_into().map_err(|_| KeyError)?,
+        })
+    }
+
+    /// True when this key can sign.
+    pub fn is_private(&self) -> bool {
+        self.private.is_some()
+    }
+}
+
+/// One key a token may name: its `kid`, and how its signature is checked.
+struct Verifier {
+    kid: String,
+    check: Check,
+}
+
+enum Check {
+    Hs256(hmac::Key),
+    EdDsa(signature::UnparsedPublicKey<[u8; 32]>),
+}
+
+impl Check {
+    /// The header `alg` this key's tokens carry.
+    fn alg(&self) -> &'static str {
+        match self {
+            Check::Hs256(_) => "HS256",
+            Check::EdDsa(_) => "EdDSA",
+        }
+    }
+
+    fn verify(&self, signing_input: &[u8], signature: &[u8]) -> Result<(), TokenError> {
+        match self {
+            // `hmac::verify` compares in constant time.
+            Check::Hs256(key) => hmac::verify(key, signing_input, signature),
+            Check::EdDsa(key) => key.verify(signing_input, signature),
+        }
+        .map_err(|_| TokenError::BadSignature)
+    }
+}
+
+/// A public key as `/.well-known/jwks.json` lists it (RFC 8037 `OKP`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicJwk {
+    pub kid: String,
+    /// The base64url public key.
+    pub x: String,
+}
+
+/// Mints tokens with the current key (its id in the header's `kid`) and
+/// verifies tokens of the current and of previous keys, so a key can be
+/// rotated without logging everyone out. A token without a `kid` (minted
+/// before rotation, or by the 2017 client's tooling) is checked against the
+/// current key only.
 pub struct JwtKeys {
     kid: String,
+    algorithm: Algorithm,
     encoding: EncodingKey,
     /// The current key first, then the previous ones.
-    decoding: Vec<(String, DecodingKey)>,
-    validation: Validation,
+    verifiers: Vec<Verifier>,
+    /// The EdDSA keys among `verifiers`, as published.
+    jwks: Vec<PublicJwk>,
     issuer: String,
     audience: String,
     leeway: u64,
@@ -82,9 +202,10 @@ pub struct JwtKeys {
 
 impl fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kids: Vec<&str> = self.decoding.iter().map(|(kid, _)| kid.as_str()).collect();
+        let kids: Vec<&str> = self.verifiers.iter().map(|v| v.kid.as_str()).collect();
         f.debug_struct("JwtKeys")
             .field("secret", &"** redacted **")
+            .field("algorithm", &self.algorithm)
             .field("kids", &kids)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
@@ -93,45 +214,89 @@ impl fmt::Debug for JwtKeys {
     }
 }
 
+/// The longest token part decoded on the stack; anything longer is not one
+/// of cosgate's tokens.
+const MAX_HEADER_BYTES: usize = 256;
+/// The longest claims set accepted (cosgate's own are about 150 bytes).
+const MAX_CLAIMS_BYTES: usize = 4096;
+
 impl JwtKeys {
-    /// `leeway` is how many seconds of clock difference `exp`, `nbf` and `iat`
-    /// tolerate.
+    /// HS256 with `secret`. `leeway` is how many seconds of clock difference
+    /// `exp`, `nbf` and `iat` tolerate.
     pub fn new(secret: &SecretString, issuer: &str, audience: &str, leeway: u64) -> Self {
         let secret = secret.expose_secret().as_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["iss", "aud", "sub", "exp"]);
-        // Time claims are checked in `verify` against the caller's clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = 0;
         let kid = key_id(secret);
         Self {
             encoding: EncodingKey::from_secret(secret),
-            decoding: vec![(kid.clone(), DecodingKey::from_secret(secret))],
+            algorithm: Algorithm::HS256,
+            verifiers: vec![hs256_verifier(secret)],
+            jwks: Vec::new(),
             kid,
-            validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             leeway,
         }
     }
 
-    /// Also verifies tokens made with `previous` secrets, until they are
-    /// removed from the list.
+    /// EdDSA with the private `key`; `None` if `key` is only a public key.
+    pub fn ed25519(key: &Ed25519Key, issuer: &str, audience: &str, leeway: u64) -> Option<Self> {
+        let der = key.private.as_ref()?.expose_secret();
+        let mut keys = Self {
+            encoding: EncodingKey::from_ed_der(der),
+            algorithm: Algorithm::EdDSA,
+            verifiers: Vec::new(),
+            jwks: Vec::new(),
+            kid: key_id(&key.public),
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            leeway,
+        };
+        keys.add_ed25519(key);
+        Some(keys)
+    }
+
+    /// Also verifies tokens made with `previous` HS256 secrets, until they
+    /// are removed from the list (also after a move to EdDSA).
     pub fn with_previous(mut self, previous: &[SecretString]) -> Self {
         for secret in previous {
-            let secret = secret.expose_secret().as_bytes();
-            self.decoding
-                .push((key_id(secret), DecodingKey::from_secret(secret)));
+            self.verifiers
+                .push(hs256_verifier(secret.expose_secret().as_bytes()));
         }
         self
     }
 
-    /// The `kid` of the current secret.
+    /// Also verifies (and publishes) `previous` Ed25519 keys.
+    pub fn with_previous_ed25519(mut self, previous: &[Ed25519Key]) -> Self {
+        for key in previous {
+            self.add_ed25519(key);
+        }
+        self
+    }
+
+    fn add_ed25519(&mut self, key: &Ed25519Key) {
+        let kid = key_id(&key.public);
+        self.jwks.push(PublicJwk {
+            kid: kid.clone(),
+            x: B64.encode(key.public),
+        });
+        self.verifiers.push(Verifier {
+            kid,
+            check: Check::EdDsa(signature::UnparsedPublicKey::new(
+                &signature::ED25519,
+                key.public,
+            )),
+        });
+    }
+
+    /// The `kid` of the current key.
     pub fn key_id(&self) -> &str {
         &self.kid
+    }
+
+    /// The public keys other services may verify tokens with: the EdDSA
+    /// keys, current first; none with HS256, whose secret is never shown.
+    pub fn public_keys(&self) -> &[PublicJwk] {
+        &self.jwks
     }
 
     /// Issues a token for `sub` valid from `now` for `ttl` seconds.
@@ -151,37 +316,59 @@ impl JwtKeys {
             nbf: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
         };
-        let mut header = Header::new(Algorithm::HS256);
+        let mut header = Header::new(self.algorithm);
         header.kid = Some(self.kid.clone());
         encode(&header, &claims, &self.encoding).map_err(|_| TokenError::Encode)
     }
 
     /// Verifies `token` at time `now` and returns its claims.
     pub fn verify(&self, token: &str, now: u64) -> Result<Claims, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-        let key = match &header.kid {
-            None => &self.decoding[0].1,
-            Some(kid) => {
-                &self
-                    .decoding
-                    .iter()
-                    .find(|(known, _)| known == kid)
-                    .ok_or(TokenError::UnknownKey)?
-                    .1
-            }
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let (header, claims) = signing_input.split_once('.').ok_or(TokenError::Malformed)?;
+
+        let mut buf = [0u8; MAX_HEADER_BYTES];
+        let header: JoseHeader<'_> = decode_json(header, &mut buf)?;
+        if header.crit.is_some() {
+            // RFC 7515 §4.1.11: extensions cosgate does not understand.
+            return Err(TokenError::Malformed);
+        }
+        let verifier = match &header.kid {
+            None => &self.verifiers[0],
+            Some(kid) => self
+                .verifiers
+                .iter()
+                .find(|v| v.kid == *kid)
+                .ok_or(TokenError::UnknownKey)?,
         };
-        let claims = decode::<Claims>(token, key, &self.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature => TokenError::BadSignature,
-                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-                    TokenError::WrongAlgorithm
-                }
-                ErrorKind::MissingRequiredClaim(_) => TokenError::MissingClaim,
-                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
-                ErrorKind::InvalidAudience => TokenError::WrongAudience,
-                _ => TokenError::Malformed,
-            })?
-            .claims;
+        if header.alg != verifier.check.alg() {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let mut sig = [0u8; 64];
+        let len = B64
+            .decode_slice(signature, &mut sig)
+            .map_err(|_| TokenError::Malformed)?;
+        verifier
+            .check
+            .verify(signing_input.as_bytes(), &sig[..len])?;
+
+        // Only now, with the signature checked, are the claims read.
+        if claims.len() > MAX_CLAIMS_BYTES * 4 / 3 + 4 {
+            return Err(TokenError::Malformed);
+        }
+        let claims = B64.decode(claims).map_err(|_| TokenError::Malformed)?;
+        let claims: Claims = serde_json::from_slice(&claims).map_err(|e| {
+            if e.to_string().starts_with("missing field") {
+                TokenError::MissingClaim
+            } else {
+                TokenError::Malformed
+            }
+        })?;
+        if claims.iss != self.issuer {
+            return Err(TokenError::WrongIssuer);
+        }
+        if claims.aud != self.audience {
+            return Err(TokenError::WrongAudience);
+        }
         // An empty `sub` names no account (and no directory).
         if claims.sub.trim().is_empty() {
             return Err(TokenError::MissingClaim);
@@ -197,15 +384,43 @@ impl JwtKeys {
     }
 }
 
-/// A secret's key id: the first 16 hex digits of its SHA-256, stable across
-/// restarts and replicas without configuration, and telling nothing useful
-/// about a secret of 32 random bytes.
-fn key_id(secret: &[u8]) -> String {
-    super::hex(&ring::digest::digest(&ring::digest::SHA256, secret).as_ref()[..8])
+/// The JOSE header fields cosgate reads; others (`typ`, …) are ignored.
+#[derive(Deserialize)]
+struct JoseHeader<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
 }
 
-/// The `Validation` above must reject every algorithm but HS256, including
-/// `none`; these tests pin that along with each refusal reason.
+/// Decodes a base64url part into `buf` and parses it as JSON.
+fn decode_json<'b, T: Deserialize<'b>>(part: &str, buf: &'b mut [u8]) -> Result<T, TokenError> {
+    let len = B64
+        .decode_slice(part, buf)
+        .map_err(|_| TokenError::Malformed)?;
+    serde_json::from_slice(&buf[..len]).map_err(|_| TokenError::Malformed)
+}
+
+fn hs256_verifier(secret: &[u8]) -> Verifier {
+    Verifier {
+        kid: key_id(secret),
+        check: Check::Hs256(hmac::Key::new(hmac::HMAC_SHA256, secret)),
+    }
+}
+
+/// A key's id: the first 16 hex digits of the SHA-256 of the HS256 secret or
+/// of the Ed25519 public key, stable across restarts and replicas without
+/// configuration, and telling nothing useful about a secret of 32 random
+/// bytes.
+fn key_id(key: &[u8]) -> String {
+    super::hex(&ring::digest::digest(&ring::digest::SHA256, key).as_ref()[..8])
+}
+
+/// A key decides its algorithm: `none`, other HMACs and algorithm confusion
+/// between HS256 and EdDSA are refused; these tests pin that along with each
+/// refusal reason.
 #[cfg(test)]
 mod tests {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
@@ -380,5 +595,158 @@ mod tests {
         )
         .unwrap();
         assert_eq!(rotated.verify(&no_kid, NOW), Err(TokenError::BadSignature));
+    }
+
+    /// RFC 8037 Appendix A's key pair.
+    const RFC8037_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+    const RFC8037_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    fn rfc8037() -> Ed25519Key {
+        Ed25519Key::from_pem(RFC8037_PRIVATE.as_bytes()).unwrap()
+    }
+
+    fn ed_keys() -> JwtKeys {
+        JwtKeys::ed25519(&rfc8037(), "cosgate", "cosgate", 30).unwrap()
+    }
+
+    #[test]
+    fn rfc8037s_private_key_gives_its_published_public_key() {
+        let keys = ed_keys();
+        assert_eq!(keys.public_keys()[0].x, RFC8037_X);
+        assert_eq!(keys.public_keys()[0].kid, keys.key_id());
+        // Its public half alone, as `openssl pkey -pubout` writes it.
+        let mut spki = vec![
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        spki.extend(B64.decode(RFC8037_X).unwrap());
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&spki)
+        );
+        let public = Ed25519Key::from_pem(pem.as_bytes()).unwrap();
+        assert!(!public.is_private());
+        assert!(JwtKeys::ed25519(&public, "cosgate", "cosgate", 30).is_none());
+        assert_eq!(
+            Ed25519Key::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+                .unwrap_err(),
+            KeyError
+        );
+    }
+
+    #[test]
+    fn rfc8037s_published_signature_verifies() {
+        // RFC 8037 A.4: {"alg":"EdDSA"} over "Example of Ed25519 signing".
+        let input = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
+        let sig = B64
+            .decode("hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg")
+            .unwrap();
+        let check = &ed_keys().verifiers[0].check;
+        assert_eq!(check.verify(input.as_bytes(), &sig), Ok(()));
+        let mut tampered = sig.clone();
+        tampered[0] ^= 1;
+        assert_eq!(
+            check.verify(input.as_bytes(), &tampered),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn an_eddsa_token_verifies_and_says_so_in_its_header() {
+        let keys = ed_keys();
+        let token = keys.mint("acc1", &["open"], NOW, 600).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(header.kid.as_deref(), Some(keys.key_id()));
+        assert_eq!(keys.verify(&token, NOW).unwrap().sub, "acc1");
+        // An independent implementation (ed25519-dalek via jsonwebtoken)
+        // agrees.
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&["cosgate"]);
+        validation.validate_exp = false;
+        let decoded = jsonwebtoken::decode::<Claims>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_ed_components(RFC8037_X).unwrap(),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(decoded.claims.sub, "acc1");
+    }
+
+    #[test]
+    fn algorithm_confusion_between_hs256_and_eddsa_is_refused() {
+        let ed = ed_keys();
+        let claims = claims_json("cosgate", "cosgate", NOW, NOW + 60);
+        let public = B64.decode(RFC8037_X).unwrap();
+        // HS256 keyed with everything an attacker knows of the public key.
+        for secret in [
+            public.as_slice(),
+            RFC8037_X.as_bytes(),
+            RFC8037_PRIVATE.as_bytes(),
+        ] {
+            for header in [
+                format!(r#"{{"alg":"HS256","kid":"{}"}}"#, ed.key_id()),
+                r#"{"alg":"HS256"}"#.to_string(),
+            ] {
+                let token = forge(&header, &claims, secret);
+                assert_eq!(
+                    ed.verify(&token, NOW),
+                    Err(TokenError::WrongAlgorithm),
+                    "{header}"
+                );
+            }
+        }
+        // And the other way: a header saying EdDSA for the HS256 key.
+        let hs = keys();
+        let token = forge(
+            &format!(r#"{{"alg":"EdDSA","kid":"{}"}}"#, hs.key_id()),
+            &claims,
+            SECRET,
+        );
+        assert_eq!(hs.verify(&token, NOW), Err(TokenError::WrongAlgorithm));
+        let none = format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"none"}"#),
+            B64.encode(&claims)
+        );
+        assert_eq!(ed.verify(&none, NOW), Err(TokenError::WrongAlgorithm));
+    }
+
+    #[test]
+    fn critical_header_extensions_are_refused() {
+        let header = r#"{"alg":"HS256","crit":["exp"],"exp":1}"#;
+        let token = forge(
+            header,
+            &claims_json("cosgate", "cosgate", NOW, NOW + 60),
+            SECRET,
+        );
+        assert_eq!(keys().verify(&token, NOW), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn moving_from_hs256_to_eddsa_keeps_the_old_tokens_until_removed() {
+        let secret = SecretString::from(std::str::from_utf8(SECRET).unwrap());
+        let before = keys().mint("acc1", &["open"], NOW, 600).unwrap();
+        let moved = ed_keys().with_previous(std::slice::from_ref(&secret));
+        assert_eq!(moved.verify(&before, NOW).unwrap().sub, "acc1");
+        assert!(
+            moved.public_keys().len() == 1,
+            "the secret is never published"
+        );
+        assert_eq!(ed_keys().verify(&before, NOW), Err(TokenError::UnknownKey));
+        // A retired Ed25519 key verifies and is still published.
+        let retired = ed_keys().mint("acc2", &["open"], NOW, 600).unwrap();
+        let next = JwtKeys::ed25519(&Ed25519Key::generate(), "cosgate", "cosgate", 30)
+            .unwrap()
+            .with_previous_ed25519(&[rfc8037()]);
+        assert_eq!(next.verify(&retired, NOW).unwrap().sub, "acc2");
+        assert_eq!(next.public_keys().len(), 2);
+        assert_eq!(next.public_keys()[1].x, RFC8037_X);
+    }
+
+    #[test]
+    fn a_debug_of_a_key_never_shows_the_private_half() {
+        let shown = format!("{:?}", rfc8037());
+        assert!(shown.contains("** redacted **"), "{shown}");
+        assert!(!shown.contains("MC4CAQ"), "{shown}");
     }
 }

@@ -6,6 +6,7 @@
 
 mod helpers;
 mod js_sdk;
+mod jwks;
 mod least_privilege;
 
 mod bearer;

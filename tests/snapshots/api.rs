@@ -7,6 +7,7 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("POST", "/auth/oauth/token", "oauth_create_token"),
     ("POST", "/auth/oauth/token/refresh", "refresh_oauth_token"),
     ("POST", "/auth/oauth/revoke", "revoke_oauth_token"),
+    ("GET", "/.well-known/jwks.json", "get_jwks"),
     ("POST", "/auth/accounts/wxapp", "create_accounts_by_wxapp"),
     ("GET", "/auth/accounts/self", "get_account_detail"),
     ("GET", "/v1/qc_cos/config", "get_qc_cos_config"),
@@ -678,6 +679,70 @@ impl Error {
         crate::api::json::strings("text", value)
     }
 }
+/// A JSON Web Key Set.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+/// An Ed25519 public key (RFC 8037).
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct Jwk {
+    /// Always `OKP`.
+    #[oai(deserialize_with = "Self::json_kty")]
+    pub kty: String,
+    /// Always `Ed25519`.
+    #[oai(deserialize_with = "Self::json_crv")]
+    pub crv: String,
+    /// The public key, base64url without padding.
+    #[oai(deserialize_with = "Self::json_x")]
+    pub x: String,
+    /// The `kid` of the tokens this key verifies.
+    #[oai(deserialize_with = "Self::json_kid")]
+    pub kid: String,
+    /// Always `EdDSA`.
+    #[oai(deserialize_with = "Self::json_alg")]
+    pub alg: String,
+    /// Always `sig`.
+    #[oai(rename = "use")]
+    #[oai(deserialize_with = "Self::json_use")]
+    pub r#use: String,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl Jwk {
+    fn json_kty(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("kty", value)
+    }
+    fn json_crv(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("crv", value)
+    }
+    fn json_x(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("x", value)
+    }
+    fn json_kid(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("kid", value)
+    }
+    fn json_alg(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("alg", value)
+    }
+    fn json_use(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("use", value)
+    }
+}
 /// Liveness report.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
@@ -931,6 +996,24 @@ impl From<crate::api::error::ApiError> for RevokeOauthTokenResponse {
                 )
             }
         }
+    }
+}
+/// Every answer `get_jwks` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum GetJwksResponse {
+    /// The key set.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<Jwks>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+}
+impl From<crate::api::error::ApiError> for GetJwksResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        Self::InternalServerError(
+            poem_openapi::payload::Json(err.into_internal().body()),
+        )
     }
 }
 /// Every answer `create_accounts_by_wxapp` can give, as docs/v1.yml lists them.
@@ -1576,6 +1659,19 @@ pub trait AuthApi: Send + Sync + 'static {
     ) -> impl ::std::future::Future<
         Output = Result<(), crate::api::error::ApiError>,
     > + Send;
+    /// Public keys that verify access tokens (JWKS)
+    ///
+    /// The JSON Web Key Set (RFC 7517, RFC 8037) of the Ed25519 keys whose
+    /// access tokens this server accepts, current key first, so other
+    /// services can verify cosgate's tokens without holding a secret: pick
+    /// the key by the token's `kid`, require `alg` `EdDSA`. With
+    /// `JWT_ALGORITHM=HS256` (the default) the set is empty: a shared secret
+    /// is never published. Needs no credentials.
+    fn get_jwks(
+        &self,
+    ) -> impl ::std::future::Future<
+        Output = Result<Jwks, crate::api::error::ApiError>,
+    > + Send;
 }
 /// The operations tagged `Accounts` in docs/v1.yml; `src/api/accounts.rs` implements them.
 pub trait AccountsApi: Send + Sync + 'static {
@@ -1800,6 +1896,26 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
     ) -> RevokeOauthTokenResponse {
         match AuthApi::revoke_oauth_token(&self.0, auth.0, body.0).await {
             Ok(()) => RevokeOauthTokenResponse::Ok,
+            Err(err) => err.into(),
+        }
+    }
+    /// Public keys that verify access tokens (JWKS)
+    ///
+    /// The JSON Web Key Set (RFC 7517, RFC 8037) of the Ed25519 keys whose
+    /// access tokens this server accepts, current key first, so other
+    /// services can verify cosgate's tokens without holding a secret: pick
+    /// the key by the token's `kid`, require `alg` `EdDSA`. With
+    /// `JWT_ALGORITHM=HS256` (the default) the set is empty: a shared secret
+    /// is never published. Needs no credentials.
+    #[oai(
+        path = "/.well-known/jwks.json",
+        method = "get",
+        operation_id = "get_jwks",
+        tag = "ApiTags::Auth"
+    )]
+    async fn get_jwks(&self) -> GetJwksResponse {
+        match AuthApi::get_jwks(&self.0).await {
+            Ok(body) => GetJwksResponse::Ok(poem_openapi::payload::Json(body)),
             Err(err) => err.into(),
         }
     }
@@ -2066,6 +2182,9 @@ impl AuthApi for SpecOnly {
         _: crate::api::security::ClientId,
         _: RevokeRequest,
     ) -> Result<(), crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+    async fn get_jwks(&self) -> Result<Jwks, crate::api::error::ApiError> {
         unreachable!("SpecOnly documents the API and is never served")
     }
 }
