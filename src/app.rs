@@ -49,16 +49,23 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let limits = state.limits.clone();
     let proxies = state.settings.trusted_proxies.clone();
     let metrics = state.metrics.clone();
-    let scrape = metrics_endpoint(metrics.clone(), state.settings.metrics_token.clone());
+    // With METRICS_BIND, /metrics has a listener of its own.
+    let scrape = state
+        .settings
+        .metrics_bind
+        .is_none()
+        .then(|| metrics_endpoint(&state));
     let examples = (!state.settings.is_production()).then(|| examples(&state.settings));
     let api = api_service(Handlers::new(state));
     let mut route = Route::new()
-        .at("/metrics", scrape)
         .at("/openapi.json", api.spec_endpoint())
         .at("/openapi.yaml", api.spec_endpoint_yaml())
         .nest("/docs", api.swagger_ui());
     if let Some(examples) = examples {
         route = route.nest("/examples", examples);
+    }
+    if let Some(scrape) = scrape {
+        route = route.at("/metrics", scrape);
     }
     route
         .nest("/", api)
@@ -341,12 +348,10 @@ async fn count_refusal(resp: Response, metrics: &Metrics) -> Response {
 
 /// `/metrics`, behind `METRICS_TOKEN` (a bearer token, compared in constant
 /// time) when one is set.
-fn metrics_endpoint(
-    metrics: Arc<Metrics>,
-    token: Option<secrecy::SecretString>,
-) -> impl Endpoint<Output = Response> {
+fn metrics_endpoint(state: &AppState) -> impl Endpoint<Output = Response> + use<> {
     use ring::hmac;
     use secrecy::ExposeSecret;
+    let (metrics, token) = (state.metrics.clone(), state.settings.metrics_token.clone());
     let key = hmac::Key::new(hmac::HMAC_SHA256, &crate::clock::random_bytes::<32>());
     let expected = token.map(|t| hmac::sign(&key, t.expose_secret().as_bytes()));
     poem::endpoint::make_sync(move |req| {
@@ -391,6 +396,8 @@ fn new_request_id() -> String {
 pub struct Application {
     acceptor: TcpAcceptor,
     port: u16,
+    /// `/metrics` on its own address (`METRICS_BIND`).
+    metrics: Option<(TcpAcceptor, u16)>,
     state: Arc<AppState>,
 }
 
@@ -409,21 +416,26 @@ impl Application {
         let state = AppState::new(settings)
             .await
             .map_err(|e| io::Error::other(format!("cannot open the database: {e}")))?;
-        let acceptor = TcpListener::bind(bind).into_acceptor().await?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
-            .ok_or_else(|| io::Error::other("the listener has no TCP address"))?;
+        let metrics = match state.settings.metrics_bind {
+            Some(addr) => Some(bind_tcp(addr).await?),
+            None => None,
+        };
+        let (acceptor, port) = bind_tcp(bind).await?;
         Ok(Self {
             acceptor,
             port,
+            metrics,
             state: Arc::new(state),
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics` when `METRICS_BIND` gave it its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
@@ -437,10 +449,30 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         tracing::info!(port = self.port, "cosgate listening");
-        Server::new_with_acceptor(self.acceptor)
+        let scraper = self.metrics.map(|(acceptor, port)| {
+            tracing::info!(port, "metrics listening");
+            let scrape = Route::new().at("/metrics", metrics_endpoint(&self.state));
+            tokio::spawn(Server::new_with_acceptor(acceptor).run(scrape))
+        });
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(endpoint(self.state), shutdown, Some(SHUTDOWN_GRACE))
-            .await
+            .await;
+        if let Some(scraper) = scraper {
+            scraper.abort();
+        }
+        served
     }
+}
+
+/// A listener on `addr` and the port it got.
+async fn bind_tcp(addr: std::net::SocketAddr) -> io::Result<(TcpAcceptor, u16)> {
+    let acceptor = TcpListener::bind(addr).into_acceptor().await?;
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
+        .ok_or_else(|| io::Error::other("the listener has no TCP address"))?;
+    Ok((acceptor, port))
 }
 
 /// Completes at SIGINT or SIGTERM. The handlers are installed when this is

@@ -1,8 +1,9 @@
 //! What an operator scrapes at `/metrics` (Prometheus text format): requests
 //! by operation and status with their latency, signatures issued by kind,
 //! refusals by `error_code`, WeChat and STS calls by outcome with their
-//! latency, and rate-limit rejections. One registry per server (no globals),
-//! and never an account id, key or token as a label.
+//! latency, store operations' latency, and rate-limit rejections. One
+//! registry per server (no globals), and never an account id, key or token
+//! as a label.
 
 use std::{fmt, time::Duration};
 
@@ -49,6 +50,11 @@ struct ServiceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueryLabels {
+    query: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ScopeLabels {
     scope: &'static str,
 }
@@ -70,6 +76,7 @@ pub struct Metrics {
     upstream: Family<UpstreamLabels, Counter>,
     upstream_seconds: Histograms<ServiceLabels>,
     rate_limited: Family<ScopeLabels, Counter>,
+    store_seconds: Histograms<QueryLabels>,
 }
 
 impl fmt::Debug for Metrics {
@@ -90,6 +97,7 @@ impl Default for Metrics {
         let upstream_seconds: Histograms<ServiceLabels> =
             Family::new_with_constructor(latency_buckets);
         let rate_limited = Family::default();
+        let store_seconds: Histograms<QueryLabels> = Family::new_with_constructor(latency_buckets);
         registry.register(
             "requests",
             "HTTP requests by operationId and status",
@@ -121,7 +129,13 @@ impl Default for Metrics {
             "Requests refused by a rate limit, by scope",
             rate_limited.clone(),
         );
+        registry.register(
+            "store_query_duration_seconds",
+            "Latency of store operations (busy retries included), by operation",
+            store_seconds.clone(),
+        );
         Self {
+            store_seconds,
             registry,
             requests,
             request_seconds,
@@ -175,6 +189,14 @@ impl Metrics {
         self.rate_limited
             .get_or_create(&ScopeLabels { scope })
             .inc();
+    }
+
+    /// One store operation (`login`, `rotate_refresh_token`, …) and how
+    /// long it took.
+    pub fn store_query(&self, query: &'static str, took: Duration) {
+        self.store_seconds
+            .get_or_create(&QueryLabels { query })
+            .observe(took.as_secs_f64());
     }
 
     /// The exposition text.

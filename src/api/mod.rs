@@ -53,7 +53,10 @@ pub struct AppState {
 impl AppState {
     /// Connects the store (migrating it) and builds the keys and clients.
     pub async fn new(settings: Settings) -> Result<Self, StoreError> {
-        let store = Store::connect(&settings.database_url).await?;
+        let metrics = Arc::new(Metrics::default());
+        let store = Store::connect(&settings.database_url)
+            .await?
+            .with_metrics(metrics.clone());
         let login = &settings.login;
         let wechat = WechatClient::new(
             &login.wechat_api_base,
@@ -63,7 +66,6 @@ impl AppState {
             login.dev_login,
         );
         let jwt = Arc::new(settings.jwt.keys());
-        let metrics = Arc::new(Metrics::default());
         let policy = LoginPolicy {
             auto_register: login.auto_register,
             access_ttl: settings.jwt.access_ttl,

@@ -134,6 +134,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     /// `METRICS_TOKEN`: the bearer token `/metrics` asks for, if set.
     pub metrics_token: Option<secrecy::SecretString>,
+    /// `METRICS_BIND`: serve `/metrics` on this address instead of on the
+    /// API's (e.g. a port only the scraper reaches).
+    pub metrics_bind: Option<SocketAddr>,
     /// `CORS_ALLOWED_ORIGINS`: web origins that may call the API from a
     /// browser; `["*"]` for any (development only); empty for none.
     pub cors_origins: Vec<String>,
@@ -235,6 +238,7 @@ impl Settings {
             rate_limit_login_per_min,
             trusted_proxies,
             metrics_token: r.get("METRICS_TOKEN").map(secrecy::SecretString::from),
+            metrics_bind: read_metrics_bind(&mut r),
             filled_in: r.filled_in,
         })
     }
@@ -339,6 +343,17 @@ fn read_bind(r: &mut Reader<'_>, environment: Environment) -> SocketAddr {
         );
     }
     bind
+}
+
+fn read_metrics_bind(r: &mut Reader<'_>) -> Option<SocketAddr> {
+    let raw = r.get("METRICS_BIND")?;
+    match raw.parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            r.problem("METRICS_BIND", format!("{raw:?} is not an address:port"));
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -526,3 +526,14 @@ fn eddsa_needs_a_private_key_file_in_production_and_makes_one_up_in_development(
         ["JWT_ALGORITHM: \"RS256\" is not HS256 or EdDSA"]
     );
 }
+
+#[test]
+fn metrics_bind_is_an_address_or_refused() {
+    assert_eq!(load(&[]).unwrap().metrics_bind, None);
+    let s = load(&[("METRICS_BIND", "127.0.0.1:9100")]).unwrap();
+    assert_eq!(s.metrics_bind.map(|a| a.port()), Some(9100));
+    assert_eq!(
+        problems(&[("METRICS_BIND", "9100")]),
+        ["METRICS_BIND: \"9100\" is not an address:port"]
+    );
+}

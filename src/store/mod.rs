@@ -83,6 +83,8 @@ pub struct Store {
     /// For readiness checks on a new connection; never logged (it may hold
     /// a PostgreSQL password).
     url: std::sync::Arc<secrecy::SecretString>,
+    /// Where query latency is recorded, when the server has metrics.
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 const ACCOUNT_COLUMNS: &str = "id, openid, unionid, nickname, avatar, created_at, last_login_at";
@@ -117,7 +119,24 @@ impl Store {
             pool,
             sqlite: is_sqlite,
             url: std::sync::Arc::new(secrecy::SecretString::from(ready_url)),
+            metrics: None,
         })
+    }
+
+    /// Records every query's latency (retries of a busy store included) in
+    /// `metrics`, by the name of the store operation.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    async fn timed<T>(&self, query: &'static str, op: impl Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let result = op.await;
+        if let Some(metrics) = &self.metrics {
+            metrics.store_query(query, started.elapsed());
+        }
+        result
     }
 
     /// Whether the store answers a new connection and every migration has
@@ -143,18 +162,14 @@ impl Store {
 
     pub async fn account(&self, id: &str) -> Result<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
-        Ok(sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        let query = sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool);
+        Ok(self.timed("account", query).await?)
     }
 
     pub async fn account_by_openid(&self, openid: &str) -> Result<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE openid = $1");
-        Ok(sqlx::query_as(&sql)
-            .bind(openid)
-            .fetch_optional(&self.pool)
-            .await?)
+        let query = sqlx::query_as(&sql).bind(openid).fetch_optional(&self.pool);
+        Ok(self.timed("account_by_openid", query).await?)
     }
 
     /// Creates an account for `openid`, or fails with `AlreadyExists`.
@@ -184,7 +199,8 @@ impl Store {
         now: i64,
         register: bool,
     ) -> Result<Option<Account>> {
-        retry_busy(|| self.login_once(new_id, openid, profile, now, register)).await
+        let op = retry_busy(|| self.login_once(new_id, openid, profile, now, register));
+        self.timed("login", op).await
     }
 
     async fn login_once(
@@ -243,7 +259,8 @@ impl Store {
 
     /// Stores a new refresh token (by hash) as the first of a new family.
     pub async fn add_refresh_token(&self, token: &NewRefreshToken<'_>) -> Result<()> {
-        retry_busy(|| insert_refresh_token(&self.pool, token)).await
+        let op = retry_busy(|| insert_refresh_token(&self.pool, token));
+        self.timed("add_refresh_token", op).await
     }
 
     /// Adds `bytes` to what `account_id`'s signatures allowed on `day`, if
@@ -260,7 +277,8 @@ impl Store {
         if bytes > limit {
             return Ok(false);
         }
-        retry_busy(|| self.charge_once(account_id, day, bytes, limit)).await
+        let op = retry_busy(|| self.charge_once(account_id, day, bytes, limit));
+        self.timed("charge_upload", op).await
     }
 
     async fn charge_once(
@@ -286,11 +304,12 @@ impl Store {
 
     /// The bytes charged to `account_id` on `day`.
     pub async fn uploaded_on(&self, account_id: &str, day: i64) -> Result<i64> {
-        let row = sqlx::query("SELECT bytes FROM upload_quota WHERE account_id = $1 AND day = $2")
-            .bind(account_id)
-            .bind(day)
-            .fetch_optional(&self.pool)
-            .await?;
+        let query =
+            sqlx::query("SELECT bytes FROM upload_quota WHERE account_id = $1 AND day = $2")
+                .bind(account_id)
+                .bind(day)
+                .fetch_optional(&self.pool);
+        let row = self.timed("uploaded_on", query).await?;
         Ok(match row {
             Some(row) => row.try_get("bytes")?,
             None => 0,
@@ -301,7 +320,7 @@ impl Store {
     /// `client_id` obtained it (RFC 7009). `false`: no such token of this
     /// client, and nothing changed.
     pub async fn revoke_family(&self, token_hash: &str, client_id: &str, now: i64) -> Result<bool> {
-        retry_busy(|| async {
+        let op = retry_busy(|| async {
             let revoked = sqlx::query(
                 "UPDATE refresh_tokens SET revoked_at = $1 \
                  WHERE revoked_at IS NULL AND family_id = \
@@ -314,8 +333,8 @@ impl Store {
             .execute(&self.pool)
             .await?;
             Ok(revoked.rows_affected() > 0)
-        })
-        .await
+        });
+        self.timed("revoke_family", op).await
     }
 
     /// A write transaction. On SQLite it takes the write lock up front
@@ -341,7 +360,8 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<Result<String, RefreshRefusal>> {
-        retry_busy(|| self.rotate_once(old_hash, new_hash, client_id, now, expires_at)).await
+        let op = retry_busy(|| self.rotate_once(old_hash, new_hash, client_id, now, expires_at));
+        self.timed("rotate_refresh_token", op).await
     }
 
     async fn rotate_once(

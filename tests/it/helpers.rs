@@ -62,6 +62,8 @@ pub fn test_settings(overrides: &[(&str, &str)]) -> Settings {
 /// `DATABASE_URL` is overridden; stopped when dropped.
 pub struct TestApp {
     pub base: String,
+    /// Where `/metrics` is served when `METRICS_BIND` is set.
+    pub metrics_base: Option<String>,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
@@ -88,12 +90,16 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         .await
         .expect("starts on port 0");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let metrics_base = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
     TestApp {
         base,
+        metrics_base,
         client: reqwest::Client::new(),
         stop: Some(stop),
         _dir: dir,

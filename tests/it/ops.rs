@@ -370,3 +370,86 @@ async fn metrics_count_requests_signatures_refusals_and_limits_without_identitie
         assert!(!text.contains(identity), "{identity} in the metrics");
     }
 }
+
+#[tokio::test]
+async fn metrics_bind_moves_metrics_off_the_api_and_store_latency_is_recorded() {
+    let app = spawn_app_with(&[
+        ("METRICS_BIND", "127.0.0.1:0"),
+        ("QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT", "1000000"),
+    ])
+    .await;
+    let login = app
+        .post_as_client(
+            "/auth/oauth/token",
+            serde_json::json!({"code": "dev-metrics"}),
+        )
+        .await;
+    assert_eq!(login.status(), 201);
+    let tokens: serde_json::Value = login.json().await.unwrap();
+    let refresh = app
+        .post_as_client(
+            "/auth/oauth/token/refresh",
+            serde_json::json!({"refresh_token": tokens["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(refresh.status(), 200);
+    let signed = app
+        .client
+        .post(format!("{}/v1/qc_cos/authorization", app.base))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({
+            "method": "PUT",
+            "key": format!("/uploads/{}/a.png", tokens["account_id"].as_str().unwrap()),
+            "headers": {"Content-Length": "100"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200, "{}", signed.text().await.unwrap());
+
+    let (status, code, _) = error_code(app.get("/metrics", None).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (404, "not_found"),
+        "not on the API's port"
+    );
+    let scraper = app.metrics_base.as_deref().expect("a metrics port");
+    let text = app
+        .client
+        .get(format!("{scraper}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |query: &str| {
+        sample(
+            &text,
+            "cosgate_store_query_duration_seconds_count",
+            &[("query", query)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(count("login"), 1.0, "{text}");
+    assert_eq!(count("add_refresh_token"), 1.0);
+    assert_eq!(count("rotate_refresh_token"), 1.0);
+    assert_eq!(count("charge_upload"), 1.0);
+    assert!(
+        sample(
+            &text,
+            "cosgate_store_query_duration_seconds_sum",
+            &[("query", "login")]
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "cosgate_requests_total",
+            &[("operation", "sign_cos_request"), ("status", "200")]
+        ),
+        Some(1.0)
+    );
+}
