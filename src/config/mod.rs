@@ -219,6 +219,7 @@ impl Settings {
             1024..=1024 * 1024,
             " bytes",
         );
+        let metrics_bind = read_metrics_bind(&mut r);
         if !r.problems.is_empty() {
             return Err(ConfigError {
                 problems: r.problems,
@@ -238,7 +239,7 @@ impl Settings {
             rate_limit_login_per_min,
             trusted_proxies,
             metrics_token: r.get("METRICS_TOKEN").map(secrecy::SecretString::from),
-            metrics_bind: read_metrics_bind(&mut r),
+            metrics_bind,
             filled_in: r.filled_in,
         })
     }
