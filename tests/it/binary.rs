@@ -364,3 +364,131 @@ async fn json_logs_carry_the_request_id_that_is_echoed_in_the_response() {
     assert_eq!(access[1]["fields"]["status"], 404);
     assert!(!log.join("\n").contains(&token_for("acc1")[..40]));
 }
+
+/// One worker of the crash storm: logs in, refreshes once, and keeps the
+/// answered refresh token (never presenting it again), until the server
+/// stops answering. Returns every status it saw.
+async fn crash_storm_worker(
+    base: String,
+    prefix: String,
+    kept: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> Vec<u16> {
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}{path}"))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .json(&body)
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for n in 0.. {
+        let code = format!("dev-{prefix}{}", n % 8);
+        let Ok(login) = post("/auth/oauth/token", serde_json::json!({ "code": code })).await else {
+            break;
+        };
+        statuses.push(login.status().as_u16());
+        let Ok(tokens) = login.json::<serde_json::Value>().await else {
+            continue;
+        };
+        let Some(first) = tokens["refresh_token"].as_str() else {
+            continue;
+        };
+        let body = serde_json::json!({ "refresh_token": first });
+        let Ok(refreshed) = post("/auth/oauth/token/refresh", body).await else {
+            break;
+        };
+        statuses.push(refreshed.status().as_u16());
+        if let Ok(next) = refreshed.json::<serde_json::Value>().await
+            && let Some(token) = next["refresh_token"].as_str()
+        {
+            kept.lock().unwrap().push(token.to_string());
+        }
+    }
+    statuses
+}
+
+/// 16 workers log in and refresh against the binary; it is killed with
+/// SIGKILL mid-storm and restarted on the same store, twice; then every
+/// refresh token that was ever answered must still refresh.
+async fn crash_storm(vars: &[(&str, &str)], prefix: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut statuses = Vec::new();
+    let mut served = serve(dir.path(), vars);
+    for crash in 0..2 {
+        let workers: Vec<_> = (0..16)
+            .map(|i| {
+                tokio::spawn(crash_storm_worker(
+                    served.base.clone(),
+                    format!("{prefix}{crash}-{i}-"),
+                    kept.clone(),
+                ))
+            })
+            .collect();
+        let target = (crash + 1) * 150;
+        for _ in 0..600 {
+            if kept.lock().unwrap().len() >= target {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        served.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+        tokio::task::block_in_place(|| served.child.wait()).unwrap();
+        for worker in workers {
+            statuses.extend(worker.await.unwrap());
+        }
+        served = serve(dir.path(), vars);
+    }
+    let server_errors: Vec<_> = statuses.iter().filter(|s| **s >= 500).collect();
+    assert!(
+        server_errors.is_empty(),
+        "{} requests: {server_errors:?}",
+        statuses.len()
+    );
+    let kept = kept.lock().unwrap().clone();
+    assert!(
+        kept.len() >= 300,
+        "only {} refresh tokens answered",
+        kept.len()
+    );
+    let client = reqwest::Client::new();
+    let mut lost = 0;
+    for token in &kept {
+        let resp = client
+            .post(format!("{}/auth/oauth/token/refresh", served.base))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .json(&serde_json::json!({ "refresh_token": token }))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != 200 {
+            lost += 1;
+        }
+    }
+    assert_eq!(
+        lost,
+        0,
+        "of {} answered refresh tokens, {lost} were lost",
+        kept.len()
+    );
+    assert!(served.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_a_login_storm_loses_no_answered_refresh_token_on_sqlite() {
+    crash_storm(&[], "crash").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_a_login_storm_loses_no_answered_refresh_token_on_postgres() {
+    let Ok(url) = std::env::var("COSGATE_TEST_POSTGRES_URL") else {
+        skip("kill -9 during the login storm on PostgreSQL (set COSGATE_TEST_POSTGRES_URL)");
+        return;
+    };
+    crash_storm(
+        &[("DATABASE_URL", url.as_str())],
+        &format!("crash{}-", now()),
+    )
+    .await;
+}
