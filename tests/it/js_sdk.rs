@@ -8,6 +8,8 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
+use poem::EndpointExt;
+
 use crate::helpers::*;
 
 fn js_dir() -> PathBuf {
@@ -266,6 +268,112 @@ async fn the_browser_example_uploads_a_picked_file() {
     let account = key.split('/').nth(1).unwrap();
     let (status, text) = fetch_back(&app, account, key).await;
     assert_eq!((status, text.as_str()), (200, content.as_str()));
+}
+
+/// Where the second origin's page server finds cosgate, known only once
+/// cosgate (which must be told the page's origin first) has started.
+type CosgateBase = std::sync::Arc<std::sync::OnceLock<String>>;
+
+/// A static server on a second loopback origin serving the browser example
+/// (the page as cosgate renders it, and the SDK file): a web front end
+/// hosted apart from cosgate. Returns its origin.
+async fn second_origin(cosgate: CosgateBase) -> String {
+    use poem::{
+        Route, get, handler,
+        listener::{Acceptor, Listener},
+        web::{Data, Html},
+    };
+    #[handler]
+    async fn page(cosgate: Data<&CosgateBase>) -> Html<String> {
+        let url = format!("{}/examples/upload", cosgate.get().unwrap());
+        Html(reqwest::get(url).await.unwrap().text().await.unwrap())
+    }
+    let sdk = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/browser/node_modules/cos-js-sdk-v5/dist/cos-js-sdk-v5.min.js");
+    let js = std::fs::read(sdk).unwrap();
+    let route = Route::new()
+        .at("/upload", get(page))
+        .at(
+            "/node_modules/cos-js-sdk-v5/dist/cos-js-sdk-v5.min.js",
+            poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("text/javascript")
+                    .body(js.clone())
+            }),
+        )
+        .data(cosgate);
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(route));
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The browser example served from a second origin calls cosgate across
+/// origins: with that origin in `CORS_ALLOWED_ORIGINS` the login and the
+/// signing preflights pass and the upload lands; without it Chromium
+/// refuses to let the page read cosgate's answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_example_works_from_another_origin_only_when_cors_allows_it() {
+    let example_sdk = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/browser/node_modules/cos-js-sdk-v5/dist/cos-js-sdk-v5.min.js");
+    if !js_tooling_ready() || !super::swagger_ui::browser_ready() || !example_sdk.exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI runs the browser");
+        skip("needs chromium and `npm install --prefix examples/browser`");
+        return;
+    }
+    let cos = start_fake_cos();
+    let endpoint = format!("http://{}", cos.host);
+    for allowed in [true, false] {
+        let cosgate_base = CosgateBase::default();
+        let origin = second_origin(cosgate_base.clone()).await;
+        let listed = if allowed {
+            origin.clone()
+        } else {
+            "https://app.example.com".to_string()
+        };
+        let app = spawn_app_with(&[
+            ("QCOS_ENDPOINT", endpoint.as_str()),
+            ("CORS_ALLOWED_ORIGINS", listed.as_str()),
+        ])
+        .await;
+        cosgate_base.set(app.base.clone()).unwrap();
+        let url = format!("{origin}/upload?cosgate={}", app.base);
+        let content = format!("from another origin at {}", now());
+        let seen = node_report(
+            "browser_upload.mjs",
+            [url, "cross.txt".into(), content.clone()],
+            [],
+        )
+        .await;
+        if allowed {
+            assert!(seen["error"].is_null(), "{seen}");
+            let key = seen["key"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no key: {seen}"));
+            let account = key.split('/').nth(1).unwrap();
+            let (status, text) = fetch_back(&app, account, key).await;
+            assert_eq!((status, text.as_str()), (200, content.as_str()));
+        } else {
+            let refused = seen["login_error"].as_str().unwrap_or_default();
+            assert!(refused.starts_with("login failed"), "{seen}");
+            assert!(seen["key"].is_null(), "{seen}");
+        }
+        let hosts: Vec<&str> = seen["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|h| h.as_str())
+            .collect();
+        let page_host = origin.trim_start_matches("http://");
+        let cosgate_host = app.base.trim_start_matches("http://");
+        assert!(
+            hosts.contains(&page_host) && hosts.contains(&cosgate_host),
+            "{seen}"
+        );
+    }
 }
 
 /// A browser-style form upload with a POST policy from cosgate, checked by

@@ -18,8 +18,13 @@ try {
   page.on("request", (r) => seen.requests.push(new URL(r.url()).host));
   await page.goto(url);
   await page.click("#login");
-  await page.waitForSelector("#who:has-text('logged in as')");
+  await page.waitForSelector("#who:has-text('logged in as'), #status.err", { timeout: 15000 });
   seen.who = await page.innerText("#who");
+  if (!seen.who) {
+    // Refused, e.g. by CORS when the page's origin is not allowed.
+    seen.login_error = await page.innerText("#status");
+    throw new Error("login failed");
+  }
   await page.setInputFiles("#file", { name, mimeType: "text/plain", buffer: Buffer.from(content) });
   await page.click("#upload");
   await page.waitForSelector("#status.ok, #status.err", { timeout: 15000 });
