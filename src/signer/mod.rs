@@ -22,14 +22,40 @@ use secrecy::{ExposeSecret, SecretString};
 pub struct Credentials {
     pub secret_id: String,
     secret_key: SecretString,
+    /// HMAC-SHA1 keyed with the secret key, derived once: v4 signatures and
+    /// v5 sign keys start from this state on every request.
+    hmac_sha1: HmacSha1,
+}
+
+/// COS's algorithms are defined on SHA-1.
+type HmacSha1 = hmac::Hmac<sha1::Sha1>;
+
+/// `HMAC-SHA1(key, message)`.
+fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
+    use hmac::Mac;
+    let mut mac = HmacSha1::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 impl Credentials {
     pub fn new(secret_id: impl Into<String>, secret_key: SecretString) -> Self {
+        use hmac::Mac;
+        let hmac_sha1 = HmacSha1::new_from_slice(secret_key.expose_secret().as_bytes())
+            .expect("HMAC takes a key of any length");
         Self {
             secret_id: secret_id.into(),
             secret_key,
+            hmac_sha1,
         }
+    }
+
+    /// `HMAC-SHA1(secret key, message)`.
+    fn hmac_sha1(&self, message: &[u8]) -> [u8; 20] {
+        use hmac::Mac;
+        let mut mac = self.hmac_sha1.clone();
+        mac.update(message);
+        mac.finalize().into_bytes().into()
     }
 
     /// The HMAC key for signing. Only the signer calls this.
@@ -49,20 +75,13 @@ impl fmt::Debug for Credentials {
 
 /// Lowercase hex, as COS signatures and cosgate's token hashes are written.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
-}
-
-/// `HMAC-SHA1(key, message)` as the raw 20-byte digest.
-fn hmac_sha1(key: &[u8], message: &[u8]) -> ring::hmac::Tag {
-    // COS's algorithms are defined on SHA-1; ring keeps it for such legacy use.
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
-    ring::hmac::sign(&key, message)
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::fmt;
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use super::{Credentials, hmac_sha1};
+use super::Credentials;
 
 /// Bytes the v4 SDK leaves as they are: `urllib.quote(path, '~/')`.
 const V4_PATH_KEEP: &AsciiSet = &NON_ALPHANUMERIC
@@ -86,7 +86,7 @@ impl<'a> PlainText<'a> {
 impl fmt::Display for PlainText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = &self.request;
-        let path = encode_path(r.cos_path);
+        let path = utf8_percent_encode(r.cos_path, V4_PATH_KEEP);
         write!(
             f,
             "a={}&k={}&e={}&t={}&r={}&f=",
@@ -98,7 +98,7 @@ impl fmt::Display for PlainText<'_> {
         )?;
         match r.kind {
             Kind::Once | Kind::More { .. } => write!(f, "/{}/{}{}", r.appid, r.bucket, path)?,
-            Kind::Download { .. } => f.write_str(&path)?,
+            Kind::Download { .. } => write!(f, "{path}")?,
         }
         write!(f, "&b={}", r.bucket)
     }
@@ -106,11 +106,20 @@ impl fmt::Display for PlainText<'_> {
 
 /// Signs `request`: `base64(HMAC-SHA1(secret_key, plain) ++ plain)`.
 pub fn sign(credentials: &Credentials, request: Request<'_>) -> String {
-    let plain = PlainText::new(request, &credentials.secret_id).to_string();
-    let digest = hmac_sha1(credentials.secret_key(), plain.as_bytes());
-    let mut signed = Vec::with_capacity(digest.as_ref().len() + plain.len());
-    signed.extend_from_slice(digest.as_ref());
-    signed.extend_from_slice(plain.as_bytes());
+    use std::io::Write as _;
+    const DIGEST: usize = 20;
+    // The digest goes in front of the plain text: write the text after room
+    // for it, so neither is copied.
+    let mut signed = Vec::with_capacity(DIGEST + 96 + 3 * request.cos_path.len());
+    signed.resize(DIGEST, 0);
+    write!(
+        signed,
+        "{}",
+        PlainText::new(request, &credentials.secret_id)
+    )
+    .expect("writing to a Vec cannot fail");
+    let digest = credentials.hmac_sha1(&signed[DIGEST..]);
+    signed[..DIGEST].copy_from_slice(digest.as_ref());
     BASE64.encode(signed)
 }
 

@@ -34,7 +34,7 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Percent-encodes `s` as COS signing does (a space is `%20`, `/` is `%2F`).
 pub fn encode(s: &str) -> String {
-    utf8_percent_encode(s, UNRESERVED).to_string()
+    std::borrow::Cow::from(utf8_percent_encode(s, UNRESERVED)).into_owned()
 }
 
 /// Percent-encodes an object key for a URL path: as [`encode`], but `/`
@@ -58,7 +58,9 @@ impl fmt::Display for KeyTime {
 
 /// `SignKey = hex(HMAC-SHA1(SecretKey, KeyTime))`.
 pub fn sign_key(credentials: &Credentials, key_time: KeyTime) -> String {
-    hex(hmac_sha1(credentials.secret_key(), key_time.to_string().as_bytes()).as_ref())
+    hex(credentials
+        .hmac_sha1(key_time.to_string().as_bytes())
+        .as_ref())
 }
 
 /// Headers or query parameters, encoded and sorted as they are signed.
@@ -69,7 +71,11 @@ impl SignedPairs {
     pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let mut encoded: Vec<(String, String)> = pairs
             .into_iter()
-            .map(|(k, v)| (encode(k).to_ascii_lowercase(), encode(v)))
+            .map(|(k, v)| {
+                let mut k = encode(k);
+                k.make_ascii_lowercase();
+                (k, encode(v))
+            })
             .collect();
         encoded.sort();
         Self(encoded)
@@ -201,12 +207,13 @@ impl fmt::Display for StringToSign {
 }
 
 pub fn sha1_hex(text: &str) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes()).as_ref())
+    use sha1::Digest;
+    hex(&sha1::Sha1::digest(text.as_bytes()))
 }
 
 /// `hex(HMAC-SHA1(SignKey, message))`; the SignKey is used as its hex text.
 pub fn signature(sign_key: &str, message: &str) -> String {
-    hex(hmac_sha1(sign_key.as_bytes(), message.as_bytes()).as_ref())
+    hex(&hmac_sha1(sign_key.as_bytes(), message.as_bytes()))
 }
 
 /// A signed request: what goes into the `Authorization` header, or into the
