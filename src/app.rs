@@ -14,7 +14,7 @@ use poem::{
     error::ResponseError,
     http::{Method, StatusCode},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::{CatchPanic, Cors},
+    middleware::Cors,
 };
 use poem_openapi::OpenApiService;
 use tracing::Instrument;
@@ -41,14 +41,26 @@ where
         .description(SPEC_DESCRIPTION)
 }
 
-/// The whole HTTP service over `state`.
+/// The whole HTTP service over `state`. Two middlewares of cosgate's own,
+/// with CORS between them when origins are listed: [`front`] (request id,
+/// body limit, panics, metrics, access log) outside, [`gate`] (request data,
+/// login rate limit, the contract's answers for unrouted requests) inside,
+/// so CORS headers reach those answers too. Each layer wraps the request's
+/// future in another, so there are as few as the work needs.
 pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
-    let (jwt, clients) = (state.jwt.clone(), state.clients.clone());
-    let max_body = state.settings.max_body_bytes;
     let cors = cors(&state.settings.cors_origins);
-    let limits = state.limits.clone();
-    let proxies = state.settings.trusted_proxies.clone();
-    let metrics = state.metrics.clone();
+    let front_ctx = Arc::new(Front {
+        metrics: state.metrics.clone(),
+        max_body: state.settings.max_body_bytes,
+        request_ids: RequestIds::new(),
+    });
+    let gate_ctx = Arc::new(Gate {
+        jwt: state.jwt.clone(),
+        clients: state.clients.clone(),
+        limits: state.limits.clone(),
+        trusted_proxies: state.settings.trusted_proxies.clone(),
+        metrics: state.metrics.clone(),
+    });
     // With METRICS_BIND, /metrics has a listener of its own.
     let scrape = state
         .settings
@@ -69,19 +81,9 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     }
     route
         .nest("/", api)
-        .data(jwt)
-        .data(clients)
-        .around(contract_errors)
-        .around({
-            let metrics = metrics.clone();
-            move |next, req| {
-                limit_logins(next, req, limits.clone(), proxies.clone(), metrics.clone())
-            }
-        })
+        .around(move |next, req| gate(next, req, gate_ctx.clone()))
         .with_if(cors.is_some(), cors.unwrap_or_default())
-        .around(move |next, req| limit_body(next, req, max_body))
-        .with(CatchPanic::new())
-        .around(move |next, req| access_log(next, req, metrics.clone()))
+        .around(move |next, req| front(next, req, front_ctx.clone()))
         .map_to_response()
 }
 
@@ -151,18 +153,40 @@ pub fn spec_json() -> String {
     api_service(SpecOnly).spec()
 }
 
-/// Answers what no operation handles (unknown paths, wrong methods) in the
-/// contract's `Error` shape, with `Allow` on a 405.
-async fn contract_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let path = req.uri().path().to_string();
+/// What [`gate`] needs.
+struct Gate {
+    jwt: Arc<crate::signer::jwt::JwtKeys>,
+    clients: Arc<crate::api::security::OAuthClients>,
+    limits: crate::ratelimit::Limits,
+    trusted_proxies: Vec<std::net::IpAddr>,
+    metrics: Arc<Metrics>,
+}
+
+/// Inside CORS: `RATE_LIMIT_LOGIN_PER_MIN` per client address on the login
+/// operations (429 `rate_limited` with `Retry-After` beyond); the keys and
+/// clients the security extractors read; and what no operation handles
+/// (unknown paths, wrong methods) answered in the contract's `Error` shape,
+/// with `Allow` on a 405.
+async fn gate<E: Endpoint>(next: E, mut req: Request, gate: Arc<Gate>) -> poem::Result<Response> {
+    if LOGIN_PATHS.contains(&req.uri().path())
+        && let Some(address) = client_address(&req, &gate.trusted_proxies)
+        && let Err(wait) = gate.limits.login(address)
+    {
+        gate.metrics.rate_limited("login");
+        return Ok(ApiError::rate_limited(wait.0).as_response());
+    }
+    req.extensions_mut().insert(gate.jwt.clone());
+    req.extensions_mut().insert(gate.clients.clone());
+    // A reference-counted copy, for the error answers below.
+    let uri = req.uri().clone();
     match next.call(req).await {
         Ok(resp) => Ok(resp.into_response()),
         Err(err) if err.status() == StatusCode::METHOD_NOT_ALLOWED => {
-            let allow = allowed_methods(&path).unwrap_or_else(|| "GET".into());
+            let allow = allowed_methods(uri.path()).unwrap_or_else(|| "GET".into());
             Ok(ApiError::method_not_allowed(allow).as_response())
         }
         Err(err) if err.status() == StatusCode::NOT_FOUND => {
-            Ok(ApiError::no_route(&path).as_response())
+            Ok(ApiError::no_route(uri.path()).as_response())
         }
         Err(err) => Err(err),
     }
@@ -197,25 +221,6 @@ const LOGIN_PATHS: &[&str] = &[
     "/auth/accounts/wxapp",
 ];
 
-/// `RATE_LIMIT_LOGIN_PER_MIN` per client address on the login operations:
-/// 429 `rate_limited` with `Retry-After` beyond.
-async fn limit_logins<E: Endpoint>(
-    next: E,
-    req: Request,
-    limits: crate::ratelimit::Limits,
-    trusted_proxies: Vec<std::net::IpAddr>,
-    metrics: Arc<Metrics>,
-) -> poem::Result<Response> {
-    if LOGIN_PATHS.contains(&req.uri().path())
-        && let Some(address) = client_address(&req, &trusted_proxies)
-        && let Err(wait) = limits.login(address)
-    {
-        metrics.rate_limited("login");
-        return Ok(ApiError::rate_limited(wait.0).as_response());
-    }
-    Ok(next.call(req).await?.into_response())
-}
-
 /// The client's address: the peer's, or, when the peer is a trusted proxy,
 /// the last address in `X-Forwarded-For` that is not one (the nearest
 /// address no trusted hop could have made up).
@@ -244,11 +249,7 @@ fn client_address(req: &Request, trusted_proxies: &[std::net::IpAddr]) -> Option
 /// Refuses a body larger than `limit` (413 `payload_too_large`) without
 /// reading it whole: a declared `Content-Length` is refused before a byte is
 /// read; a chunked body is read only up to `limit + 1` bytes.
-async fn limit_body<E: Endpoint>(
-    next: E,
-    mut req: Request,
-    limit: usize,
-) -> poem::Result<Response> {
+async fn body_refusal(req: &mut Request, limit: usize) -> Option<Response> {
     use poem::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
     use tokio::io::AsyncReadExt;
     let declared = req
@@ -257,12 +258,10 @@ async fn limit_body<E: Endpoint>(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().parse::<u64>());
     match declared {
-        Some(Ok(n)) if n > limit as u64 => {
-            return Ok(ApiError::payload_too_large(limit).as_response());
-        }
+        Some(Ok(n)) if n > limit as u64 => Some(ApiError::payload_too_large(limit).as_response()),
         // hyper refuses a malformed Content-Length itself; one that parses
         // and fits is enforced by hyper as the body's length.
-        Some(_) => {}
+        Some(_) => None,
         None if req.headers().contains_key(TRANSFER_ENCODING) => {
             let mut body = Vec::new();
             let read = req
@@ -273,64 +272,88 @@ async fn limit_body<E: Endpoint>(
                 .await;
             if read.is_err() {
                 let err = ApiError::invalid_request("the request body could not be read");
-                return Ok(err.as_response());
+                return Some(err.as_response());
             }
             if body.len() > limit {
-                return Ok(ApiError::payload_too_large(limit).as_response());
+                return Some(ApiError::payload_too_large(limit).as_response());
             }
             req.set_body(body);
+            None
         }
-        None => {}
+        None => None,
     }
-    Ok(next.call(req).await?.into_response())
 }
 
-/// Every request gets an id: the client's `X-Request-Id` if well-formed,
-/// else a new one. It is echoed in the response and carried by every log
-/// line of the request (a span field). Then one access line per request:
-/// method, path (never the query, which may carry codes), status and
-/// latency. Headers are never logged: they carry tokens.
-async fn access_log<E: Endpoint>(
-    next: E,
-    req: Request,
+/// What [`front`] needs.
+struct Front {
     metrics: Arc<Metrics>,
+    max_body: usize,
+    request_ids: RequestIds,
+}
+
+/// Outside everything. Every request gets an id: the client's
+/// `X-Request-Id` if well-formed, else a new one. It is echoed in the
+/// response and carried by every log line of the request (a span field).
+/// Bodies over the limit are refused; a panicking handler answers 500
+/// `internal_error`. Then the request is counted, and one access line is
+/// written: method, path (never the query, which may carry codes), status
+/// and latency. Headers are never logged: they carry tokens.
+async fn front<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    front: Arc<Front>,
 ) -> poem::Result<Response> {
+    use futures_util::FutureExt as _;
     let request_id = req
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|id| well_formed_request_id(id))
-        .map_or_else(new_request_id, String::from);
+        .map_or_else(|| front.request_ids.next(), String::from);
     let span = tracing::info_span!("request", request_id = %request_id);
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let operation = crate::api::operation_id(method.as_str(), req.uri().path());
+    // The path is copied only when the access line will be written.
+    let logged_path = tracing::enabled!(target: "cosgate::access", tracing::Level::INFO)
+        .then(|| req.uri().path().to_string());
     let started = Instant::now();
-    let mut resp = next
-        .call(req)
-        .instrument(span.clone())
-        .await
-        .map_or_else(|err| err.into_response(), IntoResponse::into_response);
+    let answer = async {
+        if let Some(refusal) = body_refusal(&mut req, front.max_body).await {
+            return refusal;
+        }
+        match std::panic::AssertUnwindSafe(next.call(req))
+            .catch_unwind()
+            .await
+        {
+            Ok(answer) => {
+                answer.map_or_else(|err| err.into_response(), IntoResponse::into_response)
+            }
+            Err(_) => {
+                tracing::error!("a handler panicked");
+                ApiError::internal("a handler panicked").as_response()
+            }
+        }
+    };
+    let mut resp = answer.instrument(span.clone()).await;
     if let Ok(value) = request_id.parse() {
         resp.headers_mut().insert(REQUEST_ID, value);
     }
     let status = resp.status().as_u16();
-    metrics.request(
-        crate::api::operation_id(method.as_str(), &path),
-        status,
-        started.elapsed(),
-    );
+    front.metrics.request(operation, status, started.elapsed());
     if status >= 400 {
-        resp = count_refusal(resp, &metrics).await;
+        resp = count_refusal(resp, &front.metrics).await;
     }
-    span.in_scope(|| {
-        tracing::info!(
-            target: "cosgate::access",
-            %method,
-            %path,
-            status = resp.status().as_u16(),
-            latency_us = started.elapsed().as_micros() as u64,
-        )
-    });
+    if let Some(path) = logged_path {
+        span.in_scope(|| {
+            tracing::info!(
+                target: "cosgate::access",
+                %method,
+                %path,
+                status,
+                latency_us = started.elapsed().as_micros() as u64,
+            )
+        });
+    }
     Ok(resp)
 }
 
@@ -386,8 +409,26 @@ fn well_formed_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-fn new_request_id() -> String {
-    crate::signer::hex(&crate::clock::random_bytes::<16>())
+/// Request ids cosgate makes: unique, not secret (they are echoed and
+/// logged): a random prefix per process, so replicas do not collide, and a
+/// counter. No system call per request.
+struct RequestIds {
+    prefix: String,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        Self {
+            prefix: crate::signer::hex(&crate::clock::random_bytes::<8>()),
+            next: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.prefix.clone() + &crate::signer::hex(&n.to_be_bytes())
+    }
 }
 
 /// A bound, not yet running server. Tests bind port 0 and read [`port`].
