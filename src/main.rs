@@ -8,6 +8,10 @@ use cosgate::{
     cli::{self, Cli, Command},
 };
 
+/// Measured with bench/http.sh; see bench/README.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = Cli::parse().command.unwrap_or(Command::Serve);
