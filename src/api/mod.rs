@@ -141,7 +141,11 @@ pub fn allowed_methods(path: &str) -> Option<String> {
 pub fn operation_id(method: &str, path: &str) -> &'static str {
     OPERATIONS
         .iter()
-        .find(|(m, route, _)| m.eq_ignore_ascii_case(method) && route_matches(route, path))
+        .find(|(m, route, _)| {
+            // It runs on every request: an exact match needs no segment walk.
+            m.eq_ignore_ascii_case(method)
+                && (*route == path || (route.contains(':') && route_matches(route, path)))
+        })
         .map_or("none", |(_, _, id)| *id)
 }
 

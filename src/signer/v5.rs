@@ -253,14 +253,21 @@ impl Authorization {
 
 /// The `Authorization` header value.
 impl fmt::Display for Authorization {
+    /// The [`params`](Authorization::params) joined with `&`, unencoded,
+    /// written without copying them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (k, v)) in self.params().iter().enumerate() {
-            if i > 0 {
-                f.write_char('&')?;
-            }
-            write!(f, "{k}={v}")?;
-        }
-        Ok(())
+        let Self {
+            secret_id,
+            key_time,
+            header_list,
+            url_param_list,
+            signature,
+        } = self;
+        write!(
+            f,
+            "q-sign-algorithm=sha1&q-ak={secret_id}&q-sign-time={key_time}&q-key-time={key_time}\
+             &q-header-list={header_list}&q-url-param-list={url_param_list}&q-signature={signature}"
+        )
     }
 }
 
@@ -588,5 +595,22 @@ mod tests {
             auth.query_string(),
             "q-sign-algorithm=sha1&q-ak=AKID&q-sign-time=1%3B2&q-key-time=1%3B2&q-header-list=host&q-url-param-list=&q-signature=abc"
         );
+    }
+
+    #[test]
+    fn the_authorization_text_is_its_params_joined() {
+        let auth = Authorization {
+            secret_id: "AKIDEXAMPLE".into(),
+            key_time: KeyTime { start: 1, end: 2 },
+            header_list: "content-length;host".into(),
+            url_param_list: "partnumber;uploadid".into(),
+            signature: "0123abcd".into(),
+        };
+        let joined: Vec<String> = auth
+            .params()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(auth.to_string(), joined.join("&"));
     }
 }
