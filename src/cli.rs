@@ -27,7 +27,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (the default)
     Serve,
-    /// Print an access token signed with JWT_SECRET, for trying the API
+    /// Print an access token signed with the server's key, for trying the API
     Token {
         /// The account the token is for (its `sub`)
         #[arg(long)]
@@ -100,11 +100,16 @@ pub fn token(settings: &Settings, sub: &str, scopes: &[String], ttl: u64, force:
         eprintln!("cosgate token: refusing to mint a token in production without --force");
         return ExitCode::FAILURE;
     }
-    if settings.filled_in.contains(&"JWT_SECRET") {
+    // A signing key development made up lives only as long as its process:
+    // the server would not accept a token made with this one.
+    if let Some(name) = ["JWT_SECRET", "JWT_PRIVATE_KEY_FILE"]
+        .into_iter()
+        .find(|name| settings.filled_in.contains(name))
+    {
         eprintln!(
-            "cosgate token: JWT_SECRET is not set, so every cosgate process makes up its own \
+            "cosgate token: {name} is not set, so every cosgate process makes up its own \
              and the server would not accept this token.\n\
-             Set JWT_SECRET for both (for development: cp .env.example .env)."
+             Set {name} for both (for development: cp .env.example .env)."
         );
         return ExitCode::FAILURE;
     }

@@ -201,6 +201,16 @@ fn token_is_refused_in_production_without_force_and_without_a_shared_secret() {
         "no JWT_SECRET: the server would not accept it"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET is not set"));
+    let out = cosgate()
+        .env("JWT_ALGORITHM", "EdDSA")
+        .args(["token", "--sub", "a"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "an EdDSA key made up for this process"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_PRIVATE_KEY_FILE is not set"));
 }
 
 #[test]
