@@ -483,7 +483,7 @@ fn eddsa_needs_a_private_key_file_in_production_and_makes_one_up_in_development(
     let private = dir.path().join("jwt.pem");
     std::fs::write(
         &private,
-        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n",
+        include_str!("../../tests/vectors/rfc8037-ed25519.pem"),
     )
     .unwrap();
     let garbage = dir.path().join("garbage.pem");

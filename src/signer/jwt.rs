@@ -598,7 +598,7 @@ mod tests {
     }
 
     /// RFC 8037 Appendix A's key pair.
-    const RFC8037_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+    const RFC8037_PRIVATE: &str = include_str!("../../tests/vectors/rfc8037-ed25519.pem");
     const RFC8037_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
 
     fn rfc8037() -> Ed25519Key {

@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, jwk::JwkSet};
 use crate::helpers::*;
 
 /// RFC 8037 Appendix A's key pair.
-const PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n";
+const PRIVATE_PEM: &str = include_str!("../vectors/rfc8037-ed25519.pem");
 const PUBLIC_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
 
 async fn eddsa_app(dir: &tempfile::TempDir) -> (TestApp, String) {
