@@ -4,13 +4,12 @@
 use std::hint::black_box;
 
 use cosgate::{
-    policy::CosDir,
+    paths::CosDir,
     signer::{
-        Credentials,
-        jwt::JwtKeys,
-        v4,
+        Credentials, v4,
         v5::{self, KeyTime, SignedPairs},
     },
+    tokens::JwtKeys,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;

@@ -126,9 +126,9 @@ pub fn token(settings: &Settings, sub: &str, scopes: &[String], ttl: u64, force:
 /// `cosgate spec`: the document the server serves, built without settings.
 pub fn spec(yaml: bool) -> ExitCode {
     let text = if yaml {
-        app::spec_yaml()
+        crate::api::spec_yaml()
     } else {
-        app::spec_json() + "\n"
+        crate::api::spec_json() + "\n"
     };
     print_out(&text)
 }

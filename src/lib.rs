@@ -9,21 +9,28 @@
 //!   tag. The only module that knows HTTP.
 //! - [`login`]: WeChat login, registration, refresh-token rotation and token
 //!   issue, over the store, the WeChat client and the JWT keys. No HTTP.
-//! - [`policy`]: parses client paths into well-formed types, names the COS
-//!   operation a request performs, and decides what an account may sign
-//!   (keys, operations, sizes). No HTTP, no crypto.
-//! - [`signer`]: COS v4 and v5 signatures, POST policies and cosgate's JWTs.
-//!   Pure: time and nonces are arguments.
+//! - [`signing`]: the COS signing service: rate limit, policy, quota, the
+//!   key that signs, the signature; one method per capability. No HTTP.
+//! - [`paths`]: client paths and keys parsed into well-formed types, and the
+//!   per-account directory rule. No HTTP, no crypto.
+//! - [`policy`]: names the COS operation a request performs and decides
+//!   what an account may sign (keys, operations, sizes, the exact pairs),
+//!   and the CAM policy of its STS credentials. No HTTP, no crypto.
+//! - [`signer`]: COS v4 and v5 signatures, POST policies and TC3. Pure:
+//!   time and nonces are arguments.
+//! - [`tokens`]: cosgate's access tokens (JWT mint and verify) and their
+//!   keys and JWKS. Time is an argument.
 //! - [`store`]: accounts and refresh tokens in SQLite or PostgreSQL. No HTTP.
-//! - [`sts`]: Tencent Cloud STS `GetFederationToken`, signed with TC3. No
-//!   HTTP server types, no store.
+//! - [`sts`]: Tencent Cloud STS `GetFederationToken`, signed with TC3, and
+//!   the per-account credential cache. No HTTP server types, no store.
 //! - [`wechat`]: `jscode2session` and `encryptedData` decryption. No HTTP
 //!   server types, no store.
 //! - [`config`]: settings from the environment, validated at load.
 //! - [`outbound`]: the HTTP client and failure wording WeChat and STS share.
 //! - [`ratelimit`]: per-account and per-address rate limits. No HTTP.
 //! - [`metrics`]: what `/metrics` exposes. No HTTP.
-//! - [`app`]: assembles the service; [`cli`]: the command line.
+//! - [`app`]: start-up wiring (the state, the listeners, shutdown);
+//!   [`cli`]: the command line.
 //! - [`clock`]: the only reader of the clock and the random source.
 
 pub mod api;
@@ -34,11 +41,14 @@ pub mod config;
 pub mod login;
 pub mod metrics;
 pub mod outbound;
+pub mod paths;
 pub mod policy;
 pub mod ratelimit;
 pub mod signer;
+pub mod signing;
 pub mod store;
 pub mod sts;
+pub mod tokens;
 pub mod wechat;
 
 pub use app::Application;

@@ -3,7 +3,7 @@
 //!
 //! Over the [`Store`], the [`WechatClient`] and the JWT keys; knows nothing
 //! of HTTP. `src/api/auth.rs` and `src/api/accounts.rs` map its answers and
-//! its [`LoginError`]s to the contract.
+//! its [`LoginError`]s to the contract (`src/api/error.rs`).
 
 use std::sync::Arc;
 
@@ -12,11 +12,9 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use crate::{
     clock::{random_bytes, unix_now},
     metrics::Metrics,
-    signer::{
-        hex,
-        jwt::{JwtKeys, TokenError},
-    },
+    signer::hex,
     store::{Account, NewRefreshToken, Profile, RefreshRefusal, Store, StoreError},
+    tokens::{JwtKeys, TokenError},
     wechat::{self, DecryptError, WechatClient, decrypt_user_info},
 };
 
@@ -25,7 +23,7 @@ const LOGIN_SCOPES: &[&str] = &["open"];
 
 /// What a client sends to log in or register.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
+pub struct LoginRequest {
     /// The code from `wx.login`.
     pub code: String,
     /// `(encryptedData, iv)` from `wx.getUserInfo`, if the app sent them.
@@ -36,7 +34,7 @@ pub struct Credentials {
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error(transparent)]
-    Wechat(#[from] wechat::LoginError),
+    Wechat(#[from] wechat::WechatError),
     #[error("development logins have no session key to decrypt with")]
     NoSessionKey,
     #[error(transparent)]
@@ -117,10 +115,10 @@ impl Login {
     /// account when the policy allows), and issues tokens of a new family.
     pub async fn log_in(
         &self,
-        credentials: &Credentials,
+        request: &LoginRequest,
         client_id: &str,
     ) -> Result<Tokens, LoginError> {
-        let (openid, profile) = self.identify(credentials).await?;
+        let (openid, profile) = self.identify(request).await?;
         let now = unix_now() as i64;
         let account = self
             .store
@@ -142,8 +140,8 @@ impl Login {
     }
 
     /// Creates the account of the WeChat user who sent the code.
-    pub async fn register(&self, credentials: &Credentials) -> Result<Account, LoginError> {
-        let (openid, profile) = self.identify(credentials).await?;
+    pub async fn register(&self, request: &LoginRequest) -> Result<Account, LoginError> {
+        let (openid, profile) = self.identify(request).await?;
         let now = unix_now() as i64;
         Ok(self
             .store
@@ -204,15 +202,15 @@ impl Login {
     }
 
     /// Asks WeChat who sent the code, and decrypts the profile if sent.
-    async fn identify(&self, credentials: &Credentials) -> Result<(String, Profile), LoginError> {
+    async fn identify(&self, request: &LoginRequest) -> Result<(String, Profile), LoginError> {
         let started = std::time::Instant::now();
-        let session = self.wechat.code_to_session(&credentials.code).await;
+        let session = self.wechat.code_to_session(&request.code).await;
         let outcome = match &session {
             Ok(_) => "ok",
-            Err(wechat::LoginError::InvalidCode | wechat::LoginError::HighRiskUser) => "refused",
-            Err(wechat::LoginError::RateLimited) => "rate_limited",
-            Err(wechat::LoginError::Unavailable(_)) => "unavailable",
-            Err(wechat::LoginError::BadAnswer(_)) => "bad_answer",
+            Err(wechat::WechatError::InvalidCode | wechat::WechatError::HighRiskUser) => "refused",
+            Err(wechat::WechatError::RateLimited) => "rate_limited",
+            Err(wechat::WechatError::Unavailable(_)) => "unavailable",
+            Err(wechat::WechatError::BadAnswer(_)) => "bad_answer",
         };
         self.metrics.upstream("wechat", outcome, started.elapsed());
         let session =
@@ -221,7 +219,7 @@ impl Login {
             unionid: session.unionid.clone(),
             ..Default::default()
         };
-        if let Some((data, iv)) = &credentials.encrypted {
+        if let Some((data, iv)) = &request.encrypted {
             let key = session
                 .session_key
                 .as_ref()

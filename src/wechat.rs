@@ -38,7 +38,7 @@ impl fmt::Debug for Session {
 
 /// Why WeChat did not give a session.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoginError {
+pub enum WechatError {
     /// 40029 and its kin: the code is invalid, expired or used.
     #[error("WeChat refused the login code (invalid, expired or already used)")]
     InvalidCode,
@@ -113,7 +113,7 @@ impl WechatClient {
 
     /// Exchanges a `wx.login` code for the user's openid and session key.
     /// Busy answers and transport failures are retried once; refusals never.
-    pub async fn code_to_session(&self, code: &str) -> Result<Session, LoginError> {
+    pub async fn code_to_session(&self, code: &str) -> Result<Session, WechatError> {
         if self.dev_login && code.starts_with("dev-") && code.len() > 4 {
             return Ok(Session {
                 openid: code.to_string(),
@@ -122,12 +122,12 @@ impl WechatClient {
             });
         }
         match self.jscode2session(code).await {
-            Err(LoginError::Unavailable(_)) => self.jscode2session(code).await,
+            Err(WechatError::Unavailable(_)) => self.jscode2session(code).await,
             other => other,
         }
     }
 
-    async fn jscode2session(&self, code: &str) -> Result<Session, LoginError> {
+    async fn jscode2session(&self, code: &str) -> Result<Session, WechatError> {
         let url = format!("{}/sns/jscode2session", self.base);
         let resp = self
             .http
@@ -141,9 +141,9 @@ impl WechatClient {
             .send()
             .await
             // The error's URL would carry the secret and the code.
-            .map_err(|e| LoginError::Unavailable(transport_error(&e.without_url())))?;
+            .map_err(|e| WechatError::Unavailable(transport_error(&e.without_url())))?;
         if !resp.status().is_success() {
-            return Err(LoginError::BadAnswer(format!(
+            return Err(WechatError::BadAnswer(format!(
                 "HTTP {}",
                 resp.status().as_u16()
             )));
@@ -151,18 +151,18 @@ impl WechatClient {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| LoginError::Unavailable(transport_error(&e.without_url())))?;
+            .map_err(|e| WechatError::Unavailable(transport_error(&e.without_url())))?;
         let answer: Jscode2SessionAnswer =
-            serde_json::from_slice(&body).map_err(|_| LoginError::BadAnswer("not JSON".into()))?;
+            serde_json::from_slice(&body).map_err(|_| WechatError::BadAnswer("not JSON".into()))?;
         match answer.errcode {
             0 => {}
-            40029 | 40163 | 40125 | 41008 => return Err(LoginError::InvalidCode),
-            45011 => return Err(LoginError::RateLimited),
-            40226 => return Err(LoginError::HighRiskUser),
-            -1 => return Err(LoginError::Unavailable("busy (errcode -1)".into())),
+            40029 | 40163 | 40125 | 41008 => return Err(WechatError::InvalidCode),
+            45011 => return Err(WechatError::RateLimited),
+            40226 => return Err(WechatError::HighRiskUser),
+            -1 => return Err(WechatError::Unavailable("busy (errcode -1)".into())),
             other => {
                 // errmsg is WeChat's text about the request, not a secret.
-                return Err(LoginError::BadAnswer(format!(
+                return Err(WechatError::BadAnswer(format!(
                     "errcode {other}: {}",
                     answer.errmsg
                 )));
@@ -174,7 +174,7 @@ impl WechatClient {
                 unionid: answer.unionid,
                 session_key: Some(SecretString::from(key)),
             }),
-            _ => Err(LoginError::BadAnswer("no openid or session_key".into())),
+            _ => Err(WechatError::BadAnswer("no openid or session_key".into())),
         }
     }
 }

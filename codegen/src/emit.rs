@@ -155,13 +155,19 @@ fn emit_info(model: &Model) -> TokenStream {
         let method = op.method.as_str().to_uppercase();
         let route = op.path.poem_route();
         let id = &op.operation_id;
-        quote!((#method, #route, #id))
+        let scheme = op
+            .security
+            .first()
+            .and_then(|alternative| alternative.first())
+            .map_or("", |(name, _)| name.as_str());
+        quote!((#method, #route, #id, #scheme))
     });
     quote! {
-        /// `(method, route, operationId)` of every operation in docs/v1.yml,
-        /// routes as poem writes them (`:x` for parameters); for `Allow`
-        /// headers and metrics.
-        pub const OPERATIONS: &[(&str, &str, &str)] = &[#(#operations),*];
+        /// `(method, route, operationId, security scheme)` of every operation
+        /// in docs/v1.yml, routes as poem writes them (`:x` for parameters),
+        /// the scheme `""` when the operation is public; for `Allow` headers,
+        /// metrics and the login rate limit.
+        pub const OPERATIONS: &[(&str, &str, &str, &str)] = &[#(#operations),*];
         /// `info.title` of docs/v1.yml.
         pub const SPEC_TITLE: &str = #title;
         /// `info.version` of docs/v1.yml; a test keeps it equal to Cargo's.

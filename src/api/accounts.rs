@@ -2,7 +2,7 @@
 
 use super::{
     Account, AccountsApi, Handlers, WxappLogin,
-    auth::credentials,
+    auth::login_request,
     error::{ApiError, ErrorCode},
     security::{Claims, ClientId},
 };
@@ -15,8 +15,8 @@ impl AccountsApi for Handlers {
         code: Option<String>,
         body: WxappLogin,
     ) -> Result<Account, ApiError> {
-        let credentials = credentials(code, body)?;
-        let account = self.state.login.register(&credentials).await?;
+        let request = login_request(code, body)?;
+        let account = self.state.login.register(&request).await?;
         Ok(account_body(account))
     }
 
@@ -27,7 +27,7 @@ impl AccountsApi for Handlers {
             .account(&claims.sub)
             .await?
             .ok_or_else(|| {
-                ApiError::not_found(
+                ApiError::new(
                     ErrorCode::AccountNotFound,
                     "the token's account does not exist",
                 )

@@ -2,17 +2,14 @@
 //! tokens, publish the public keys of access tokens.
 //!
 //! Each handler reads the request (either form of it), asks
-//! [`crate::login`], and answers; the mapping of [`LoginError`] to the
-//! contract's statuses lives here.
+//! [`crate::login`], and answers; `?` maps its errors (`src/api/error.rs`).
 
 use super::{
     AuthApi, Handlers, Jwk, Jwks, RefreshRequest, RevokeRequest, TokenDetail, WxappLogin,
     error::{ApiError, ErrorCode},
     security::ClientId,
 };
-use crate::login::{Credentials, LoginError, Tokens};
-use crate::store::StoreError;
-use crate::wechat;
+use crate::login::{LoginRequest, Tokens};
 
 /// The longest `wx.login` code cosgate passes on (WeChat's are 32 bytes).
 const MAX_CODE_BYTES: usize = 256;
@@ -28,8 +25,8 @@ impl AuthApi for Handlers {
         code: Option<String>,
         body: WxappLogin,
     ) -> Result<TokenDetail, ApiError> {
-        let credentials = credentials(code, body)?;
-        let tokens = self.state.login.log_in(&credentials, &client.0).await?;
+        let request = login_request(code, body)?;
+        let tokens = self.state.login.log_in(&request, &client.0).await?;
         Ok(token_detail(tokens))
     }
 
@@ -80,10 +77,10 @@ fn checked_refresh_token<'a>(field: &str, token: &'a str) -> Result<&'a str, Api
 /// Reads the code and the optional encrypted profile from either form: the
 /// documented fields, or the 2017 client's `?code=` with
 /// `{username: encryptedData, password: iv}`.
-pub(super) fn credentials(
+pub(super) fn login_request(
     query_code: Option<String>,
     body: WxappLogin,
-) -> Result<Credentials, ApiError> {
+) -> Result<LoginRequest, ApiError> {
     let present = |v: Option<String>| v.filter(|s| !s.is_empty());
     let code = present(body.code)
         .or(present(query_code))
@@ -95,14 +92,14 @@ pub(super) fn credentials(
     }
     let data = present(body.encrypted_data).or(present(body.username));
     let iv = present(body.iv).or(present(body.password));
-    let bad = |message| ApiError::bad_request(ErrorCode::InvalidEncryptedData, message);
+    let bad = |message| ApiError::new(ErrorCode::InvalidEncryptedData, message);
     let encrypted = match (data, iv) {
         (None, None) => None,
         (Some(data), Some(iv)) if data.len() <= MAX_ENCRYPTED_BYTES => Some((data, iv)),
         (Some(_), Some(_)) => return Err(bad("encrypted_data is too long")),
         _ => return Err(bad("encrypted_data and iv go together")),
     };
-    Ok(Credentials { code, encrypted })
+    Ok(LoginRequest { code, encrypted })
 }
 
 fn token_detail(tokens: Tokens) -> TokenDetail {
@@ -113,60 +110,5 @@ fn token_detail(tokens: Tokens) -> TokenDetail {
         expires_in: tokens.expires_in as i64,
         refresh_token: tokens.refresh_token,
         nickname: tokens.account.nickname,
-    }
-}
-
-/// The contract's answer to each way a login can fail.
-impl From<LoginError> for ApiError {
-    fn from(err: LoginError) -> Self {
-        use wechat::LoginError as WeChat;
-        let message = err.to_string();
-        match err {
-            LoginError::Wechat(WeChat::InvalidCode) => {
-                ApiError::unauthorized(ErrorCode::InvalidWxappCode, message)
-            }
-            LoginError::Wechat(WeChat::RateLimited) => {
-                ApiError::too_many_requests(ErrorCode::WechatRateLimited, message)
-            }
-            LoginError::Wechat(WeChat::HighRiskUser) => {
-                ApiError::forbidden(ErrorCode::WechatHighRiskUser, message)
-            }
-            LoginError::Wechat(WeChat::Unavailable(_)) => {
-                ApiError::service_unavailable(ErrorCode::WechatUnavailable, message)
-            }
-            LoginError::Wechat(WeChat::BadAnswer(_)) => {
-                ApiError::bad_gateway(ErrorCode::WechatUnavailable, message)
-            }
-            LoginError::NoSessionKey
-            | LoginError::EncryptedData(_)
-            | LoginError::EncryptedDataOfAnotherUser => {
-                ApiError::bad_request(ErrorCode::InvalidEncryptedData, message)
-            }
-            LoginError::NotRegistered => {
-                ApiError::unauthorized(ErrorCode::WxappNotRegistered, message)
-            }
-            LoginError::AlreadyRegistered => {
-                ApiError::conflict(ErrorCode::WxappAlreadyRegistered, message)
-            }
-            LoginError::RefreshRefused(_) | LoginError::AccountGone => {
-                ApiError::unauthorized(ErrorCode::InvalidRefreshToken, message)
-            }
-            LoginError::Store(StoreError::Busy) => store_busy(),
-            LoginError::Store(_) | LoginError::Token(_) => ApiError::internal(err),
-        }
-    }
-}
-
-/// 503 `store_busy`: the store stayed busy through its retries.
-pub(super) fn store_busy() -> ApiError {
-    ApiError::service_unavailable(ErrorCode::StoreBusy, "the store is busy; retry in a moment")
-        .retry_after(1)
-}
-
-/// A store failure as the contract answers it: busy is 503, the rest 500.
-pub(super) fn store_error(err: StoreError) -> ApiError {
-    match err {
-        StoreError::Busy => store_busy(),
-        other => ApiError::internal(other),
     }
 }

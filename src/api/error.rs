@@ -13,104 +13,76 @@ use std::fmt;
 use poem::{IntoResponse, Response, error::ResponseError, http::StatusCode};
 
 use super::Error as ErrorBody;
+use crate::{
+    login::LoginError,
+    policy::{operation::OperationRefusal, signing::Refusal},
+    signing::SignError,
+    store::StoreError,
+    sts::StsError,
+};
 
-/// Every `error_code` cosgate sends. `as_str` is the wire value; docs/v1.yml
-/// (the `Error` schema) and README list the same codes, which a test checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidRequest,
-    InvalidPath,
-    InvalidKey,
-    InvalidEncryptedData,
-    InvalidToken,
-    InvalidClient,
-    InvalidWxappCode,
-    WxappNotRegistered,
-    InvalidRefreshToken,
-    InsufficientScope,
-    PathNotAllowed,
-    WechatHighRiskUser,
-    NotFound,
-    AccountNotFound,
-    MethodNotAllowed,
-    WxappAlreadyRegistered,
-    WechatRateLimited,
-    InternalError,
-    WechatUnavailable,
-    OperationNotAllowed,
-    UploadTooLarge,
-    QuotaExceeded,
-    PayloadTooLarge,
-    StsUnavailable,
-    NotReady,
-    StoreBusy,
-    RateLimited,
+/// Declares [`ErrorCode`] from one table: variant, wire value, status. The
+/// table is the one list of codes; docs/v1.yml (the `Error` schema) and
+/// README's error table are checked against it by the tests below.
+macro_rules! error_codes {
+    ($($variant:ident = $wire:literal, $status:ident;)*) => {
+        /// Every `error_code` cosgate sends.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the table's order.
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The wire value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $wire,)*
+                }
+            }
+
+            /// The status it is answered with. Only a service cosgate
+            /// depends on answering nonsense turns a 503 code into a 502
+            /// ([`ApiError::bad_gateway`]).
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::$status,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// Every code, for the test that keeps the docs in step.
-    pub const ALL: &[ErrorCode] = &[
-        ErrorCode::InvalidRequest,
-        ErrorCode::InvalidPath,
-        ErrorCode::InvalidKey,
-        ErrorCode::InvalidEncryptedData,
-        ErrorCode::InvalidToken,
-        ErrorCode::InvalidClient,
-        ErrorCode::InvalidWxappCode,
-        ErrorCode::WxappNotRegistered,
-        ErrorCode::InvalidRefreshToken,
-        ErrorCode::InsufficientScope,
-        ErrorCode::PathNotAllowed,
-        ErrorCode::WechatHighRiskUser,
-        ErrorCode::NotFound,
-        ErrorCode::AccountNotFound,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::WxappAlreadyRegistered,
-        ErrorCode::WechatRateLimited,
-        ErrorCode::InternalError,
-        ErrorCode::WechatUnavailable,
-        ErrorCode::OperationNotAllowed,
-        ErrorCode::UploadTooLarge,
-        ErrorCode::QuotaExceeded,
-        ErrorCode::PayloadTooLarge,
-        ErrorCode::StsUnavailable,
-        ErrorCode::NotReady,
-        ErrorCode::StoreBusy,
-        ErrorCode::RateLimited,
-    ];
-
-    /// The wire value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidRequest => "invalid_request",
-            ErrorCode::InvalidPath => "invalid_path",
-            ErrorCode::InvalidKey => "invalid_key",
-            ErrorCode::InvalidEncryptedData => "invalid_encrypted_data",
-            ErrorCode::InvalidToken => "invalid_token",
-            ErrorCode::InvalidClient => "invalid_client",
-            ErrorCode::InvalidWxappCode => "invalid_wxapp_code",
-            ErrorCode::WxappNotRegistered => "wxapp_not_registered",
-            ErrorCode::InvalidRefreshToken => "invalid_refresh_token",
-            ErrorCode::InsufficientScope => "insufficient_scope",
-            ErrorCode::PathNotAllowed => "path_not_allowed",
-            ErrorCode::WechatHighRiskUser => "wechat_high_risk_user",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::AccountNotFound => "account_not_found",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::WxappAlreadyRegistered => "wxapp_already_registered",
-            ErrorCode::WechatRateLimited => "wechat_rate_limited",
-            ErrorCode::InternalError => "internal_error",
-            ErrorCode::WechatUnavailable => "wechat_unavailable",
-            ErrorCode::OperationNotAllowed => "operation_not_allowed",
-            ErrorCode::UploadTooLarge => "upload_too_large",
-            ErrorCode::QuotaExceeded => "quota_exceeded",
-            ErrorCode::PayloadTooLarge => "payload_too_large",
-            ErrorCode::StsUnavailable => "sts_unavailable",
-            ErrorCode::NotReady => "not_ready",
-            ErrorCode::StoreBusy => "store_busy",
-            ErrorCode::RateLimited => "rate_limited",
-        }
-    }
+error_codes! {
+    InvalidRequest = "invalid_request", BAD_REQUEST;
+    InvalidPath = "invalid_path", BAD_REQUEST;
+    InvalidKey = "invalid_key", BAD_REQUEST;
+    InvalidEncryptedData = "invalid_encrypted_data", BAD_REQUEST;
+    InvalidToken = "invalid_token", UNAUTHORIZED;
+    InvalidClient = "invalid_client", UNAUTHORIZED;
+    InvalidWxappCode = "invalid_wxapp_code", UNAUTHORIZED;
+    WxappNotRegistered = "wxapp_not_registered", UNAUTHORIZED;
+    InvalidRefreshToken = "invalid_refresh_token", UNAUTHORIZED;
+    InsufficientScope = "insufficient_scope", FORBIDDEN;
+    PathNotAllowed = "path_not_allowed", FORBIDDEN;
+    WechatHighRiskUser = "wechat_high_risk_user", FORBIDDEN;
+    OperationNotAllowed = "operation_not_allowed", FORBIDDEN;
+    UploadTooLarge = "upload_too_large", FORBIDDEN;
+    NotFound = "not_found", NOT_FOUND;
+    AccountNotFound = "account_not_found", NOT_FOUND;
+    MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
+    WxappAlreadyRegistered = "wxapp_already_registered", CONFLICT;
+    PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE;
+    WechatRateLimited = "wechat_rate_limited", TOO_MANY_REQUESTS;
+    QuotaExceeded = "quota_exceeded", TOO_MANY_REQUESTS;
+    RateLimited = "rate_limited", TOO_MANY_REQUESTS;
+    InternalError = "internal_error", INTERNAL_SERVER_ERROR;
+    WechatUnavailable = "wechat_unavailable", SERVICE_UNAVAILABLE;
+    StsUnavailable = "sts_unavailable", SERVICE_UNAVAILABLE;
+    StoreBusy = "store_busy", SERVICE_UNAVAILABLE;
+    NotReady = "not_ready", SERVICE_UNAVAILABLE;
 }
 
 impl fmt::Display for ErrorCode {
@@ -130,9 +102,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+    /// `code`, answered with its status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             headers: Vec::new(),
@@ -144,47 +117,31 @@ impl ApiError {
         self
     }
 
-    /// 400: the request itself is malformed.
-    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     /// 400 `invalid_request`, the most common one.
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::bad_request(ErrorCode::InvalidRequest, message)
+        Self::new(ErrorCode::InvalidRequest, message)
     }
 
-    /// 401 with a bearer `WWW-Authenticate` challenge (RFC 6750).
+    /// A 401 `code` with a bearer `WWW-Authenticate` challenge (RFC 6750).
     pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
         let message = message.into();
         let challenge = format!(
             r#"Bearer realm="cosgate", error="{code}", error_description="{}""#,
             message.replace('"', "'")
         );
-        Self::new(StatusCode::UNAUTHORIZED, code, message)
-            .with_header("WWW-Authenticate", challenge)
+        Self::new(code, message).with_header("WWW-Authenticate", challenge)
     }
 
     /// 401 `invalid_client` with a Basic challenge: the OAuth client failed
     /// HTTP Basic authentication.
     pub fn unauthorized_client(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient, message)
+        Self::new(ErrorCode::InvalidClient, message)
             .with_header("WWW-Authenticate", r#"Basic realm="cosgate""#.to_string())
-    }
-
-    /// 403: authenticated, not allowed.
-    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
-    }
-
-    /// 404: a thing that does not exist.
-    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
     /// 404 `not_found`: no operation at this path.
     pub fn no_route(path: &str) -> Self {
-        Self::not_found(
+        Self::new(
             ErrorCode::NotFound,
             format!("no operation at {path}; see /docs"),
         )
@@ -193,35 +150,23 @@ impl ApiError {
     /// 405 `method_not_allowed`, with the `Allow` header RFC 9110 requires.
     pub fn method_not_allowed(allow: String) -> Self {
         Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::MethodNotAllowed,
             format!("this path allows {allow}"),
         )
         .with_header("Allow", allow)
     }
 
-    /// 409: it already exists.
-    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
-    }
-
     /// 413 `payload_too_large`: the body is larger than cosgate reads.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
             format!("the request body is larger than {limit} bytes"),
         )
     }
 
-    /// 429: slow down.
-    pub fn too_many_requests(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
-    }
-
     /// 429 `rate_limited`, with the wait.
     pub fn rate_limited(retry_after: u64) -> Self {
-        Self::too_many_requests(
+        Self::new(
             ErrorCode::RateLimited,
             "too many requests; retry after the time in Retry-After",
         )
@@ -237,20 +182,20 @@ impl ApiError {
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::InternalError,
             "the server failed to answer; see its log",
         )
     }
 
-    /// 502: a service cosgate depends on answered nonsense.
+    /// 502 with a code that is otherwise a 503: a service cosgate depends
+    /// on answered, but with nonsense (or refused cosgate's own request), so
+    /// retrying soon will not help.
     pub fn bad_gateway(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, code, message)
-    }
-
-    /// 503: a service cosgate depends on is busy or down.
-    pub fn service_unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        debug_assert_eq!(code.status(), StatusCode::SERVICE_UNAVAILABLE);
+        Self {
+            status: StatusCode::BAD_GATEWAY,
+            ..Self::new(code, message)
+        }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -367,6 +312,119 @@ impl ResponseError for ApiError {
     }
 }
 
+// Every domain error, as the contract answers it: handlers use `?`.
+
+/// Each way a login can fail.
+impl From<LoginError> for ApiError {
+    fn from(err: LoginError) -> Self {
+        use crate::wechat::WechatError as WeChat;
+        let message = err.to_string();
+        match err {
+            LoginError::Wechat(WeChat::InvalidCode) => {
+                Self::unauthorized(ErrorCode::InvalidWxappCode, message)
+            }
+            LoginError::Wechat(WeChat::RateLimited) => {
+                Self::new(ErrorCode::WechatRateLimited, message)
+            }
+            LoginError::Wechat(WeChat::HighRiskUser) => {
+                Self::new(ErrorCode::WechatHighRiskUser, message)
+            }
+            LoginError::Wechat(WeChat::Unavailable(_)) => {
+                Self::new(ErrorCode::WechatUnavailable, message)
+            }
+            LoginError::Wechat(WeChat::BadAnswer(_)) => {
+                Self::bad_gateway(ErrorCode::WechatUnavailable, message)
+            }
+            LoginError::NoSessionKey
+            | LoginError::EncryptedData(_)
+            | LoginError::EncryptedDataOfAnotherUser => {
+                Self::new(ErrorCode::InvalidEncryptedData, message)
+            }
+            LoginError::NotRegistered => Self::unauthorized(ErrorCode::WxappNotRegistered, message),
+            LoginError::AlreadyRegistered => Self::new(ErrorCode::WxappAlreadyRegistered, message),
+            LoginError::RefreshRefused(_) | LoginError::AccountGone => {
+                Self::unauthorized(ErrorCode::InvalidRefreshToken, message)
+            }
+            LoginError::Store(err) => err.into(),
+            LoginError::Token(_) => Self::internal(err),
+        }
+    }
+}
+
+/// A busy store is 503 `store_busy` (it stayed busy through its retries);
+/// anything else is a 500.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Busy => {
+                Self::new(ErrorCode::StoreBusy, "the store is busy; retry in a moment")
+                    .retry_after(1)
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// STS's failures. The reason goes to the log; the client learns only that
+/// STS could not help.
+impl From<StsError> for ApiError {
+    fn from(err: StsError) -> Self {
+        tracing::error!(reason = %err, "no STS credentials");
+        let message = "temporary credentials are not available right now";
+        match err {
+            StsError::LimitExceeded | StsError::Unavailable(_) => {
+                Self::new(ErrorCode::StsUnavailable, message).retry_after(5)
+            }
+            StsError::Refused(_) | StsError::BadAnswer(_) => {
+                Self::bad_gateway(ErrorCode::StsUnavailable, message)
+            }
+        }
+    }
+}
+
+/// Each refusal of the signing policy.
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let code = match &refusal {
+            Refusal::InvalidKey(_) => ErrorCode::InvalidKey,
+            Refusal::OutsideScope(_) => ErrorCode::PathNotAllowed,
+            Refusal::Operation(
+                OperationRefusal::UnknownMethod | OperationRefusal::DuplicateQuery(_),
+            )
+            | Refusal::MissingContentLength(_)
+            | Refusal::BadContentLength
+            | Refusal::BadPartNumber
+            | Refusal::BadPairs(_) => ErrorCode::InvalidRequest,
+            Refusal::Operation(_) | Refusal::PicOperations(_) => ErrorCode::OperationNotAllowed,
+            Refusal::TooLarge { .. } => ErrorCode::UploadTooLarge,
+        };
+        Self::new(code, refusal.to_string())
+    }
+}
+
+/// Why the signing service signed nothing.
+impl From<SignError> for ApiError {
+    fn from(err: SignError) -> Self {
+        let message = err.to_string();
+        match err {
+            SignError::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            SignError::Refused(refusal) => refusal.into(),
+            SignError::InvalidPath(_) => Self::new(ErrorCode::InvalidPath, message),
+            SignError::InvalidKeyPrefix(_) => Self::new(ErrorCode::InvalidKey, message),
+            SignError::OutsideScope(_) | SignError::CamPolicy(_) => {
+                Self::new(ErrorCode::PathNotAllowed, message)
+            }
+            SignError::InvalidRequest(_) => Self::invalid_request(message),
+            SignError::QuotaExceeded { retry_after, .. } => {
+                Self::new(ErrorCode::QuotaExceeded, message).retry_after(retry_after)
+            }
+            SignError::Sts(err) => err.into(),
+            SignError::Store(err) => err.into(),
+            SignError::Internal(_) => Self::internal(message),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +472,224 @@ mod tests {
             .map(|line| line.split('|').nth(2).unwrap_or_default().to_string())
             .collect();
         assert_eq!(codes_in(&table), enum_codes());
+    }
+
+    /// The statuses a line of docs/v1.yml's or README's list gives its codes:
+    /// `- 400: …` or `| 404 / 405 | …`.
+    fn statuses_in(line: &str) -> Vec<u16> {
+        let head = line
+            .trim_start_matches(['-', '|', ' '])
+            .split([':', '|'])
+            .next()
+            .unwrap_or_default();
+        head.split([',', '/'])
+            .filter_map(|n| n.trim().parse().ok())
+            .collect()
+    }
+
+    /// Each code is listed under the status it is answered with; a code
+    /// under two statuses is a 503 that is a 502 when the service answered
+    /// nonsense ([`ApiError::bad_gateway`]).
+    fn check_statuses(lines: &str, what: &str) {
+        for line in lines.lines() {
+            let statuses = statuses_in(line);
+            for code in codes_in(line) {
+                let code = ErrorCode::ALL
+                    .iter()
+                    .find(|c| c.as_str() == code)
+                    .unwrap_or_else(|| panic!("{what} lists unknown code {code}"));
+                let status = code.status().as_u16();
+                let both = statuses == [502, 503] && status == 503;
+                assert!(
+                    statuses.contains(&status) || both,
+                    "{what}: {code} is listed under {statuses:?} but answered {status}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_spec_and_readme_list_each_code_under_its_status() {
+        let spec = include_str!("../../docs/v1.yml");
+        let start = spec.find("        error_code:").expect("error_code");
+        let end = start + spec[start..].find("        message:").expect("message");
+        let bullets: String = spec[start..end]
+            .lines()
+            .filter(|l| l.trim_start().starts_with("- "))
+            .map(|l| l.trim_start().to_string() + "\n")
+            .collect();
+        check_statuses(&bullets, "docs/v1.yml");
+        let readme = include_str!("../../README.md");
+        let start = readme.find("| status | `error_code` |").expect("table");
+        let table: String = readme[start..]
+            .lines()
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            // The table's second column only: the third describes.
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').collect();
+                format!("|{}|{}\n", cells[1], cells[2])
+            })
+            .collect();
+        check_statuses(&table, "README");
+    }
+
+    /// The answer to `err`: status and code.
+    fn answer(err: impl Into<ApiError>) -> (u16, &'static str) {
+        let err = err.into();
+        (err.status(), err.code().as_str())
+    }
+
+    #[test]
+    fn every_sign_error_has_its_status_and_code() {
+        use crate::{
+            paths::{CosDir, PathError, ScopeError},
+            policy::{cam::PolicyError, operation::CosAction},
+        };
+        let dir = CosDir::parse("/uploads/a").expect("a directory");
+        let cases: Vec<(SignError, (u16, &str))> = vec![
+            (
+                SignError::RateLimited { retry_after: 3 },
+                (429, "rate_limited"),
+            ),
+            (
+                SignError::Refused(Refusal::InvalidKey(PathError::DotSegment)),
+                (400, "invalid_key"),
+            ),
+            (
+                SignError::Refused(Refusal::OutsideScope(ScopeError::OutsideAllowed {
+                    allowed: dir.clone(),
+                })),
+                (403, "path_not_allowed"),
+            ),
+            (
+                SignError::Refused(Refusal::Operation(OperationRefusal::UnknownMethod)),
+                (400, "invalid_request"),
+            ),
+            (
+                SignError::Refused(Refusal::Operation(OperationRefusal::DuplicateQuery(
+                    "a".into(),
+                ))),
+                (400, "invalid_request"),
+            ),
+            (
+                SignError::Refused(Refusal::Operation(OperationRefusal::NotAllowed(
+                    CosAction::DeleteObject,
+                ))),
+                (403, "operation_not_allowed"),
+            ),
+            (
+                SignError::Refused(Refusal::Operation(OperationRefusal::Header(
+                    "x-cos-acl".into(),
+                    "an ACL change",
+                ))),
+                (403, "operation_not_allowed"),
+            ),
+            (
+                SignError::Refused(Refusal::MissingContentLength(CosAction::PutObject)),
+                (400, "invalid_request"),
+            ),
+            (
+                SignError::Refused(Refusal::BadContentLength),
+                (400, "invalid_request"),
+            ),
+            (
+                SignError::Refused(Refusal::BadPartNumber),
+                (400, "invalid_request"),
+            ),
+            (
+                SignError::Refused(Refusal::BadPairs("at most 64 headers".into())),
+                (400, "invalid_request"),
+            ),
+            (
+                SignError::Refused(Refusal::TooLarge { size: 2, max: 1 }),
+                (403, "upload_too_large"),
+            ),
+            (
+                SignError::Refused(Refusal::PicOperations("no".into())),
+                (403, "operation_not_allowed"),
+            ),
+            (
+                SignError::InvalidPath(PathError::Empty),
+                (400, "invalid_path"),
+            ),
+            (
+                SignError::InvalidKeyPrefix(PathError::Empty),
+                (400, "invalid_key"),
+            ),
+            (
+                SignError::OutsideScope(ScopeError::OutsideAllowed { allowed: dir }),
+                (403, "path_not_allowed"),
+            ),
+            (
+                SignError::InvalidRequest("expires_in must be positive".into()),
+                (400, "invalid_request"),
+            ),
+            (
+                SignError::QuotaExceeded {
+                    limit: 1,
+                    retry_after: 9,
+                },
+                (429, "quota_exceeded"),
+            ),
+            (
+                SignError::CamPolicy(PolicyError::UnusableAccountId),
+                (403, "path_not_allowed"),
+            ),
+            (
+                SignError::Sts(StsError::LimitExceeded),
+                (503, "sts_unavailable"),
+            ),
+            (
+                SignError::Sts(StsError::Unavailable("timeout".into())),
+                (503, "sts_unavailable"),
+            ),
+            (
+                SignError::Sts(StsError::Refused("AuthFailure".into())),
+                (502, "sts_unavailable"),
+            ),
+            (
+                SignError::Sts(StsError::BadAnswer("not JSON".into())),
+                (502, "sts_unavailable"),
+            ),
+            (SignError::Store(StoreError::Busy), (503, "store_busy")),
+            (
+                SignError::Store(StoreError::AlreadyExists),
+                (500, "internal_error"),
+            ),
+            (SignError::Internal("bug".into()), (500, "internal_error")),
+        ];
+        for (err, expected) in cases {
+            let shown = format!("{err:?}");
+            assert_eq!(answer(err), expected, "{shown}");
+        }
+    }
+
+    #[test]
+    fn waits_travel_as_retry_after() {
+        let quota: ApiError = SignError::QuotaExceeded {
+            limit: 1,
+            retry_after: 9,
+        }
+        .into();
+        assert_eq!(quota.header("retry-after").as_deref(), Some("9"));
+        let limited: ApiError = SignError::RateLimited { retry_after: 3 }.into();
+        assert_eq!(limited.header("Retry-After").as_deref(), Some("3"));
+        let busy: ApiError = StoreError::Busy.into();
+        assert_eq!(busy.header("Retry-After").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_reason_from_sts_or_the_store_never_reaches_the_client() {
+        let sts: ApiError =
+            SignError::Sts(StsError::Refused("AuthFailure.SecretIdNotFound".into())).into();
+        assert!(
+            !sts.body().message.contains("AuthFailure"),
+            "{}",
+            sts.body().message
+        );
+        let internal: ApiError = SignError::Internal("the secret detail".into()).into();
+        assert!(!internal.body().message.contains("secret"));
     }
 
     #[test]

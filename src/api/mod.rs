@@ -2,30 +2,33 @@
 //! responses.
 //!
 //! The typed operations are generated from docs/v1.yml by build.rs and
-//! included here; each `<tag>.rs` implements that tag's trait by calling the
-//! policy and the signer. Generated code is never edited by hand; to change
-//! an operation, change docs/v1.yml.
+//! included here; each `<tag>.rs` implements that tag's trait by
+//! translating requests into calls on the domain services (`login`,
+//! `signing`) and their answers and errors ([`error`]) into responses.
+//! [`middleware`], `/metrics` and the example pages live here too.
+//! Generated code is never edited by hand; to change an operation, change
+//! docs/v1.yml.
 
 mod accounts;
 mod auth;
 mod cos;
 pub mod error;
+mod examples;
 pub mod json;
+mod metrics;
+mod middleware;
 mod ops;
 pub mod payload;
 pub mod security;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
+
+use poem::{Endpoint, EndpointExt, Response, Route};
+use poem_openapi::OpenApiService;
 
 use crate::{
-    config::Settings,
-    login::{Login, LoginPolicy},
-    metrics::Metrics,
-    ratelimit::Limits,
-    signer::jwt::JwtKeys,
-    store::{Store, StoreError},
-    sts::{CredentialCache, StsClient},
-    wechat::WechatClient,
+    config::Settings, login::Login, metrics::Metrics, ratelimit::Limits, signing::Signing,
+    store::Store, tokens::JwtKeys,
 };
 
 #[allow(clippy::all, missing_docs, unreachable_patterns)]
@@ -35,69 +38,89 @@ mod generated {
 
 pub use generated::*;
 
-/// What the handlers share, built once at startup.
+/// What the handlers share, built once at startup (`crate::app`).
 #[derive(Debug)]
 pub struct AppState {
     pub settings: Settings,
     pub jwt: Arc<JwtKeys>,
     pub clients: Arc<security::OAuthClients>,
     pub login: Login,
-    /// For the upload quota; the login keeps its own handle.
+    /// COS signatures and STS credentials.
+    pub signing: Signing,
+    /// For readiness; the services keep their own handles.
     pub store: Store,
-    /// Per-account temporary credentials from STS.
-    pub sts: CredentialCache,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
 }
 
-impl AppState {
-    /// Connects the store (migrating it) and builds the keys and clients.
-    pub async fn new(settings: Settings) -> Result<Self, StoreError> {
-        let metrics = Arc::new(Metrics::default());
-        let store = Store::connect(&settings.database_url)
-            .await?
-            .with_metrics(metrics.clone());
-        let login = &settings.login;
-        let wechat = WechatClient::new(
-            &login.wechat_api_base,
-            &login.wxapp_id,
-            login.wxapp_secret.clone(),
-            Duration::from_millis(login.wechat_timeout_ms),
-            login.dev_login,
-        );
-        let jwt = Arc::new(settings.jwt.keys());
-        let policy = LoginPolicy {
-            auto_register: login.auto_register,
-            access_ttl: settings.jwt.access_ttl,
-            refresh_ttl: settings.jwt.refresh_ttl,
-        };
-        let sts = &settings.sts;
-        let sts = CredentialCache::new(
-            StsClient::new(
-                &sts.endpoint,
-                &settings.cos.region,
-                settings.cos.credentials.clone(),
-                Duration::from_millis(sts.timeout_ms),
-            ),
-            sts.cache_entries,
-            metrics.clone(),
-        );
-        let limits = Limits::new(
-            settings.rate_limit_sign_per_min,
-            settings.rate_limit_login_per_min,
-        );
-        limits.spawn_janitor();
-        Ok(Self {
-            sts,
-            limits,
-            clients: Arc::new(security::OAuthClients::new(&login.oauth_clients)),
-            login: Login::new(store.clone(), wechat, jwt.clone(), policy, metrics.clone()),
-            metrics,
-            store,
-            jwt,
-            settings,
-        })
+/// The generated API bound to `handlers`, as poem-openapi serves it. The
+/// version is Cargo's (a test keeps docs/v1.yml's equal to it).
+pub fn api_service<T>(handlers: T) -> OpenApiService<CosgateApi<T>, ()>
+where
+    CosgateApi<T>: poem_openapi::OpenApi,
+{
+    OpenApiService::new(CosgateApi(handlers), SPEC_TITLE, env!("CARGO_PKG_VERSION"))
+        .description(SPEC_DESCRIPTION)
+}
+
+/// The whole HTTP service over `state`: the API, Swagger UI at `/docs`, the
+/// spec at `/openapi.yaml` and `/openapi.json`, `/metrics` unless it has
+/// its own listener, the examples in development, and the middlewares
+/// ([`middleware`]).
+pub fn service(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
+    let cors = middleware::cors(&state.settings.cors_origins);
+    let front = Arc::new(middleware::Front {
+        metrics: state.metrics.clone(),
+        max_body: state.settings.max_body_bytes,
+        request_ids: middleware::RequestIds::new(),
+    });
+    let gate = Arc::new(middleware::Gate {
+        jwt: state.jwt.clone(),
+        clients: state.clients.clone(),
+        limits: state.limits.clone(),
+        trusted_proxies: state.settings.trusted_proxies.clone(),
+        metrics: state.metrics.clone(),
+    });
+    // With METRICS_BIND, /metrics has a listener of its own.
+    let scrape = state
+        .settings
+        .metrics_bind
+        .is_none()
+        .then(|| metrics::endpoint(&state));
+    let examples = (!state.settings.is_production()).then(|| examples::route(&state.settings));
+    let api = api_service(Handlers::new(state));
+    let mut route = Route::new()
+        .at("/openapi.json", api.spec_endpoint())
+        .at("/openapi.yaml", api.spec_endpoint_yaml())
+        .nest("/docs", api.swagger_ui());
+    if let Some(examples) = examples {
+        route = route.nest("/examples", examples);
     }
+    if let Some(scrape) = scrape {
+        route = route.at("/metrics", scrape);
+    }
+    route
+        .nest("/", api)
+        .around(move |next, req| middleware::gate(next, req, gate.clone()))
+        .with_if(cors.is_some(), cors.unwrap_or_default())
+        .around(move |next, req| middleware::front(next, req, front.clone()))
+        .map_to_response()
+}
+
+/// `/metrics` alone, for its own listener (`METRICS_BIND`).
+pub fn metrics_service(state: &AppState) -> Route {
+    Route::new().at("/metrics", metrics::endpoint(state))
+}
+
+/// The served spec as YAML, for `cosgate spec`: built over [`SpecOnly`], so
+/// it needs neither settings nor a database.
+pub fn spec_yaml() -> String {
+    api_service(SpecOnly).spec_yaml()
+}
+
+/// The served spec as JSON.
+pub fn spec_json() -> String {
+    api_service(SpecOnly).spec()
 }
 
 /// Implements every tag's trait; one file per tag.
@@ -130,8 +153,8 @@ fn route_matches(route: &str, path: &str) -> bool {
 pub fn allowed_methods(path: &str) -> Option<String> {
     let methods: Vec<&str> = OPERATIONS
         .iter()
-        .filter(|(_, route, _)| route_matches(route, path))
-        .map(|(method, _, _)| *method)
+        .filter(|(_, route, _, _)| route_matches(route, path))
+        .map(|(method, _, _, _)| *method)
         .collect();
     (!methods.is_empty()).then(|| methods.join(", "))
 }
@@ -141,12 +164,12 @@ pub fn allowed_methods(path: &str) -> Option<String> {
 pub fn operation_id(method: &str, path: &str) -> &'static str {
     OPERATIONS
         .iter()
-        .find(|(m, route, _)| {
+        .find(|(m, route, _, _)| {
             // It runs on every request: an exact match needs no segment walk.
             m.eq_ignore_ascii_case(method)
                 && (*route == path || (route.contains(':') && route_matches(route, path)))
         })
-        .map_or("none", |(_, _, id)| *id)
+        .map_or("none", |(_, _, id, _)| *id)
 }
 
 #[cfg(test)]

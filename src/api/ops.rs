@@ -18,7 +18,7 @@ impl OpsApi for Handlers {
             .store
             .readiness()
             .await
-            .map_err(|why| ApiError::service_unavailable(ErrorCode::NotReady, why))?;
+            .map_err(|why| ApiError::new(ErrorCode::NotReady, why))?;
         Ok(Health {
             status: "ready".into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -23,10 +23,10 @@ use poem_openapi::{
 };
 
 use super::error::{ApiError, ErrorCode};
-pub use crate::signer::jwt::Claims;
+pub use crate::tokens::Claims;
 use crate::{
     clock::{random_bytes, unix_now},
-    signer::jwt::JwtKeys,
+    tokens::JwtKeys,
 };
 
 /// The name and description docs/v1.yml gives an extractor's scheme; the
@@ -145,7 +145,7 @@ fn single_authorization(req: &Request) -> Result<(), ApiError> {
 pub fn require_scopes(claims: &Claims, scopes: &[&str]) -> Result<(), ApiError> {
     match scopes.iter().find(|s| !claims.has_scope(s)) {
         None => Ok(()),
-        Some(missing) => Err(ApiError::forbidden(
+        Some(missing) => Err(ApiError::new(
             ErrorCode::InsufficientScope,
             format!("the token lacks the `{missing}` scope this operation needs"),
         )),

@@ -4,7 +4,8 @@ use secrecy::SecretString;
 
 use super::{MAX_SIGN_TTL, MAX_UPLOAD_BYTES, MAX_V5_TTL, defaults, placeholder, reader::Reader};
 use crate::{
-    policy::{CosDir, UploadScope, operation::AllowedActions, signing::SigningPolicy},
+    paths::{CosDir, UploadScope},
+    policy::{operation::AllowedActions, signing::SigningPolicy},
     signer::Credentials,
 };
 
@@ -95,6 +96,7 @@ impl CosSettings {
                 allowed,
                 max_upload_bytes,
                 allow_pic_operations: r.parse("QCOS_ALLOW_PIC_OPERATIONS", false),
+                host: host_of(&endpoint).to_string(),
             },
             daily_upload_bytes: (daily > 0).then_some(daily),
             v5_ttl,
@@ -104,15 +106,20 @@ impl CosSettings {
 
     /// The `Host` the bucket is reached at, which v5 signatures sign.
     pub fn host(&self) -> &str {
-        self.endpoint
-            .split_once("://")
-            .map_or(self.endpoint.as_str(), |(_, host)| host)
+        host_of(&self.endpoint)
     }
 
     /// The bucket's name in v5 APIs, `{bucket}-{appid}`.
     pub fn bucket_with_appid(&self) -> String {
         format!("{}-{}", self.bucket, self.appid)
     }
+}
+
+/// `host[:port]` of `scheme://host[:port]`.
+fn host_of(endpoint: &str) -> &str {
+    endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, host)| host)
 }
 
 /// `QCOS_ENDPOINT`, or the bucket's own host; `scheme://host[:port]`.

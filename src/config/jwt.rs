@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     clock::random_bytes,
-    signer::jwt::{Ed25519Key, JwtKeys},
+    tokens::{Ed25519Key, JwtKeys},
 };
 
 /// `JWT_ALGORITHM`: how access tokens are signed.

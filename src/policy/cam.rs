@@ -18,7 +18,8 @@
 
 use serde::Serialize;
 
-use super::{CosDir, operation::CosAction};
+use super::operation::CosAction;
+use crate::paths::CosDir;
 
 /// Where the credentials may act.
 #[derive(Debug, Clone, Copy)]
@@ -129,7 +130,7 @@ pub fn policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{UploadScope, operation::AllowedActions};
+    use crate::{paths::UploadScope, policy::operation::AllowedActions};
 
     const BUCKET: Bucket<'static> = Bucket {
         region: "ap-guangzhou",

@@ -1,17 +1,25 @@
-//! The one place that decides what cosgate signs for whom. Every signing
-//! handler asks [`SigningPolicy`] first and signs only the [`Grant`] it
-//! gets back: the operation, the key, and the bytes the signature allows,
-//! which the quota counts.
+//! The one place that decides what cosgate signs for whom. The signing
+//! service ([`crate::signing`]) asks [`SigningPolicy`] first and signs only
+//! the [`Grant`] it gets back: the operation, the key, the bytes the
+//! signature allows (which the quota counts), and exactly the method, header
+//! and query pairs that go into the signature, the bucket's host among them.
 
 use std::collections::BTreeMap;
 
-use super::{
-    CosDir, ObjectKey, PathError, ScopeError, UploadScope,
-    operation::{AllowedActions, CosAction, OperationRefusal, classify},
+use super::operation::{AllowedActions, CosAction, OperationRefusal, classify};
+use crate::{
+    paths::{CosDir, ObjectKey, PathError, ScopeError, UploadScope},
+    signer::v5::HeaderRule,
 };
 
 /// COS's own limit on the parts of one multipart upload.
 pub const MAX_PART_NUMBER: u64 = 10_000;
+/// The most headers or query parameters one request may ask to sign.
+const MAX_PAIRS: usize = 64;
+/// The longest header or query name cosgate signs.
+const MAX_NAME_BYTES: usize = 256;
+/// The longest header or query value cosgate signs.
+const MAX_VALUE_BYTES: usize = 8 * 1024;
 
 /// The limits of what cosgate signs, from the settings.
 #[derive(Debug, Clone)]
@@ -23,6 +31,10 @@ pub struct SigningPolicy {
     /// `QCOS_ALLOW_PIC_OPERATIONS`: sign `Pic-Operations` whose results all
     /// land in the caller's directory.
     pub allow_pic_operations: bool,
+    /// The bucket's `Host`, signed into every v5 signature in place of any
+    /// host the client named: without it a signature would work in every
+    /// bucket of the account.
+    pub host: String,
 }
 
 /// A request as the SDKs' `getAuthorization` describes it.
@@ -34,7 +46,7 @@ pub struct RequestToSign<'a> {
     pub headers: &'a BTreeMap<String, String>,
 }
 
-/// What the policy allows one signature to do.
+/// What the policy allows one signature to do, and exactly what it signs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub action: CosAction,
@@ -42,6 +54,14 @@ pub struct Grant {
     /// The body size the signature binds (`Content-Length`, signed), for
     /// the operations that upload one; counted against the daily quota.
     pub content_length: Option<u64>,
+    /// The HTTP method, lower-cased as v5 signs it.
+    pub method: String,
+    /// The headers signed: those cos-js-sdk-v5 and cos-wx-sdk-v5 sign
+    /// ([`HeaderRule::JsSdk`], `Content-Length` among them, so the size is
+    /// bound), never an empty one, and always the bucket's `host`.
+    pub headers: Vec<(String, String)>,
+    /// The query parameters signed: all the client named.
+    pub query: Vec<(String, String)>,
 }
 
 impl Grant {
@@ -74,12 +94,17 @@ pub enum Refusal {
     BadPartNumber,
     #[error("Pic-Operations: {0}")]
     PicOperations(String),
+    /// Too many, empty, over-long or repeated header or query names.
+    #[error("{0}")]
+    BadPairs(String),
 }
 
 impl SigningPolicy {
     /// A request to sign for `account`: one allowed operation, on a key of
     /// its own, with its size bound when it uploads a body.
     pub fn request(&self, account: &str, req: RequestToSign<'_>) -> Result<Grant, Refusal> {
+        checked_pairs("headers", req.headers)?;
+        checked_pairs("query", req.query)?;
         let action = classify(
             req.method,
             req.query.keys().map(String::as_str),
@@ -116,10 +141,25 @@ impl SigningPolicy {
         if let Some(operations) = header("pic-operations") {
             self.pic_operations(account, &key, operations)?;
         }
+        let headers = req
+            .headers
+            .iter()
+            .filter(|(name, value)| !value.is_empty() && !name.eq_ignore_ascii_case("host"))
+            .filter(|(name, _)| HeaderRule::JsSdk.signs(name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .chain([("host".to_string(), self.host.clone())])
+            .collect();
         Ok(Grant {
             action,
             key,
             content_length,
+            method: req.method.to_ascii_lowercase(),
+            headers,
+            query: req
+                .query
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
     }
 
@@ -131,19 +171,29 @@ impl SigningPolicy {
         key: &str,
         content_length: Option<i64>,
     ) -> Result<Grant, Refusal> {
-        let mut headers = BTreeMap::new();
-        if let Some(n) = content_length {
-            headers.insert("content-length".to_string(), n.to_string());
-        }
-        self.request(
-            account,
-            RequestToSign {
-                method,
-                key,
-                query: &BTreeMap::new(),
-                headers: &headers,
-            },
-        )
+        let length_header = content_length.map(|_| "content-length");
+        let action = classify(method, [], length_header, &self.allowed)?;
+        let key = self.key(account, key)?;
+        let signed_length = if action.uploads_a_body() {
+            let n = content_length.ok_or(Refusal::MissingContentLength(action))?;
+            let n = u64::try_from(n).map_err(|_| Refusal::BadContentLength)?;
+            Some(self.within_limit(n)?)
+        } else {
+            None
+        };
+        let headers = content_length
+            .map(|n| ("content-length".to_string(), n.to_string()))
+            .into_iter()
+            .chain([("host".to_string(), self.host.clone())])
+            .collect();
+        Ok(Grant {
+            action,
+            key,
+            content_length: signed_length,
+            method: method.to_ascii_lowercase(),
+            headers,
+            query: Vec::new(),
+        })
     }
 
     /// The directory a POST Object form may write below (the one asked for,
@@ -223,6 +273,11 @@ impl SigningPolicy {
             .then(|| raw.parse::<u64>().ok())
             .flatten()
             .ok_or(Refusal::BadContentLength)?;
+        self.within_limit(size)
+    }
+
+    /// `size`, if one upload may have it.
+    fn within_limit(&self, size: u64) -> Result<u64, Refusal> {
         if size > self.max_upload_bytes {
             return Err(Refusal::TooLarge {
                 size,
@@ -284,6 +339,32 @@ impl SigningPolicy {
     }
 }
 
+/// At most [`MAX_PAIRS`] names, none empty or too long, and no header given
+/// twice (in any case: COS would see one name, cosgate two; [`classify`]
+/// refuses a repeated query parameter).
+fn checked_pairs(what: &str, pairs: &BTreeMap<String, String>) -> Result<(), Refusal> {
+    if pairs.len() > MAX_PAIRS {
+        return Err(Refusal::BadPairs(format!("at most {MAX_PAIRS} {what}")));
+    }
+    let bad = pairs
+        .iter()
+        .find(|(k, v)| k.is_empty() || k.len() > MAX_NAME_BYTES || v.len() > MAX_VALUE_BYTES);
+    if let Some((name, _)) = bad {
+        return Err(Refusal::BadPairs(format!(
+            "{what}: {name:?} is empty or too long"
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if what == "headers"
+        && let Some(name) = pairs.keys().find(|k| !seen.insert(k.to_ascii_lowercase()))
+    {
+        return Err(Refusal::BadPairs(format!(
+            "{what}: {name:?} is given twice"
+        )));
+    }
+    Ok(())
+}
+
 fn valid_part_number(raw: &str) -> bool {
     raw.len() <= 5
         && raw.bytes().all(|b| b.is_ascii_digit())
@@ -305,6 +386,7 @@ mod tests {
             allowed: AllowedActions::default(),
             max_upload_bytes: 1000,
             allow_pic_operations: pic,
+            host: "b-1250000000.cos.ap-guangzhou.myqcloud.com".into(),
         }
     }
 

@@ -1,13 +1,12 @@
-//! COS signatures, TencentCloud API 3.0 (TC3) signatures for STS, and
-//! cosgate's own access tokens.
+//! COS signatures and TencentCloud API 3.0 (TC3) signatures for STS.
+//! cosgate's own access tokens are [`crate::tokens`].
 //!
 //! Everything here is a pure function of its inputs: the current time and any
 //! random nonce are arguments, so every algorithm is tested against fixed
 //! vectors computed by someone else (Tencent's documents and official SDKs).
 //! This module knows nothing of HTTP requests or of who may sign what; callers
-//! (`src/api/`) check the policy first and pass only parsed, allowed paths.
+//! (the signing service, [`crate::signing`]) check the policy first and pass only parsed, allowed paths.
 
-pub mod jwt;
 pub mod tc3;
 pub mod v4;
 pub mod v5;

@@ -16,8 +16,9 @@
 //! ```
 //!
 //! `UriPathname` is the decoded object key with a leading `/`. Which headers
-//! get signed is the caller's choice (see `src/api/config.rs`); this module
-//! signs exactly what it is given.
+//! get signed is the signing policy's choice (`crate::policy::signing`,
+//! which follows [`HeaderRule::JsSdk`]); this module signs exactly what it is
+//! given.
 
 use std::fmt::{self, Write as _};
 

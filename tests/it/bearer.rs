@@ -188,7 +188,7 @@ async fn a_token_minted_by_cosgate_token_logic_is_accepted() {
 #[tokio::test]
 async fn a_rotated_secret_keeps_its_tokens_until_it_is_removed() {
     const OLD: &str = "the-old-secret-the-old-secret-0123";
-    let old_keys = cosgate::signer::jwt::JwtKeys::new(
+    let old_keys = cosgate::tokens::JwtKeys::new(
         &secrecy::SecretString::from(OLD.to_string()),
         "cosgate",
         "cosgate",

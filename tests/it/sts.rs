@@ -10,7 +10,8 @@ use std::{
 };
 
 use cosgate::{
-    policy::{CosDir, cam, operation::AllowedActions},
+    paths::CosDir,
+    policy::{cam, operation::AllowedActions},
     signer::Credentials,
     sts::{StsClient, StsError},
 };

@@ -1,14 +1,10 @@
-//! Who may sign what. The server decides, never the client.
+//! Paths and keys: what a client may name, parsed at the edge.
 //!
 //! Paths from clients are parsed into [`CosDir`] at the edge; a value of that
 //! type is well-formed by construction (no `..`, no `//`, no control bytes, no
 //! percent-encoded tricks), so nothing malformed can reach the signer. An
 //! [`UploadScope`] then says whether a given account may sign a given
 //! directory. This module knows nothing of HTTP.
-
-pub mod cam;
-pub mod operation;
-pub mod signing;
 
 use std::fmt;
 

@@ -1,0 +1,538 @@
+//! The COS signing service: what a logged-in account can get signed, one
+//! method per capability (a v4 directory signature, a v5 request signature,
+//! a presigned URL, a POST Object form, STS credentials).
+//!
+//! Each method runs the same steps in the same order: the account's rate
+//! limit, then the signing policy ([`crate::policy::signing`], the one place
+//! that decides), then the daily quota, then the key that signs (the root
+//! key, or the account's STS credentials), then the signature of exactly
+//! the [`Grant`] the policy returned. Nothing reaches a signer before the
+//! policy has accepted it. Time is read once per request by the caller and
+//! passed in. Knows no HTTP: the handlers in `src/api/cos.rs` translate
+//! requests into these calls and [`SignError`] into the contract's answers.
+
+mod error;
+
+pub use error::SignError;
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use secrecy::SecretString;
+
+use crate::{
+    clock::random_below,
+    config::{CosSettings, SigningMode},
+    metrics::Metrics,
+    paths::{CosDir, ObjectKey},
+    policy::{
+        cam,
+        operation::{AllowedActions, CosAction, OperationRefusal},
+        signing::{Grant, RequestToSign},
+    },
+    ratelimit::Limits,
+    signer::{
+        Credentials, v4,
+        v5::{self, KeyCondition, KeyTime, SignedPairs},
+    },
+    store::Store,
+    sts::CredentialCache,
+};
+
+/// How far back v5 windows start, for phone clocks that run behind (the
+/// Python SDK uses the same minute).
+const CLOCK_SKEW: u64 = 60;
+const SECONDS_PER_DAY: u64 = 86_400;
+/// The longest `content_type_prefix` a POST policy carries.
+const MAX_CONTENT_TYPE_PREFIX: usize = 128;
+
+/// Signs COS requests for accounts. Built once at start; cheap to share.
+#[derive(Debug)]
+pub struct Signing {
+    cos: CosSettings,
+    mode: SigningMode,
+    /// `QCOS_STS_TTL`: the longest STS credentials live.
+    sts_ttl: u64,
+    sts: CredentialCache,
+    store: Store,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+}
+
+/// A v4 multi-use signature for a directory (the 2017 API).
+#[derive(Debug)]
+pub struct V4Directory {
+    pub sign: String,
+    pub expired: u64,
+    pub upload_url: String,
+    pub dir: CosDir,
+}
+
+/// A v5 `Authorization` for one request.
+#[derive(Debug)]
+pub struct SignedRequest {
+    pub authorization: String,
+    pub key_time: KeyTime,
+    /// The host the signature is for (the bucket's).
+    pub host: String,
+    /// The object's URL.
+    pub url: String,
+    /// The STS token that must travel with the signature, in STS mode.
+    pub security_token: Option<String>,
+}
+
+/// A presigned URL and its window.
+#[derive(Debug)]
+pub struct Presigned {
+    pub url: String,
+    pub key_time: KeyTime,
+}
+
+/// What a POST Object form may upload, as the client asked.
+#[derive(Debug, Default)]
+pub struct PostPolicyAsk {
+    pub key: Option<String>,
+    pub key_prefix: Option<String>,
+    pub max_size_bytes: Option<i64>,
+    pub content_type_prefix: Option<String>,
+}
+
+/// A signed POST Object form.
+#[derive(Debug)]
+pub struct PostForm {
+    /// Where the form is posted: the bucket's endpoint.
+    pub url: String,
+    pub fields: BTreeMap<String, String>,
+    pub expired_time: u64,
+    pub max_size_bytes: u64,
+}
+
+/// STS credentials for the caller, in the shape the SDKs'
+/// `getAuthorization` callback takes.
+#[derive(Debug)]
+pub struct IssuedCredentials {
+    pub tmp_secret_id: String,
+    pub tmp_secret_key: SecretString,
+    pub security_token: String,
+    pub start_time: u64,
+    pub expired_time: u64,
+    /// `{bucket}-{appid}`.
+    pub bucket: String,
+    pub region: String,
+    /// The keys the credentials can write, `dir/*`.
+    pub allow_prefix: String,
+}
+
+impl Signing {
+    pub fn new(
+        cos: CosSettings,
+        mode: SigningMode,
+        sts_ttl: u64,
+        sts: CredentialCache,
+        store: Store,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            cos,
+            mode,
+            sts_ttl,
+            sts,
+            store,
+            limits,
+            metrics,
+        }
+    }
+
+    /// A v4 multi-use signature for `cos_path` (the caller's own directory
+    /// when none or an empty one is given), with the root key: v4 has no
+    /// temporary credentials.
+    pub async fn v4_directory(
+        &self,
+        account: &str,
+        cos_path: Option<&str>,
+        now: u64,
+    ) -> Result<V4Directory, SignError> {
+        self.limit(account)?;
+        // An empty `cos_path=` means the same as none: the 2017 server signed
+        // the bucket root for it, which is never what a client wants.
+        let dir = match cos_path.filter(|raw| !raw.is_empty()) {
+            None => self.cos.policy.scope.home(account)?,
+            Some(raw) => CosDir::parse(raw).map_err(SignError::InvalidPath)?,
+        };
+        let bytes = self.cos.policy.directory(account, &dir)?;
+        self.charge_quota(account, bytes, now).await?;
+        let cos = &self.cos;
+        let request = v4::Request {
+            appid: &cos.appid,
+            bucket: &cos.bucket,
+            cos_path: dir.as_str(),
+            kind: v4::Kind::More {
+                expired: now + cos.sign_ttl,
+            },
+            now,
+            nonce: random_below(1_000_000_000),
+        };
+        self.metrics.signature("v4");
+        Ok(V4Directory {
+            sign: v4::sign(&cos.credentials, request),
+            expired: request.expired(),
+            upload_url: format!(
+                "https://{}.file.myqcloud.com/files/v2/{}/{}{}",
+                cos.region,
+                cos.appid,
+                cos.bucket,
+                v4::encode_path(dir.as_str())
+            ),
+            dir,
+        })
+    }
+
+    /// A v5 `Authorization` for one request as the SDKs' `getAuthorization`
+    /// describes it. `sign_host: false` is refused: without the host the
+    /// signature would work in every bucket of the account.
+    pub async fn sign_request(
+        &self,
+        account: &str,
+        request: RequestToSign<'_>,
+        sign_host: Option<bool>,
+        now: u64,
+    ) -> Result<SignedRequest, SignError> {
+        self.limit(account)?;
+        if sign_host == Some(false) {
+            return Err(SignError::InvalidRequest(
+                "sign_host must be true: without the host the signature would work in every bucket of the account".into(),
+            ));
+        }
+        let grant = self.cos.policy.request(account, request)?;
+        self.charge_quota(account, grant.content_length.unwrap_or(0), now)
+            .await?;
+        let signing = self.signing_key(account, now).await?;
+        let key_time = signing.window(now, self.cos.v5_ttl);
+        let path = grant.path();
+        let authorization = sign_grant(&signing.credentials, &grant, &path, key_time);
+        self.metrics.signature("v5_request");
+        Ok(SignedRequest {
+            authorization: authorization.to_string(),
+            key_time,
+            host: self.cos.host().to_string(),
+            url: format!("{}{}", self.cos.endpoint, v5::encode_key_path(&path)),
+            security_token: signing.token,
+        })
+    }
+
+    /// A presigned URL: GET, or PUT of exactly `content_length` bytes,
+    /// living `expires_in` seconds (never more than `QCOS_V5_TTL`).
+    pub async fn presign(
+        &self,
+        account: &str,
+        method: &str,
+        key: &str,
+        content_length: Option<i64>,
+        expires_in: Option<i64>,
+        now: u64,
+    ) -> Result<Presigned, SignError> {
+        self.limit(account)?;
+        if !["put", "get"]
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(method))
+        {
+            return Err(SignError::InvalidRequest(
+                "method must be one of put, get".into(),
+            ));
+        }
+        let grant = self
+            .cos
+            .policy
+            .presigned(account, method, key, content_length)?;
+        self.charge_quota(account, grant.content_length.unwrap_or(0), now)
+            .await?;
+        let ttl = requested_ttl(expires_in, self.cos.v5_ttl)?;
+        let signing = self.signing_key(account, now).await?;
+        let key_time = signing.window(now, ttl);
+        let authorization = sign_grant(&signing.credentials, &grant, &grant.path(), key_time);
+        self.metrics.signature("presigned");
+        // The token rides along unsigned, as the SDKs' getObjectUrl sends it.
+        let token = signing
+            .token
+            .map(|t| format!("&x-cos-security-token={}", v5::encode(&t)))
+            .unwrap_or_default();
+        Ok(Presigned {
+            url: format!(
+                "{}?{}{token}",
+                self.object_url(&grant.key),
+                authorization.query_string()
+            ),
+            key_time,
+        })
+    }
+
+    /// A POST Object form for one key, or for any key below a directory of
+    /// the caller's, with a size limit and optionally a content-type prefix.
+    pub async fn post_policy(
+        &self,
+        account: &str,
+        ask: PostPolicyAsk,
+        now: u64,
+    ) -> Result<PostForm, SignError> {
+        self.limit(account)?;
+        let policy = &self.cos.policy;
+        let max_size = match ask.max_size_bytes {
+            None => None,
+            Some(n) if n > 0 => Some(n as u64),
+            Some(_) => {
+                return Err(SignError::InvalidRequest(
+                    "max_size_bytes must be positive".into(),
+                ));
+            }
+        };
+        let (key, max_size_bytes) = match (ask.key, ask.key_prefix) {
+            (Some(_), Some(_)) => {
+                return Err(SignError::InvalidRequest(
+                    "give key or key_prefix, not both".into(),
+                ));
+            }
+            (Some(key), None) => {
+                let (key, max) = policy.post_policy_key(account, &key, max_size)?;
+                (KeyCondition::Exact(key.to_string()), max)
+            }
+            (None, prefix) => {
+                let requested = prefix
+                    .as_deref()
+                    .map(CosDir::parse_prefix)
+                    .transpose()
+                    .map_err(SignError::InvalidKeyPrefix)?;
+                let (dir, max) = policy.post_policy(account, requested.as_ref(), max_size)?;
+                (KeyCondition::Prefix(dir.key_prefix()), max)
+            }
+        };
+        let content_type_prefix = ask.content_type_prefix.filter(|p| !p.is_empty());
+        if let Some(p) = &content_type_prefix
+            && (p.len() > MAX_CONTENT_TYPE_PREFIX || p.chars().any(char::is_control))
+        {
+            return Err(SignError::InvalidRequest(
+                "content_type_prefix is not a media type prefix".into(),
+            ));
+        }
+        self.charge_quota(account, max_size_bytes, now).await?;
+        let signing = self.signing_key(account, now).await?;
+        let key_time = signing.window(now, self.cos.v5_ttl);
+        let form = v5::PostPolicy {
+            key_time,
+            bucket: &self.cos.bucket_with_appid(),
+            key,
+            max_size_bytes,
+            content_type_prefix: content_type_prefix.as_deref(),
+            security_token: signing.token.as_deref(),
+        }
+        .sign(&signing.credentials);
+        self.metrics.signature("post_policy");
+        Ok(PostForm {
+            url: format!("{}/", self.cos.endpoint),
+            fields: form.fields,
+            expired_time: key_time.end,
+            max_size_bytes,
+        })
+    }
+
+    /// Temporary credentials for the caller: the actions asked for (all the
+    /// server allows when none are named), on the caller's directory only,
+    /// living `duration` seconds (never more than `QCOS_STS_TTL`).
+    pub async fn credentials(
+        &self,
+        account: &str,
+        actions: Option<Vec<String>>,
+        duration: Option<i64>,
+        now: u64,
+    ) -> Result<IssuedCredentials, SignError> {
+        self.limit(account)?;
+        let actions = requested_actions(&self.cos.policy.allowed, actions)?;
+        let duration = requested_ttl(duration, self.sts_ttl)?;
+        let dir = self.cos.policy.scope.allowed(account)?;
+        let names: Vec<&str> = actions.iter().map(|a| a.name()).collect();
+        // A new grant counts its size against the quota, as any signature
+        // that allows an upload does; a reused one is the same capability.
+        let uploads = actions
+            .iter()
+            .any(|a| a.uploads_a_body() || *a == CosAction::PostObject);
+        let charge = if uploads {
+            self.cos.policy.max_upload_bytes
+        } else {
+            0
+        };
+        let issued = self
+            .sts
+            .get(
+                account,
+                &names.join(","),
+                || self.cam_policy(&dir, &actions),
+                duration,
+                now,
+                || self.charge_quota(account, charge, now),
+            )
+            .await?;
+        let granted = issued.credentials;
+        self.metrics.signature("sts_credentials");
+        Ok(IssuedCredentials {
+            security_token: granted.token().to_string(),
+            tmp_secret_id: granted.tmp_secret_id,
+            tmp_secret_key: granted.tmp_secret_key,
+            start_time: issued.start_time,
+            expired_time: granted.expired_time,
+            bucket: self.cos.bucket_with_appid(),
+            region: self.cos.region.clone(),
+            allow_prefix: format!("{}*", dir.key_prefix()),
+        })
+    }
+
+    /// The CAM policy confining credentials to `dir` and `actions`, as the
+    /// JSON STS takes. Built only when STS is about to be called.
+    fn cam_policy(&self, dir: &CosDir, actions: &[CosAction]) -> Result<String, SignError> {
+        let cos = &self.cos;
+        let bucket = cam::Bucket {
+            region: &cos.region,
+            appid: &cos.appid,
+            name: &cos.bucket,
+        };
+        let policy = cam::policy(bucket, dir, actions, cos.policy.max_upload_bytes)?;
+        serde_json::to_string(&policy).map_err(|e| SignError::Internal(e.to_string()))
+    }
+
+    /// The key v5 signatures for `account` are made with: its temporary
+    /// credentials in STS mode (so COS itself confines what the signature
+    /// can do, unsigned headers included), else the root key.
+    async fn signing_key(&self, account: &str, now: u64) -> Result<SigningKey, SignError> {
+        if self.mode == SigningMode::Root {
+            return Ok(SigningKey {
+                credentials: self.cos.credentials.clone(),
+                token: None,
+                expires: u64::MAX,
+            });
+        }
+        let dir = self.cos.policy.scope.allowed(account)?;
+        let actions: Vec<CosAction> = self.cos.policy.allowed.iter().collect();
+        // Its own cache key: these credentials never leave the server, so
+        // they are not charged to the quota (each signature is).
+        let issued = self
+            .sts
+            .get(
+                account,
+                "sign",
+                || self.cam_policy(&dir, &actions),
+                self.sts_ttl,
+                now,
+                || async { Ok::<_, SignError>(()) },
+            )
+            .await?;
+        let granted = issued.credentials;
+        Ok(SigningKey {
+            credentials: granted.signing_credentials(),
+            token: Some(granted.token().to_string()),
+            expires: granted.expired_time,
+        })
+    }
+
+    /// `RATE_LIMIT_SIGN_PER_MIN` for `account`.
+    fn limit(&self, account: &str) -> Result<(), SignError> {
+        self.limits.sign(account).map_err(|wait| {
+            self.metrics.rate_limited("sign");
+            SignError::RateLimited {
+                retry_after: wait.0,
+            }
+        })
+    }
+
+    /// Counts `bytes` against the caller's quota for today (UTC), if one is
+    /// configured; refused until midnight once it is used up.
+    async fn charge_quota(&self, account: &str, bytes: u64, now: u64) -> Result<(), SignError> {
+        let Some(limit) = self.cos.daily_upload_bytes else {
+            return Ok(());
+        };
+        let day = now / SECONDS_PER_DAY;
+        let charged = self
+            .store
+            .charge_upload(account, day as i64, bytes as i64, limit as i64)
+            .await?;
+        if charged {
+            return Ok(());
+        }
+        Err(SignError::QuotaExceeded {
+            limit,
+            retry_after: (day + 1) * SECONDS_PER_DAY - now,
+        })
+    }
+
+    /// The object's URL at the bucket's endpoint, the key percent-encoded.
+    fn object_url(&self, key: &ObjectKey) -> String {
+        format!(
+            "{}/{}",
+            self.cos.endpoint,
+            v5::encode_key_path(key.as_str())
+        )
+    }
+}
+
+/// The v5 signature of exactly what `grant` allows, on `path`.
+fn sign_grant(
+    credentials: &Credentials,
+    grant: &Grant,
+    path: &str,
+    key_time: KeyTime,
+) -> v5::Authorization {
+    let pairs = |pairs: &'_ [(String, String)]| {
+        SignedPairs::new(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    };
+    let request = v5::Request {
+        method: &grant.method,
+        path,
+        query: pairs(&grant.query),
+        headers: pairs(&grant.headers),
+        key_time,
+    };
+    v5::sign(credentials, &request)
+}
+
+/// What signs a v5 request, and the token that must go with it.
+struct SigningKey {
+    credentials: Credentials,
+    token: Option<String>,
+    /// When the credentials stop working: no signature outlives them.
+    expires: u64,
+}
+
+impl SigningKey {
+    /// `[now - skew, now + ttl]`, ending no later than the credentials.
+    fn window(&self, now: u64, ttl: u64) -> KeyTime {
+        KeyTime {
+            start: now.saturating_sub(CLOCK_SKEW),
+            end: (now + ttl).min(self.expires),
+        }
+    }
+}
+
+/// The actions a client asked for: a subset of the allowed ones, never
+/// more (refused naming the first that is not allowed).
+fn requested_actions(
+    allowed: &AllowedActions,
+    asked: Option<Vec<String>>,
+) -> Result<Vec<CosAction>, SignError> {
+    let Some(asked) = asked else {
+        return Ok(allowed.iter().collect());
+    };
+    let asked = AllowedActions::parse(&asked.join(","))
+        .map_err(|e| SignError::InvalidRequest(format!("actions: {e}")))?;
+    if let Some(extra) = asked.iter().find(|a| !allowed.contains(*a)) {
+        return Err(OperationRefusal::NotAllowed(extra).into());
+    }
+    Ok(asked.iter().collect())
+}
+
+/// The lifetime a client asked for, never more than the server allows.
+fn requested_ttl(asked: Option<i64>, limit: u64) -> Result<u64, SignError> {
+    match asked {
+        None => Ok(limit),
+        Some(n) if n > 0 => Ok((n as u64).min(limit)),
+        Some(_) => Err(SignError::InvalidRequest(
+            "expires_in must be positive".into(),
+        )),
+    }
+}
