@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::{fakes::FakeWechat, helpers::*};
 
 const TOKEN: &str = "/auth/oauth/token";
 const REFRESH: &str = "/auth/oauth/token/refresh";

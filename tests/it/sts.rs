@@ -2,12 +2,7 @@
 //! (`tests/js/fake_sts.py`) that verifies the TC3 signature and the CAM
 //! policy with its own implementation of Tencent's documents.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use cosgate::{
     policy::{CosDir, cam, operation::AllowedActions},
@@ -16,59 +11,10 @@ use cosgate::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::helpers::*;
-
-pub const STS_SECRET_ID: &str = "AKIDstsroot0000000000";
-pub const STS_SECRET_KEY: &str = "sts-root-secret-key-for-tests";
-pub const STS_SEED: &str = "fake-sts-seed";
-
-/// The fake STS, killed when dropped.
-pub struct FakeSts {
-    pub base: String,
-    child: Child,
-}
-
-impl Drop for FakeSts {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl FakeSts {
-    pub fn start() -> Option<Self> {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js/fake_sts.py");
-        let Ok(mut child) = Command::new("python3")
-            .arg(script)
-            .args([STS_SECRET_ID, STS_SECRET_KEY, STS_SEED])
-            .stdout(Stdio::piped())
-            .spawn()
-        else {
-            assert!(std::env::var_os("CI").is_none(), "CI must have python3");
-            skip("the STS tests need python3");
-            return None;
-        };
-        let mut port = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut port)
-            .unwrap();
-        Some(Self {
-            base: format!("http://127.0.0.1:{}", port.trim()),
-            child,
-        })
-    }
-
-    /// How many GetFederationToken calls named `name` it answered.
-    pub async fn calls(&self, name: &str) -> u64 {
-        let answer: serde_json::Value = reqwest::get(format!("{}/calls?name={name}", self.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["calls"].as_u64().unwrap()
-    }
-}
+use crate::{
+    fakes::{FakeCos, FakeSts, STS_SECRET_ID, STS_SECRET_KEY, STS_SEED, start_fake_cos_with},
+    helpers::*,
+};
 
 fn client(sts: &FakeSts, secret_key: &str) -> StsClient {
     StsClient::new(
@@ -380,12 +326,12 @@ async fn a_new_grant_counts_against_the_daily_quota_and_a_reused_one_does_not() 
 
 /// The fake STS, a fake COS that accepts its credentials, and cosgate in
 /// STS signing mode in front of both.
-async fn sts_world() -> Option<(FakeSts, crate::js_sdk::FakeCos, TestApp)> {
+async fn sts_world() -> Option<(FakeSts, FakeCos, TestApp)> {
     if !crate::js_sdk::js_tooling_ready() {
         return None;
     }
     let sts = FakeSts::start()?;
-    let cos = crate::js_sdk::start_fake_cos_with(STS_SECRET_ID, STS_SECRET_KEY, Some(STS_SEED));
+    let cos = start_fake_cos_with(STS_SECRET_ID, STS_SECRET_KEY, Some(STS_SEED));
     let endpoint = format!("http://{}", cos.host);
     let app = spawn_app_with_sts(
         &sts,
