@@ -120,6 +120,23 @@ impl TestApp {
         req.send().await.expect("the server answers")
     }
 
+    /// `POST path` with a JSON body and a bearer token for `sub` (see
+    /// `token_for`).
+    pub async fn post_as(
+        &self,
+        sub: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token_for(sub))
+            .json(&body)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     /// `POST path` with a JSON body and the test OAuth client's credentials.
     pub async fn post_as_client(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
         self.client

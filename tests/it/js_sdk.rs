@@ -70,13 +70,12 @@ async fn fetch_back(app: &TestApp, account: &str, key: &str) -> (u16, String) {
 /// The same, as bytes.
 async fn fetch_bytes(app: &TestApp, account: &str, key: &str) -> (u16, Vec<u8>) {
     let presigned: serde_json::Value = app
-        .client
-        .post(format!("{}/v1/qc_cos/presigned_url", app.base))
-        .bearer_auth(token_for(account))
-        .json(&serde_json::json!({"method": "get", "key": key}))
-        .send()
+        .post_as(
+            account,
+            "/v1/qc_cos/presigned_url",
+            serde_json::json!({"method": "get", "key": key}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -341,13 +340,12 @@ async fn a_form_upload_with_cosgates_post_policy_is_accepted_and_its_limits_hold
     }
     let (_cos, app) = spawn_app_with_fake_cos().await;
     let policy: serde_json::Value = app
-        .client
-        .post(format!("{}/v1/qc_cos/post_policy", app.base))
-        .bearer_auth(token_for("acc1"))
-        .json(&serde_json::json!({"content_type_prefix": "text/", "max_size_bytes": 64}))
-        .send()
+        .post_as(
+            "acc1",
+            "/v1/qc_cos/post_policy",
+            serde_json::json!({"content_type_prefix": "text/", "max_size_bytes": 64}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -345,14 +345,7 @@ async fn sts_world() -> Option<(FakeSts, FakeCos, TestApp)> {
 }
 
 async fn sign(app: &TestApp, body: serde_json::Value) -> serde_json::Value {
-    let resp = app
-        .client
-        .post(format!("{}/v1/qc_cos/authorization", app.base))
-        .bearer_auth(token_for("acc1"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.post_as("acc1", "/v1/qc_cos/authorization", body).await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
@@ -401,13 +394,8 @@ async fn in_sts_mode_signatures_work_only_with_the_token_and_cos_confines_them()
     let app_ref = &app;
     let presign = |body: serde_json::Value| async move {
         let resp: serde_json::Value = app_ref
-            .client
-            .post(format!("{}/v1/qc_cos/presigned_url", app_ref.base))
-            .bearer_auth(token_for("acc1"))
-            .json(&body)
-            .send()
+            .post_as("acc1", "/v1/qc_cos/presigned_url", body)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
