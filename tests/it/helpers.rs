@@ -199,6 +199,29 @@ pub async fn error_code(resp: reqwest::Response) -> (u16, String, serde_json::Va
     )
 }
 
+/// Checks that `resp` is a refusal with `status` and `error_code` `code` (and
+/// an error body, see `error_code`), and returns the body for further checks.
+/// Awaited like an `async fn`; a failure names the line that called it, the
+/// URL and the body.
+#[track_caller]
+pub fn assert_refused(
+    resp: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> impl Future<Output = serde_json::Value> + '_ {
+    let caller = std::panic::Location::caller();
+    async move {
+        let url = resp.url().clone();
+        let (got, error, body) = error_code(resp).await;
+        assert_eq!(
+            (got, error.as_str()),
+            (status, code),
+            "{caller}: {url}: {body}"
+        );
+        body
+    }
+}
+
 /// Says why a test is skipped, on the terminal itself: libtest captures
 /// `eprintln!`, but not writes to the stderr handle, so this shows in a plain
 /// `cargo test`.

@@ -313,8 +313,12 @@ async fn a_new_grant_counts_against_the_daily_quota_and_a_reused_one_does_not() 
         "a second grant"
     );
     let shorter = Some(serde_json::json!({"duration_seconds": 300}));
-    let (status, code, _) = error_code(credentials(&app, "acc1", shorter).await).await;
-    assert_eq!((status, code.as_str()), (429, "quota_exceeded"));
+    assert_refused(
+        credentials(&app, "acc1", shorter).await,
+        429,
+        "quota_exceeded",
+    )
+    .await;
     let reads = Some(serde_json::json!({"actions": ["GetObject"]}));
     assert_eq!(
         credentials(&app, "acc1", reads).await.status(),
