@@ -139,6 +139,17 @@ impl Store {
         result
     }
 
+    /// Runs the store operation `query`: `op` again while the store is busy
+    /// (`retry_busy`), timed as one query, retries included. The single
+    /// reads (`account`, `account_by_openid`, `uploaded_on`) are only timed.
+    async fn run<T, F, Fut>(&self, query: &'static str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.timed(query, retry_busy(op)).await
+    }
+
     /// Whether the store answers a new connection and every migration has
     /// run; the reason if not.
     pub async fn readiness(&self) -> std::result::Result<(), String> {
@@ -199,39 +210,30 @@ impl Store {
         now: i64,
         register: bool,
     ) -> Result<Option<Account>> {
-        let op = retry_busy(|| self.login_once(new_id, openid, profile, now, register));
-        self.timed("login", op).await
-    }
-
-    async fn login_once(
-        &self,
-        new_id: &str,
-        openid: &str,
-        profile: &Profile,
-        now: i64,
-        register: bool,
-    ) -> Result<Option<Account>> {
-        if register {
-            self.insert_account(new_id, openid, profile, now).await?;
-        }
-        let updated = sqlx::query(
-            "UPDATE accounts SET last_login_at = $1, \
-                 unionid = COALESCE($2, unionid), \
-                 nickname = COALESCE($3, nickname), \
-                 avatar = COALESCE($4, avatar) \
-             WHERE openid = $5",
-        )
-        .bind(now)
-        .bind(profile.unionid.clone())
-        .bind(profile.nickname.clone())
-        .bind(profile.avatar.clone())
-        .bind(openid)
-        .execute(&self.pool)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Ok(None);
-        }
-        self.account_by_openid(openid).await
+        self.run("login", || async move {
+            if register {
+                self.insert_account(new_id, openid, profile, now).await?;
+            }
+            let updated = sqlx::query(
+                "UPDATE accounts SET last_login_at = $1, \
+                     unionid = COALESCE($2, unionid), \
+                     nickname = COALESCE($3, nickname), \
+                     avatar = COALESCE($4, avatar) \
+                 WHERE openid = $5",
+            )
+            .bind(now)
+            .bind(profile.unionid.clone())
+            .bind(profile.nickname.clone())
+            .bind(profile.avatar.clone())
+            .bind(openid)
+            .execute(&self.pool)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Ok(None);
+            }
+            self.account_by_openid(openid).await
+        })
+        .await
     }
 
     /// `true` if inserted, `false` if the openid already had an account.
@@ -259,8 +261,10 @@ impl Store {
 
     /// Stores a new refresh token (by hash) as the first of a new family.
     pub async fn add_refresh_token(&self, token: &NewRefreshToken<'_>) -> Result<()> {
-        let op = retry_busy(|| insert_refresh_token(&self.pool, token));
-        self.timed("add_refresh_token", op).await
+        self.run("add_refresh_token", || {
+            insert_refresh_token(&self.pool, token)
+        })
+        .await
     }
 
     /// Adds `bytes` to what `account_id`'s signatures allowed on `day`, if
@@ -277,29 +281,21 @@ impl Store {
         if bytes > limit {
             return Ok(false);
         }
-        let op = retry_busy(|| self.charge_once(account_id, day, bytes, limit));
-        self.timed("charge_upload", op).await
-    }
-
-    async fn charge_once(
-        &self,
-        account_id: &str,
-        day: i64,
-        bytes: i64,
-        limit: i64,
-    ) -> Result<bool> {
-        let charged = sqlx::query(
-            "INSERT INTO upload_quota (account_id, day, bytes) VALUES ($1, $2, $3) \
-             ON CONFLICT (account_id, day) DO UPDATE SET bytes = upload_quota.bytes + excluded.bytes \
-             WHERE upload_quota.bytes + excluded.bytes <= $4",
-        )
-        .bind(account_id)
-        .bind(day)
-        .bind(bytes)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(charged.rows_affected() == 1)
+        self.run("charge_upload", || async move {
+            let charged = sqlx::query(
+                "INSERT INTO upload_quota (account_id, day, bytes) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account_id, day) DO UPDATE SET bytes = upload_quota.bytes + excluded.bytes \
+                 WHERE upload_quota.bytes + excluded.bytes <= $4",
+            )
+            .bind(account_id)
+            .bind(day)
+            .bind(bytes)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+            Ok(charged.rows_affected() == 1)
+        })
+        .await
     }
 
     /// The bytes charged to `account_id` on `day`.
@@ -320,7 +316,7 @@ impl Store {
     /// `client_id` obtained it (RFC 7009). `false`: no such token of this
     /// client, and nothing changed.
     pub async fn revoke_family(&self, token_hash: &str, client_id: &str, now: i64) -> Result<bool> {
-        let op = retry_busy(|| async {
+        self.run("revoke_family", || async move {
             let revoked = sqlx::query(
                 "UPDATE refresh_tokens SET revoked_at = $1 \
                  WHERE revoked_at IS NULL AND family_id = \
@@ -333,8 +329,8 @@ impl Store {
             .execute(&self.pool)
             .await?;
             Ok(revoked.rows_affected() > 0)
-        });
-        self.timed("revoke_family", op).await
+        })
+        .await
     }
 
     /// A write transaction. On SQLite it takes the write lock up front
@@ -360,84 +356,75 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<Result<String, RefreshRefusal>> {
-        let op = retry_busy(|| self.rotate_once(old_hash, new_hash, client_id, now, expires_at));
-        self.timed("rotate_refresh_token", op).await
-    }
-
-    async fn rotate_once(
-        &self,
-        old_hash: &str,
-        new_hash: &str,
-        client_id: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<Result<String, RefreshRefusal>> {
-        let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT family_id, account_id, client_id, expires_at, used_at, revoked_at \
-             FROM refresh_tokens WHERE token_hash = $1",
-        )
-        .bind(old_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(Err(RefreshRefusal::Unknown));
-        };
-        let family: String = row.try_get("family_id")?;
-        let account: String = row.try_get("account_id")?;
-        let owner: Option<String> = row.try_get("client_id")?;
-        let token_expires: i64 = row.try_get("expires_at")?;
-        let used: Option<i64> = row.try_get("used_at")?;
-        let revoked: Option<i64> = row.try_get("revoked_at")?;
-
-        // Checked first: another client learns nothing, changes nothing.
-        if owner.is_some_and(|owner| owner != client_id) {
-            tx.rollback().await?;
-            return Ok(Err(RefreshRefusal::OtherClient));
-        }
-        if revoked.is_some() {
-            return Ok(Err(RefreshRefusal::Revoked));
-        }
-        // Mark it used only if nobody else did in the meantime: of two
-        // concurrent rotations, one wins and the other counts as reuse.
-        let claimed = if used.is_none() {
-            sqlx::query(
-                "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+        self.run("rotate_refresh_token", || async move {
+            let mut tx = self.begin_write().await?;
+            let row = sqlx::query(
+                "SELECT family_id, account_id, client_id, expires_at, used_at, revoked_at \
+                 FROM refresh_tokens WHERE token_hash = $1",
             )
-            .bind(now)
             .bind(old_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1
-        } else {
-            false
-        };
-        if !claimed {
-            sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok(Err(RefreshRefusal::Unknown));
+            };
+            let family: String = row.try_get("family_id")?;
+            let account: String = row.try_get("account_id")?;
+            let owner: Option<String> = row.try_get("client_id")?;
+            let token_expires: i64 = row.try_get("expires_at")?;
+            let used: Option<i64> = row.try_get("used_at")?;
+            let revoked: Option<i64> = row.try_get("revoked_at")?;
+
+            // Checked first: another client learns nothing, changes nothing.
+            if owner.is_some_and(|owner| owner != client_id) {
+                tx.rollback().await?;
+                return Ok(Err(RefreshRefusal::OtherClient));
+            }
+            if revoked.is_some() {
+                return Ok(Err(RefreshRefusal::Revoked));
+            }
+            // Mark it used only if nobody else did in the meantime: of two
+            // concurrent rotations, one wins and the other counts as reuse.
+            let claimed = if used.is_none() {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                )
                 .bind(now)
-                .bind(&family)
+                .bind(old_hash)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected()
+                    == 1
+            } else {
+                false
+            };
+            if !claimed {
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(&family)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(Err(RefreshRefusal::Reused));
+            }
+            if token_expires <= now {
+                // Leave it unused: the answer is the same either way.
+                tx.rollback().await?;
+                return Ok(Err(RefreshRefusal::Expired));
+            }
+            let next = NewRefreshToken {
+                token_hash: new_hash,
+                family_id: &family,
+                account_id: &account,
+                client_id,
+                created_at: now,
+                expires_at,
+            };
+            insert_refresh_token(&mut *tx, &next).await?;
             tx.commit().await?;
-            return Ok(Err(RefreshRefusal::Reused));
-        }
-        if token_expires <= now {
-            // Leave it unused: the answer is the same either way.
-            tx.rollback().await?;
-            return Ok(Err(RefreshRefusal::Expired));
-        }
-        let next = NewRefreshToken {
-            token_hash: new_hash,
-            family_id: &family,
-            account_id: &account,
-            client_id,
-            created_at: now,
-            expires_at,
-        };
-        insert_refresh_token(&mut *tx, &next).await?;
-        tx.commit().await?;
-        Ok(Ok(account))
+            Ok(Ok(account))
+        })
+        .await
     }
 }
 

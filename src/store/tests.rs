@@ -51,6 +51,33 @@ fn profile(nickname: &str) -> Profile {
     }
 }
 
+/// The refresh token the rotation tests start from: `h1`, first of family
+/// `fam1`, account `acc_1`'s, obtained by client `app` at `NOW`, good for
+/// 1000 s. Tests change what they need with `..H1`.
+const H1: NewRefreshToken<'static> = NewRefreshToken {
+    token_hash: "h1",
+    family_id: "fam1",
+    account_id: "acc_1",
+    client_id: "app",
+    created_at: NOW,
+    expires_at: NOW + 1000,
+};
+
+/// `openid` logs in at `NOW` (registered as `acc_1` with `profile`), and
+/// `token` is stored.
+async fn logged_in_with(
+    store: &Store,
+    openid: &str,
+    profile: &Profile,
+    token: NewRefreshToken<'_>,
+) {
+    store
+        .login("acc_1", openid, profile, NOW, true)
+        .await
+        .unwrap();
+    store.add_refresh_token(&token).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_first_login_registers_and_a_second_finds_the_same_account() {
     for (store, _dir) in stores().await {
@@ -143,21 +170,7 @@ async fn concurrent_first_logins_create_exactly_one_account() {
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
     for (store, _dir) in stores().await {
-        store
-            .login("acc_1", "openid-a", &Profile::default(), NOW, true)
-            .await
-            .unwrap();
-        store
-            .add_refresh_token(&NewRefreshToken {
-                token_hash: "h1",
-                family_id: "fam1",
-                account_id: "acc_1",
-                client_id: "app",
-                created_at: NOW,
-                expires_at: NOW + 1000,
-            })
-            .await
-            .unwrap();
+        logged_in_with(&store, "openid-a", &Profile::default(), H1).await;
 
         assert_eq!(
             store
@@ -194,21 +207,11 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
 #[tokio::test]
 async fn an_expired_refresh_token_is_refused() {
     for (store, _dir) in stores().await {
-        store
-            .login("acc_1", "openid-a", &Profile::default(), NOW, true)
-            .await
-            .unwrap();
-        store
-            .add_refresh_token(&NewRefreshToken {
-                token_hash: "h1",
-                family_id: "fam1",
-                account_id: "acc_1",
-                client_id: "app",
-                created_at: NOW,
-                expires_at: NOW + 10,
-            })
-            .await
-            .unwrap();
+        let short = NewRefreshToken {
+            expires_at: NOW + 10,
+            ..H1
+        };
+        logged_in_with(&store, "openid-a", &Profile::default(), short).await;
         assert_eq!(
             store
                 .rotate_refresh_token("h1", "h2", "app", NOW + 10, NOW + 20)
@@ -225,21 +228,7 @@ async fn data_survives_closing_and_reopening_the_sqlite_file() {
     let url = format!("sqlite://{}", dir.path().join("keep.db").display());
     {
         let store = Store::connect(&url).await.unwrap();
-        store
-            .login("acc_1", "openid-a", &profile("Band"), NOW, true)
-            .await
-            .unwrap();
-        store
-            .add_refresh_token(&NewRefreshToken {
-                token_hash: "h1",
-                family_id: "fam1",
-                account_id: "acc_1",
-                client_id: "app",
-                created_at: NOW,
-                expires_at: NOW + 1000,
-            })
-            .await
-            .unwrap();
+        logged_in_with(&store, "openid-a", &profile("Band"), H1).await;
         store.pool.close().await;
     }
     let store = Store::connect(&url).await.unwrap();
@@ -303,21 +292,12 @@ async fn upload_quota_charges_within_the_limit_and_concurrent_charges_never_exce
 #[tokio::test]
 async fn refresh_tokens_are_bound_to_their_client_and_revoked_by_family() {
     for (store, _dir) in stores().await {
-        store
-            .login("acc_1", "openid-r", &Profile::default(), NOW, true)
-            .await
-            .unwrap();
-        store
-            .add_refresh_token(&NewRefreshToken {
-                token_hash: "r1",
-                family_id: "famr",
-                account_id: "acc_1",
-                client_id: "app",
-                created_at: NOW,
-                expires_at: NOW + 1000,
-            })
-            .await
-            .unwrap();
+        let r1 = NewRefreshToken {
+            token_hash: "r1",
+            family_id: "famr",
+            ..H1
+        };
+        logged_in_with(&store, "openid-r", &Profile::default(), r1).await;
         assert_eq!(
             store
                 .rotate_refresh_token("r1", "r2", "web", NOW + 1, NOW + 1001)

@@ -1,15 +1,13 @@
-//! Starting the server, a fake WeChat, and making tokens without cosgate's
-//! own code.
+//! Starting the server and making tokens without cosgate's own code. The
+//! fakes it talks to are in `crate::fakes`.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use cosgate::{Application, Settings};
 use tokio::sync::oneshot;
+
+use crate::fakes::FakeWechat;
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub const COS_SECRET_KEY: &str = "secretkey";
@@ -122,6 +120,23 @@ impl TestApp {
         req.send().await.expect("the server answers")
     }
 
+    /// `POST path` with a JSON body and a bearer token for `sub` (see
+    /// `token_for`).
+    pub async fn post_as(
+        &self,
+        sub: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token_for(sub))
+            .json(&body)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     /// `POST path` with a JSON body and the test OAuth client's credentials.
     pub async fn post_as_client(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
         self.client
@@ -139,100 +154,6 @@ impl TestApp {
             let _ = stop.send(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-type Calls = Arc<Mutex<HashMap<String, usize>>>;
-
-/// A fake WeChat API on loopback. What `jscode2session` answers depends on
-/// the `js_code`:
-/// - `vector`: WeChat's published example user (its encryptedData decrypts);
-/// - `user-<name>`: openid `o-<name>` with an unrelated session key;
-/// - `invalid`, `limited`, `risky`, `busy`: errcodes 40029, 45011, 40226, -1;
-/// - `slow`: a valid answer after 2 s; `html`: not JSON; `http500`: HTTP 500.
-///
-/// A wrong appid, secret or grant_type gets errcode 40125. Calls are counted
-/// per code.
-pub struct FakeWechat {
-    pub base: String,
-    calls: Calls,
-    _stop: oneshot::Sender<()>,
-}
-
-#[poem::handler]
-async fn jscode2session(
-    poem::web::Query(q): poem::web::Query<HashMap<String, String>>,
-    poem::web::Data(calls): poem::web::Data<&Calls>,
-) -> poem::Response {
-    use poem::{IntoResponse, http::StatusCode, web::Json};
-    let code = q.get("js_code").cloned().unwrap_or_default();
-    *calls.lock().unwrap().entry(code.clone()).or_default() += 1;
-    let param = |name: &str| q.get(name).map(String::as_str);
-    let errcode =
-        |n: i64| Json(serde_json::json!({"errcode": n, "errmsg": "fake"})).into_response();
-    if param("appid") != Some(WXAPP_ID)
-        || param("secret") != Some(WXAPP_SECRET)
-        || param("grant_type") != Some("authorization_code")
-    {
-        return errcode(40125);
-    }
-    let session = |openid: &str, key: &str| {
-        Json(serde_json::json!({"openid": openid, "session_key": key, "unionid": format!("u-{openid}")}))
-            .into_response()
-    };
-    match code.as_str() {
-        "vector" => session("oGZUI0egBJY1zhBYw2KhdUfwVJJE", "tiihtNczf5v6AKRyjwEUhQ=="),
-        "invalid" => errcode(40029),
-        "limited" => errcode(45011),
-        "risky" => errcode(40226),
-        "busy" => errcode(-1),
-        "slow" => {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            session("o-slow", "AAAAAAAAAAAAAAAAAAAAAA==")
-        }
-        "html" => poem::web::Html("<html>maintenance</html>").into_response(),
-        "http500" => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        other => match other.strip_prefix("user-") {
-            Some(name) => session(&format!("o-{name}"), "AAAAAAAAAAAAAAAAAAAAAA=="),
-            None => errcode(40029),
-        },
-    }
-}
-
-impl FakeWechat {
-    pub async fn start() -> Self {
-        use poem::{
-            EndpointExt, Route, Server, get,
-            listener::{Acceptor, Listener, TcpListener},
-        };
-        let calls: Calls = Default::default();
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .unwrap();
-        let port = acceptor.local_addr()[0].as_socket_addr().unwrap().port();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let app = Route::new()
-            .at("/sns/jscode2session", get(jscode2session))
-            .data(calls.clone());
-        tokio::spawn(
-            Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-                app,
-                async {
-                    let _ = stopped.await;
-                },
-                None,
-            ),
-        );
-        FakeWechat {
-            base: format!("http://127.0.0.1:{port}"),
-            calls,
-            _stop: stop,
-        }
-    }
-
-    pub fn calls(&self, code: &str) -> usize {
-        self.calls.lock().unwrap().get(code).copied().unwrap_or(0)
     }
 }
 
@@ -276,6 +197,29 @@ pub async fn error_code(resp: reqwest::Response) -> (u16, String, serde_json::Va
         body["error_code"].as_str().unwrap().to_string(),
         body,
     )
+}
+
+/// Checks that `resp` is a refusal with `status` and `error_code` `code` (and
+/// an error body, see `error_code`), and returns the body for further checks.
+/// Awaited like an `async fn`; a failure names the line that called it, the
+/// URL and the body.
+#[track_caller]
+pub fn assert_refused(
+    resp: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> impl Future<Output = serde_json::Value> + '_ {
+    let caller = std::panic::Location::caller();
+    async move {
+        let url = resp.url().clone();
+        let (got, error, body) = error_code(resp).await;
+        assert_eq!(
+            (got, error.as_str()),
+            (status, code),
+            "{caller}: {url}: {body}"
+        );
+        body
+    }
 }
 
 /// Says why a test is skipped, on the terminal itself: libtest captures

@@ -2,19 +2,14 @@
 //! COS on loopback (`tests/js/fake_cos.py`) that checks them with its own
 //! implementation of Tencent's document.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-};
+use std::{path::PathBuf, process::Command};
 
 use poem::EndpointExt;
 
-use crate::helpers::*;
-
-fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
+use crate::{
+    fakes::{FakeCos, js_dir, start_fake_cos},
+    helpers::*,
+};
 
 /// Whether node, python3 and `npm install --prefix tests/js` are there; under
 /// CI they must be.
@@ -30,45 +25,6 @@ pub fn js_tooling_ready() -> bool {
         skip("needs node, python3 and `npm install --prefix tests/js`");
     }
     ready
-}
-
-/// The fake COS, killed when dropped.
-pub struct FakeCos {
-    pub host: String,
-    child: Child,
-}
-
-impl Drop for FakeCos {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn start_fake_cos() -> FakeCos {
-    start_fake_cos_with(COS_SECRET_ID, COS_SECRET_KEY, None)
-}
-
-/// A fake COS whose root key is `secret_id`/`secret_key`, and which accepts
-/// the fake STS's temporary credentials when given its `seed`.
-pub fn start_fake_cos_with(secret_id: &str, secret_key: &str, seed: Option<&str>) -> FakeCos {
-    let mut child = Command::new("python3")
-        .arg("-W")
-        .arg("ignore::DeprecationWarning")
-        .arg(js_dir().join("fake_cos.py"))
-        .args([secret_id, secret_key])
-        .args(seed)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs the fake COS");
-    let mut port = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    FakeCos {
-        host: format!("127.0.0.1:{}", port.trim()),
-        child,
-    }
 }
 
 /// The fake COS, and cosgate with it as the bucket's endpoint. Keep the
@@ -114,13 +70,12 @@ async fn fetch_back(app: &TestApp, account: &str, key: &str) -> (u16, String) {
 /// The same, as bytes.
 async fn fetch_bytes(app: &TestApp, account: &str, key: &str) -> (u16, Vec<u8>) {
     let presigned: serde_json::Value = app
-        .client
-        .post(format!("{}/v1/qc_cos/presigned_url", app.base))
-        .bearer_auth(token_for(account))
-        .json(&serde_json::json!({"method": "get", "key": key}))
-        .send()
+        .post_as(
+            account,
+            "/v1/qc_cos/presigned_url",
+            serde_json::json!({"method": "get", "key": key}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -385,13 +340,12 @@ async fn a_form_upload_with_cosgates_post_policy_is_accepted_and_its_limits_hold
     }
     let (_cos, app) = spawn_app_with_fake_cos().await;
     let policy: serde_json::Value = app
-        .client
-        .post(format!("{}/v1/qc_cos/post_policy", app.base))
-        .bearer_auth(token_for("acc1"))
-        .json(&serde_json::json!({"content_type_prefix": "text/", "max_size_bytes": 64}))
-        .send()
+        .post_as(
+            "acc1",
+            "/v1/qc_cos/post_policy",
+            serde_json::json!({"content_type_prefix": "text/", "max_size_bytes": 64}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -8,19 +8,9 @@ use crate::helpers::*;
 
 const SIGN: &str = "/v1/qc_cos/authorization";
 
-async fn post(app: &TestApp, path: &str, sub: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(token_for(sub))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Sends `body` and checks the refusal: status, code, and nothing signed.
 async fn refused(app: &TestApp, path: &str, body: Value, status: u16, code: &str) {
-    let (got, error, answer) = error_code(post(app, path, "acc1", &body).await).await;
+    let (got, error, answer) = error_code(app.post_as("acc1", path, body.clone()).await).await;
     assert_eq!((got, error.as_str()), (status, code), "{body}: {answer}");
     for signed in ["authorization", "url", "fields", "sign"] {
         assert!(
@@ -327,7 +317,7 @@ async fn each_allowed_operation_is_signed_with_its_size_bound() {
         json!({"method": "head", "key": MINE}),
     ];
     for body in allowed {
-        let resp = post(&app, SIGN, "acc1", &body).await;
+        let resp = app.post_as("acc1", SIGN, body.clone()).await;
         assert_eq!(resp.status(), 200, "{body}");
         let answer: Value = resp.json().await.unwrap();
         let auth = answer["authorization"].as_str().unwrap();
@@ -341,13 +331,9 @@ async fn each_allowed_operation_is_signed_with_its_size_bound() {
     }
     // What the default list leaves out is there when configured.
     let app = spawn_app_with(&[("QCOS_ALLOWED_ACTIONS", "PutObject,DeleteObject")]).await;
-    let delete = post(
-        &app,
-        SIGN,
-        "acc1",
-        &json!({"method": "delete", "key": MINE}),
-    )
-    .await;
+    let delete = app
+        .post_as("acc1", SIGN, json!({"method": "delete", "key": MINE}))
+        .await;
     assert_eq!(delete.status(), 200);
     refused(
         &app,
@@ -378,7 +364,7 @@ async fn pic_operations_are_signed_only_when_enabled_and_only_into_the_callers_d
             json!({}),
         )
     };
-    let ok = post(&app, SIGN, "acc1", &ops("a.png")).await;
+    let ok = app.post_as("acc1", SIGN, ops("a.png")).await;
     assert_eq!(ok.status(), 200);
     let auth: Value = ok.json().await.unwrap();
     assert!(
@@ -424,23 +410,27 @@ async fn presigned_and_form_uploads_follow_the_same_policy() {
     // Fields the contract does not have are refused by name, not dropped.
     for field in ["headers", "query"] {
         let body = json!({"method": "get", "key": MINE, field: {"x-cos-acl": "public-read"}});
-        let (status, code, answer) = error_code(post(&app, presign, "acc1", &body).await).await;
-        assert_eq!((status, code.as_str()), (400, "invalid_request"));
+        let answer = assert_refused(
+            app.post_as("acc1", presign, body).await,
+            400,
+            "invalid_request",
+        )
+        .await;
         assert!(
             answer["message"].as_str().unwrap().contains(field),
             "{answer}"
         );
     }
-    let signed: Value = post(
-        &app,
-        presign,
-        "acc1",
-        &json!({"method": "put", "key": MINE, "content_length": 10}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let signed: Value = app
+        .post_as(
+            "acc1",
+            presign,
+            json!({"method": "put", "key": MINE, "content_length": 10}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(
         signed["url"]
             .as_str()
@@ -470,15 +460,16 @@ async fn presigned_and_form_uploads_follow_the_same_policy() {
 #[tokio::test]
 async fn tokens_without_a_subject_and_doubled_credentials_are_refused() {
     let app = spawn_app().await;
-    let (status, code, _) = error_code(
+    assert_refused(
         app.get(
             "/v1/qc_cos/config",
             Some(&format!("Bearer {}", token_for(""))),
         )
         .await,
+        401,
+        "invalid_token",
     )
     .await;
-    assert_eq!((status, code.as_str()), (401, "invalid_token"));
 
     let resp = app
         .client
@@ -488,12 +479,7 @@ async fn tokens_without_a_subject_and_doubled_credentials_are_refused() {
         .send()
         .await
         .unwrap();
-    let (status, code, answer) = error_code(resp).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (400, "invalid_request"),
-        "{answer}"
-    );
+    let answer = assert_refused(resp, 400, "invalid_request").await;
     assert!(answer.get("sign").is_none());
 
     let resp = app
@@ -505,8 +491,7 @@ async fn tokens_without_a_subject_and_doubled_credentials_are_refused() {
         .send()
         .await
         .unwrap();
-    let (status, code, _) = error_code(resp).await;
-    assert_eq!((status, code.as_str()), (400, "invalid_request"));
+    assert_refused(resp, 400, "invalid_request").await;
 }
 
 #[tokio::test]
@@ -523,8 +508,7 @@ async fn bodies_over_the_limit_are_refused_unread() {
         .send()
         .await
         .unwrap();
-    let (status, code, _) = error_code(resp).await;
-    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    assert_refused(resp, 413, "payload_too_large").await;
     // Chunked: read only up to the limit.
     let chunks = futures_stream(big.into_bytes());
     let resp = app
@@ -536,8 +520,7 @@ async fn bodies_over_the_limit_are_refused_unread() {
         .send()
         .await
         .unwrap();
-    let (status, code, _) = error_code(resp).await;
-    assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+    assert_refused(resp, 413, "payload_too_large").await;
     // A small chunked body still works.
     let small = futures_stream(
         json!({"method": "get", "key": MINE})
@@ -577,7 +560,8 @@ async fn quota_holds(database_url: &str, account: &str) {
     let key = format!("uploads/{account}/a.bin");
     let body = put(&key, json!({"Content-Length": "100"}), json!({}));
     let answers =
-        futures_util::future::join_all((0..30).map(|_| post(&app, SIGN, account, &body))).await;
+        futures_util::future::join_all((0..30).map(|_| app.post_as(account, SIGN, body.clone())))
+            .await;
     let ok = answers.iter().filter(|r| r.status() == 200).count();
     assert_eq!(ok, 10, "1000 bytes a day in signatures of 100");
     let refusal = answers.into_iter().find(|r| r.status() == 429).unwrap();
@@ -604,8 +588,7 @@ async fn refused_as(app: &TestApp, account: &str, body: Value, status: u16, code
     } else {
         "/v1/qc_cos/post_policy"
     };
-    let (got, error, answer) = error_code(post(app, path, account, &body).await).await;
-    assert_eq!((got, error.as_str()), (status, code), "{answer}");
+    assert_refused(app.post_as(account, path, body).await, status, code).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,8 +18,7 @@ async fn readiness_follows_the_store_while_liveness_does_not() {
     // permissions, so making it unreadable would not do).
     std::fs::rename(&file, dir.path().join("moved.db")).unwrap();
     std::fs::create_dir(&file).unwrap();
-    let (status, code, body) = error_code(app.get("/readyz", None).await).await;
-    assert_eq!((status, code.as_str()), (503, "not_ready"), "{body}");
+    let body = assert_refused(app.get("/readyz", None).await, 503, "not_ready").await;
     assert_eq!(body["message"], "the store does not answer");
     assert_eq!(app.get("/healthz", None).await.status(), 200, "still alive");
 
@@ -202,8 +201,7 @@ async fn signing_is_rate_limited_per_account_and_recovers() {
         .parse()
         .unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
-    let (status, code, body) = error_code(limited).await;
-    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+    let body = assert_refused(limited, 429, "rate_limited").await;
     assert!(body.get("sign").is_none());
     assert_eq!(config("acc2").await.status(), 200, "per account");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -224,8 +222,7 @@ async fn logins_are_rate_limited_per_address_and_proxies_are_trusted_only_when_l
     assert_eq!(login("203.0.113.1").await.unwrap().status(), 201);
     assert_eq!(login("203.0.113.2").await.unwrap().status(), 201);
     // An untrusted peer's X-Forwarded-For is ignored: it is one address.
-    let (status, code, _) = error_code(login("203.0.113.3").await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (429, "rate_limited"));
+    assert_refused(login("203.0.113.3").await.unwrap(), 429, "rate_limited").await;
 
     let behind_proxy = spawn_app_with(&[
         ("RATE_LIMIT_LOGIN_PER_MIN", "1"),
@@ -299,12 +296,8 @@ async fn metrics_count_requests_signatures_refusals_and_limits_without_identitie
     );
     assert_eq!(app.get("/etc/passwd", None).await.status(), 404);
 
-    let (status, code, _) = error_code(app.get("/metrics", None).await).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (401, "invalid_token"),
-        "METRICS_TOKEN is required"
-    );
+    // METRICS_TOKEN is required.
+    assert_refused(app.get("/metrics", None).await, 401, "invalid_token").await;
     let text = app
         .get("/metrics", Some("Bearer scrape-me-please"))
         .await
@@ -407,12 +400,8 @@ async fn metrics_bind_moves_metrics_off_the_api_and_store_latency_is_recorded() 
         .unwrap();
     assert_eq!(signed.status(), 200, "{}", signed.text().await.unwrap());
 
-    let (status, code, _) = error_code(app.get("/metrics", None).await).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (404, "not_found"),
-        "not on the API's port"
-    );
+    // Not on the API's port.
+    assert_refused(app.get("/metrics", None).await, 404, "not_found").await;
     let scraper = app.metrics_base.as_deref().expect("a metrics port");
     let text = app
         .client

@@ -2,12 +2,7 @@
 //! (`tests/js/fake_sts.py`) that verifies the TC3 signature and the CAM
 //! policy with its own implementation of Tencent's documents.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use cosgate::{
     paths::CosDir,
@@ -17,59 +12,10 @@ use cosgate::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::helpers::*;
-
-pub const STS_SECRET_ID: &str = "AKIDstsroot0000000000";
-pub const STS_SECRET_KEY: &str = "sts-root-secret-key-for-tests";
-pub const STS_SEED: &str = "fake-sts-seed";
-
-/// The fake STS, killed when dropped.
-pub struct FakeSts {
-    pub base: String,
-    child: Child,
-}
-
-impl Drop for FakeSts {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl FakeSts {
-    pub fn start() -> Option<Self> {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js/fake_sts.py");
-        let Ok(mut child) = Command::new("python3")
-            .arg(script)
-            .args([STS_SECRET_ID, STS_SECRET_KEY, STS_SEED])
-            .stdout(Stdio::piped())
-            .spawn()
-        else {
-            assert!(std::env::var_os("CI").is_none(), "CI must have python3");
-            skip("the STS tests need python3");
-            return None;
-        };
-        let mut port = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut port)
-            .unwrap();
-        Some(Self {
-            base: format!("http://127.0.0.1:{}", port.trim()),
-            child,
-        })
-    }
-
-    /// How many GetFederationToken calls named `name` it answered.
-    pub async fn calls(&self, name: &str) -> u64 {
-        let answer: serde_json::Value = reqwest::get(format!("{}/calls?name={name}", self.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["calls"].as_u64().unwrap()
-    }
-}
+use crate::{
+    fakes::{FakeCos, FakeSts, STS_SECRET_ID, STS_SECRET_KEY, STS_SEED, start_fake_cos_with},
+    helpers::*,
+};
 
 fn client(sts: &FakeSts, secret_key: &str) -> StsClient {
     StsClient::new(
@@ -368,8 +314,12 @@ async fn a_new_grant_counts_against_the_daily_quota_and_a_reused_one_does_not() 
         "a second grant"
     );
     let shorter = Some(serde_json::json!({"duration_seconds": 300}));
-    let (status, code, _) = error_code(credentials(&app, "acc1", shorter).await).await;
-    assert_eq!((status, code.as_str()), (429, "quota_exceeded"));
+    assert_refused(
+        credentials(&app, "acc1", shorter).await,
+        429,
+        "quota_exceeded",
+    )
+    .await;
     let reads = Some(serde_json::json!({"actions": ["GetObject"]}));
     assert_eq!(
         credentials(&app, "acc1", reads).await.status(),
@@ -381,12 +331,12 @@ async fn a_new_grant_counts_against_the_daily_quota_and_a_reused_one_does_not() 
 
 /// The fake STS, a fake COS that accepts its credentials, and cosgate in
 /// STS signing mode in front of both.
-async fn sts_world() -> Option<(FakeSts, crate::js_sdk::FakeCos, TestApp)> {
+async fn sts_world() -> Option<(FakeSts, FakeCos, TestApp)> {
     if !crate::js_sdk::js_tooling_ready() {
         return None;
     }
     let sts = FakeSts::start()?;
-    let cos = crate::js_sdk::start_fake_cos_with(STS_SECRET_ID, STS_SECRET_KEY, Some(STS_SEED));
+    let cos = start_fake_cos_with(STS_SECRET_ID, STS_SECRET_KEY, Some(STS_SEED));
     let endpoint = format!("http://{}", cos.host);
     let app = spawn_app_with_sts(
         &sts,
@@ -400,14 +350,7 @@ async fn sts_world() -> Option<(FakeSts, crate::js_sdk::FakeCos, TestApp)> {
 }
 
 async fn sign(app: &TestApp, body: serde_json::Value) -> serde_json::Value {
-    let resp = app
-        .client
-        .post(format!("{}/v1/qc_cos/authorization", app.base))
-        .bearer_auth(token_for("acc1"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.post_as("acc1", "/v1/qc_cos/authorization", body).await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
@@ -456,13 +399,8 @@ async fn in_sts_mode_signatures_work_only_with_the_token_and_cos_confines_them()
     let app_ref = &app;
     let presign = |body: serde_json::Value| async move {
         let resp: serde_json::Value = app_ref
-            .client
-            .post(format!("{}/v1/qc_cos/presigned_url", app_ref.base))
-            .bearer_auth(token_for("acc1"))
-            .json(&body)
-            .send()
+            .post_as("acc1", "/v1/qc_cos/presigned_url", body)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();

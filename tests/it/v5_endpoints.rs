@@ -22,16 +22,6 @@ fn sha1_hex(msg: &str) -> String {
     hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, msg.as_bytes()).as_ref())
 }
 
-async fn post(app: &TestApp, path: &str, sub: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(token_for(sub))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 fn auth_param<'a>(authorization: &'a str, name: &str) -> &'a str {
     authorization
         .split('&')
@@ -43,12 +33,7 @@ fn auth_param<'a>(authorization: &'a str, name: &str) -> &'a str {
 async fn a_request_below_the_callers_directory_is_signed_as_the_document_says() {
     let app = spawn_app().await;
     let before = now();
-    let resp = post(
-        &app,
-        "/v1/qc_cos/authorization",
-        "acc1",
-        json!({"method": "PUT", "key": "uploads/acc1/a b+(1).png", "headers": {"Content-Length": "4"}}),
-    )
+    let resp = app.post_as("acc1", "/v1/qc_cos/authorization", json!({"method": "PUT", "key": "uploads/acc1/a b+(1).png", "headers": {"Content-Length": "4"}}))
     .await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
@@ -95,7 +80,8 @@ async fn headers_are_filtered_as_the_js_and_wx_sdks_filter_them() {
                     "x-cos-meta-empty": "", "Host": "evil-1250000000.cos.ap-guangzhou.myqcloud.com"},
         "query": {"uploadId": "u1", "partNumber": "1"},
     });
-    let body: Value = post(&app, "/v1/qc_cos/authorization", "acc1", body)
+    let body: Value = app
+        .post_as("acc1", "/v1/qc_cos/authorization", body)
         .await
         .json()
         .await
@@ -138,7 +124,7 @@ async fn keys_outside_the_callers_directory_or_malformed_are_refused() {
             ),
             ("/v1/qc_cos/post_policy", json!({"key": key})),
         ] {
-            let (got, error, body) = error_code(post(&app, path, "acc1", body).await).await;
+            let (got, error, body) = error_code(app.post_as("acc1", path, body).await).await;
             assert_eq!(
                 (got, error.as_str()),
                 (status, code),
@@ -174,28 +160,28 @@ async fn bad_methods_and_unsigned_hosts_are_400() {
         ),
         ("/v1/qc_cos/post_policy", json!({"max_size_bytes": -1})),
     ] {
-        let (status, code, body) = error_code(post(&app, path, "acc1", body).await).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (400, "invalid_request"),
-            "{path}: {body}"
-        );
+        assert_refused(
+            app.post_as("acc1", path, body).await,
+            400,
+            "invalid_request",
+        )
+        .await;
     }
 }
 
 #[tokio::test]
 async fn presigned_urls_carry_the_signature_and_never_outlive_the_limit() {
     let app = spawn_app().await;
-    let body: Value = post(
-        &app,
-        "/v1/qc_cos/presigned_url",
-        "acc1",
-        json!({"method": "GET", "key": "uploads/acc1/图.png"}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let body: Value = app
+        .post_as(
+            "acc1",
+            "/v1/qc_cos/presigned_url",
+            json!({"method": "GET", "key": "uploads/acc1/图.png"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let url = body["url"].as_str().unwrap();
     let (start, end) = (
         body["start_time"].as_u64().unwrap(),
@@ -204,7 +190,8 @@ async fn presigned_urls_carry_the_signature_and_never_outlive_the_limit() {
     assert!(url.starts_with(&format!("https://{HOST}/uploads/acc1/%E5%9B%BE.png?q-sign-algorithm=sha1&q-ak={COS_SECRET_ID}&q-sign-time={start}%3B{end}&")), "{url}");
     assert!(url.contains("&q-header-list=host&q-url-param-list=&q-signature="));
     let asks = |expires_in: i64| json!({"method": "put", "key": "uploads/acc1/x", "expires_in": expires_in, "content_length": 5});
-    let short: Value = post(&app, "/v1/qc_cos/presigned_url", "acc1", asks(30))
+    let short: Value = app
+        .post_as("acc1", "/v1/qc_cos/presigned_url", asks(30))
         .await
         .json()
         .await
@@ -213,7 +200,8 @@ async fn presigned_urls_carry_the_signature_and_never_outlive_the_limit() {
         short["expired_time"].as_u64().unwrap() - short["start_time"].as_u64().unwrap(),
         60 + 30
     );
-    let long: Value = post(&app, "/v1/qc_cos/presigned_url", "acc1", asks(999_999))
+    let long: Value = app
+        .post_as("acc1", "/v1/qc_cos/presigned_url", asks(999_999))
         .await
         .json()
         .await
@@ -235,13 +223,13 @@ fn policy_of(body: &Value) -> Value {
 #[tokio::test]
 async fn a_post_policy_pins_bucket_prefix_size_and_type_and_verifies() {
     let app = spawn_app().await;
-    let resp = post(
-        &app,
-        "/v1/qc_cos/post_policy",
-        "acc1",
-        json!({"content_type_prefix": "image/", "max_size_bytes": 2048}),
-    )
-    .await;
+    let resp = app
+        .post_as(
+            "acc1",
+            "/v1/qc_cos/post_policy",
+            json!({"content_type_prefix": "image/", "max_size_bytes": 2048}),
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["url"], format!("https://{HOST}/"));
@@ -291,16 +279,16 @@ async fn a_post_policy_pins_bucket_prefix_size_and_type_and_verifies() {
 #[tokio::test]
 async fn a_post_policy_for_an_exact_key_or_a_subdirectory() {
     let app = spawn_app().await;
-    let exact: Value = post(
-        &app,
-        "/v1/qc_cos/post_policy",
-        "acc1",
-        json!({"key": "uploads/acc1/avatar.png"}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let exact: Value = app
+        .post_as(
+            "acc1",
+            "/v1/qc_cos/post_policy",
+            json!({"key": "uploads/acc1/avatar.png"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(exact["fields"]["key"], "uploads/acc1/avatar.png");
     assert!(
         policy_of(&exact)["conditions"]
@@ -314,16 +302,16 @@ async fn a_post_policy_for_an_exact_key_or_a_subdirectory() {
         "the server's limit by default"
     );
 
-    let sub: Value = post(
-        &app,
-        "/v1/qc_cos/post_policy",
-        "acc1",
-        json!({"key_prefix": "uploads/acc1/avatars", "max_size_bytes": 1_i64 << 40}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let sub: Value = app
+        .post_as(
+            "acc1",
+            "/v1/qc_cos/post_policy",
+            json!({"key_prefix": "uploads/acc1/avatars", "max_size_bytes": 1_i64 << 40}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         sub["fields"]["key"], "uploads/acc1/avatars/${filename}",
         "a prefix is a directory"
@@ -334,17 +322,17 @@ async fn a_post_policy_for_an_exact_key_or_a_subdirectory() {
         "never more than the server allows"
     );
 
-    let (status, code, _) = error_code(
-        post(
-            &app,
-            "/v1/qc_cos/post_policy",
+    assert_refused(
+        app.post_as(
             "acc1",
+            "/v1/qc_cos/post_policy",
             json!({"key_prefix": "uploads/acc10"}),
         )
         .await,
+        403,
+        "path_not_allowed",
     )
     .await;
-    assert_eq!((status, code.as_str()), (403, "path_not_allowed"));
 }
 
 #[tokio::test]
@@ -379,12 +367,12 @@ async fn a_number_or_bool_for_a_string_field_is_400_naming_the_field_and_signs_n
             "key",
         ),
     ] {
-        let (status, code, body) = error_code(post(&app, path, "acc1", body).await).await;
-        assert_eq!(
-            (status, code.as_str()),
-            (400, "invalid_request"),
-            "{path}: {body}"
-        );
+        let body = assert_refused(
+            app.post_as("acc1", path, body).await,
+            400,
+            "invalid_request",
+        )
+        .await;
         let text = body.to_string();
         assert!(text.contains(&format!("`{field}`")), "{path}: {text}");
         for signed in ["q-signature", "authorization", "fields", "url"] {
