@@ -15,6 +15,7 @@ use crate::{
     login::{Login, LoginPolicy},
     metrics::Metrics,
     ratelimit::Limits,
+    sessions::Sessions,
     signing::Signing,
     store::{Store, StoreError},
     sts::{CredentialCache, StsClient},
@@ -41,6 +42,10 @@ impl AppState {
             login.dev_login,
         );
         let jwt = Arc::new(settings.jwt.keys());
+        let sessions = Arc::new(Sessions::new(
+            store.clone(),
+            Duration::from_secs(settings.session_check_seconds),
+        ));
         let policy = LoginPolicy {
             auto_register: login.auto_register,
             access_ttl: settings.jwt.access_ttl,
@@ -60,6 +65,7 @@ impl AppState {
                 Duration::from_millis(sts.timeout_ms),
             ),
             sts.cache_entries,
+            sts.ttl,
             metrics.clone(),
         );
         let signing = Signing::new(
@@ -75,7 +81,15 @@ impl AppState {
             signing,
             limits,
             clients: Arc::new(OAuthClients::new(&login.oauth_clients)),
-            login: Login::new(store.clone(), wechat, jwt.clone(), policy, metrics.clone()),
+            login: Login::new(
+                store.clone(),
+                wechat,
+                jwt.clone(),
+                policy,
+                metrics.clone(),
+                sessions.clone(),
+            ),
+            sessions,
             metrics,
             store,
             jwt,

@@ -10,6 +10,26 @@ use clap::{Parser, Subcommand};
 
 use crate::{Application, Settings, app, clock::unix_now};
 
+/// How the process writes: `LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Lines for people; the start banner as a box.
+    Text,
+    /// One JSON object per line, for log shippers: what would be a plain
+    /// line (the banner, warnings, start-up failures) is a log event too.
+    Json,
+}
+
+/// Says `text` on stderr: as it is, or as a log event in JSON mode.
+pub fn say(format: LogFormat, level: tracing::Level, text: &str) {
+    match (format, level) {
+        (LogFormat::Text, _) => eprintln!("{text}"),
+        (LogFormat::Json, tracing::Level::ERROR) => tracing::error!(target: "cosgate", "{text}"),
+        (LogFormat::Json, tracing::Level::WARN) => tracing::warn!(target: "cosgate", "{text}"),
+        (LogFormat::Json, _) => tracing::info!(target: "cosgate", "{text}"),
+    }
+}
+
 /// Signs direct uploads to Tencent Cloud COS for logged-in WeChat
 /// mini-program and browser users.
 #[derive(Debug, Parser)]
@@ -51,23 +71,37 @@ pub enum Command {
 }
 
 /// `cosgate serve`: runs until SIGINT or SIGTERM.
-pub async fn serve(settings: Settings) -> ExitCode {
+pub async fn serve(settings: Settings, format: LogFormat) -> ExitCode {
+    use tracing::Level;
     if !settings.is_production() {
-        development_banner(&settings);
+        development_banner(&settings, format);
     }
     if settings.signs_with_root_in_production() {
-        eprintln!(
+        say(
+            format,
+            Level::WARN,
             "cosgate: WARNING: QCOS_SIGNING=root: v5 signatures are made with the root COS key. \
              COS checks only the headers a signature names, so a client can add an unsigned \
              header (x-cos-copy-source, x-cos-acl) to a request it got signed and COS will act \
              on it with the root key's rights. Use QCOS_SIGNING=sts (the default) unless you \
-             know why not."
+             know why not.",
+        );
+    }
+    if settings.signs_v4_in_production() {
+        say(
+            format,
+            Level::WARN,
+            "cosgate: WARNING: QCOS_V4_ENABLED=true: GET /v1/qc_cos/config hands out v4 \
+             signatures made with the root COS key itself, each good for any number of uploads \
+             of any size into a directory until it expires (QCOS_SIGN_TTL). STS cannot confine \
+             them: v4 has no temporary credentials. Turn it off once no 2017 client needs it.",
         );
     }
     let app = match Application::build(settings.clone()).await {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("cosgate: cannot start on {}: {e}", settings.bind);
+            let text = format!("cosgate: cannot start on {}: {e}", settings.bind);
+            say(format, Level::ERROR, &text);
             return ExitCode::FAILURE;
         }
     };
@@ -76,19 +110,28 @@ pub async fn serve(settings: Settings) -> ExitCode {
     let stopped = match app::shutdown_signal() {
         Ok(stopped) => stopped,
         Err(e) => {
-            eprintln!("cosgate: cannot listen for signals: {e}");
+            say(
+                format,
+                Level::ERROR,
+                &format!("cosgate: cannot listen for signals: {e}"),
+            );
             return ExitCode::FAILURE;
         }
     };
-    eprintln!(
+    let docs = format!(
         "cosgate: Swagger UI at http://{}:{}/docs",
         settings.bind.ip(),
         app.port()
     );
+    say(format, Level::INFO, &docs);
     match app.run_until(stopped).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("cosgate: server failed: {e}");
+            say(
+                format,
+                Level::ERROR,
+                &format!("cosgate: server failed: {e}"),
+            );
             ExitCode::FAILURE
         }
     }
@@ -146,22 +189,34 @@ fn print_out(text: &str) -> ExitCode {
     }
 }
 
-fn development_banner(settings: &Settings) {
-    let line = "=".repeat(72);
-    eprintln!("{line}");
-    eprintln!("  cosgate is running in DEVELOPMENT mode (COSGATE_ENV=production to change)");
+fn development_banner(settings: &Settings, format: LogFormat) {
+    let mut lines = vec![
+        "cosgate is running in DEVELOPMENT mode (COSGATE_ENV=production to change)".to_string(),
+    ];
     let filled = &settings.filled_in;
     if !filled.is_empty() {
-        eprintln!("  placeholders for: {}", filled.join(", "));
+        lines.push(format!("placeholders for: {}", filled.join(", ")));
     }
     if filled.iter().any(|name| name.starts_with("QCOS_")) {
-        eprintln!("  signatures made with placeholder COS keys will not work against real COS;");
+        lines.push(
+            "signatures made with placeholder COS keys will not work against real COS;".into(),
+        );
     }
     if filled.contains(&"JWT_SECRET") {
-        eprintln!("  the JWT secret is ephemeral: tokens die with this process.");
+        lines.push("the JWT secret is ephemeral: tokens die with this process.".into());
     }
-    eprintln!("  never expose this instance to the internet.");
-    eprintln!("{line}");
+    lines.push("never expose this instance to the internet.".into());
+    match format {
+        LogFormat::Text => {
+            let rule = "=".repeat(72);
+            eprintln!("{rule}");
+            for line in lines {
+                eprintln!("  {line}");
+            }
+            eprintln!("{rule}");
+        }
+        LogFormat::Json => say(format, tracing::Level::WARN, &lines.join(" ")),
+    }
 }
 
 #[cfg(test)]

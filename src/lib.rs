@@ -20,6 +20,8 @@
 //!   time and nonces are arguments.
 //! - [`tokens`]: cosgate's access tokens (JWT mint and verify) and their
 //!   keys and JWKS. Time is an argument.
+//! - [`sessions`]: which login sessions were logged out, so their access
+//!   tokens stop working before `exp`. No HTTP.
 //! - [`store`]: accounts and refresh tokens in SQLite or PostgreSQL. No HTTP.
 //! - [`sts`]: Tencent Cloud STS `GetFederationToken`, signed with TC3, and
 //!   the per-account credential cache. No HTTP server types, no store.
@@ -44,6 +46,7 @@ pub mod outbound;
 pub mod paths;
 pub mod policy;
 pub mod ratelimit;
+pub mod sessions;
 pub mod signer;
 pub mod signing;
 pub mod store;

@@ -12,8 +12,9 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use crate::{
     clock::{random_bytes, unix_now},
     metrics::Metrics,
+    sessions::Sessions,
     signer::hex,
-    store::{Account, NewRefreshToken, Profile, RefreshRefusal, Store, StoreError},
+    store::{Account, NewRefreshToken, Profile, RefreshRefusal, Session, Store, StoreError},
     tokens::{JwtKeys, TokenError},
     wechat::{self, DecryptError, WechatClient, decrypt_user_info},
 };
@@ -92,6 +93,7 @@ pub struct Login {
     jwt: Arc<JwtKeys>,
     policy: LoginPolicy,
     metrics: Arc<Metrics>,
+    sessions: Arc<Sessions>,
 }
 
 impl Login {
@@ -101,6 +103,7 @@ impl Login {
         jwt: Arc<JwtKeys>,
         policy: LoginPolicy,
         metrics: Arc<Metrics>,
+        sessions: Arc<Sessions>,
     ) -> Self {
         Self {
             store,
@@ -108,6 +111,7 @@ impl Login {
             jwt,
             policy,
             metrics,
+            sessions,
         }
     }
 
@@ -136,7 +140,7 @@ impl Login {
         self.store
             .add_refresh_token(&refresh.stored(&family, &account.id, client_id))
             .await?;
-        self.tokens(account, now, refresh.token)
+        self.tokens(account, &family, now, refresh.token)
     }
 
     /// Creates the account of the WeChat user who sent the code.
@@ -149,9 +153,9 @@ impl Login {
             .await?)
     }
 
-    /// Rotates a refresh token into new tokens. A token presented twice
-    /// revokes its whole family (refresh tokens only: access tokens already
-    /// issued live until their `exp`).
+    /// Rotates a refresh token into new tokens of the same session. A token
+    /// presented twice revokes its whole family, which ends the session: its
+    /// access tokens are refused too ([`Sessions`]).
     pub async fn refresh(
         &self,
         refresh_token: &str,
@@ -159,7 +163,7 @@ impl Login {
     ) -> Result<Tokens, LoginError> {
         let now = unix_now() as i64;
         let next = self.new_refresh_token(now);
-        let account_id = self
+        let session = self
             .store
             .rotate_refresh_token(
                 &hash_refresh_token(refresh_token),
@@ -179,21 +183,31 @@ impl Login {
             })?;
         let account = self
             .store
-            .account(&account_id)
+            .account(&session.account_id)
             .await?
             .ok_or(LoginError::AccountGone)?;
-        self.tokens(account, now, next.token)
+        self.tokens(account, &session.family_id, now, next.token)
     }
 
     /// Logs out (RFC 7009): revokes every refresh token of the login that
-    /// `refresh_token` belongs to, if `client_id` obtained it. Unknown
-    /// tokens are not an error, so nothing is learnt by trying.
-    pub async fn revoke(&self, refresh_token: &str, client_id: &str) -> Result<(), LoginError> {
+    /// `refresh_token` belongs to, if `client_id` obtained it, and ends the
+    /// session on this replica at once (others within
+    /// [`Sessions`]' interval). Unknown tokens are not an error, so nothing
+    /// is learnt by trying; the ended session, if any, is returned.
+    pub async fn revoke(
+        &self,
+        refresh_token: &str,
+        client_id: &str,
+    ) -> Result<Option<Session>, LoginError> {
         let now = unix_now() as i64;
-        self.store
+        let ended = self
+            .store
             .revoke_family(&hash_refresh_token(refresh_token), client_id, now)
             .await?;
-        Ok(())
+        if let Some(session) = &ended {
+            self.sessions.ended(&session.family_id);
+        }
+        Ok(ended)
     }
 
     /// The account with this id, if it exists.
@@ -242,11 +256,14 @@ impl Login {
     fn tokens(
         &self,
         account: Account,
+        session: &str,
         now: i64,
         refresh_token: String,
     ) -> Result<Tokens, LoginError> {
         let ttl = self.policy.access_ttl;
-        let access_token = self.jwt.mint(&account.id, LOGIN_SCOPES, now as u64, ttl)?;
+        let access_token =
+            self.jwt
+                .mint_for_session(&account.id, LOGIN_SCOPES, Some(session), now as u64, ttl)?;
         Ok(Tokens {
             account,
             access_token,

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use cosgate::{
     Settings,
-    cli::{self, Cli, Command},
+    cli::{self, Cli, Command, LogFormat, say},
 };
+use tracing::Level;
 
 /// Measured with bench/http.sh; see bench/README.md.
 #[global_allocator]
@@ -15,12 +16,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = Cli::parse().command.unwrap_or(Command::Serve);
-    // A missing .env is normal; a malformed one is worth a word.
-    if let Err(e) = dotenvy::dotenv()
-        && !e.not_found()
-    {
-        eprintln!("cosgate: ignoring .env: {e}");
-    }
+    // Read before the log is set up, which it configures; reported after.
+    let dotenv = dotenvy::dotenv();
     // Log lines are written by a background thread, so a slow terminal or
     // pipe never blocks a worker; the guard flushes them at exit.
     let (writer, _flush_at_exit) = tracing_appender::non_blocking(std::io::stderr());
@@ -29,19 +26,29 @@ async fn main() -> ExitCode {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
-    match std::env::var("LOG_FORMAT").as_deref() {
-        Ok("json") => logs
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-        Ok("text") | Err(_) => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+    let format = match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => {
+            logs.json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .init();
+            LogFormat::Json
+        }
+        Ok("text") | Err(_) => {
+            logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .init();
+            LogFormat::Text
+        }
         Ok(other) => {
             eprintln!("cosgate: LOG_FORMAT: {other:?} is neither `text` nor `json`");
             return ExitCode::from(2);
         }
+    };
+    // A missing .env is normal; a malformed one is worth a word.
+    if let Err(e) = dotenv
+        && !e.not_found()
+    {
+        say(format, Level::WARN, &format!("cosgate: ignoring .env: {e}"));
     }
 
     if let Command::Spec { yaml } = command {
@@ -50,12 +57,12 @@ async fn main() -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
-            eprintln!("{e}");
+            say(format, Level::ERROR, e.to_string().trim_end());
             return ExitCode::FAILURE;
         }
     };
     match command {
-        Command::Serve => cli::serve(settings).await,
+        Command::Serve => cli::serve(settings, format).await,
         Command::Token {
             sub,
             scopes,

@@ -26,16 +26,24 @@ pub enum PathError {
     TooLong { bytes: usize },
     #[error("the path contains an empty segment (`//`)")]
     EmptySegment,
-    #[error("the path contains a `.` or `..` segment")]
+    /// `.`, `..`, or a segment of dots and spaces only, which Windows
+    /// strips to one of those (`...`, `.. `).
+    #[error("the path contains a `.` or `..` segment, or one of dots and spaces only")]
     DotSegment,
     #[error("the path contains a backslash")]
     Backslash,
     #[error("the path contains a control character or NUL")]
     ControlCharacter,
     #[error(
-        "the path contains a character that Unicode normalisation (NFKC) turns into `.`, `/`, `\\` or `%`"
+        "the path contains a character that Unicode normalisation (NFKC) turns into `.`, `/`, `\\` or `%`, or that Unicode lists as confusable with one (UTS #39)"
     )]
     Lookalike,
+    /// A bidirectional control or another character that displays as
+    /// nothing (zero-width spaces and joiners, BOMs, fillers).
+    #[error(
+        "the path contains an invisible character (a bidirectional control, zero-width or other default-ignorable code point)"
+    )]
+    Invisible,
     /// A percent-encoded form of something refused above, or of `%` itself.
     #[error("the path contains a percent-encoded `.`, `/`, `\\`, `%` or control character")]
     EncodedTrick,
@@ -175,51 +183,84 @@ impl fmt::Display for ObjectKey {
     }
 }
 
+/// The one rule for a segment of a path or key: refused when any program
+/// along the way could read it as something else. COS stores keys byte for
+/// byte, but browsers, CDNs, download tools and filesystems decode and
+/// normalise them: a segment that one of them turns into a dot-segment or a
+/// separator could name another directory there, and one that displays
+/// differently from its bytes could pass for another name.
 fn check_segment(segment: &str) -> Result<(), PathError> {
     if segment.is_empty() {
         return Err(PathError::EmptySegment);
     }
-    if segment == "." || segment == ".." {
-        return Err(PathError::DotSegment);
-    }
-    if segment.contains('\\') {
-        return Err(PathError::Backslash);
-    }
-    if segment.chars().any(char::is_control) {
-        return Err(PathError::ControlCharacter);
-    }
-    // Fullwidth `．`, `／`, `＼`, `％`, U+2024 `․`, U+FE52 `﹒` and the like
-    // become `.`, `/`, `\`, `%` under NFKC, which some clients and CDNs
-    // apply and COS does not: the key one side checks would not be the key
-    // the other stores.
-    if segment.chars().any(is_lookalike) {
-        return Err(PathError::Lookalike);
-    }
-    // `%2e%2e`, `%2F`, `%00`, `%25` (double encoding): whatever decodes to
-    // something refused above is refused too, whoever decodes it later.
-    let decoded = percent_decode_str(segment).decode_utf8_lossy();
-    if decoded != segment {
-        let tricky = decoded == "."
-            || decoded == ".."
-            || decoded.contains(['/', '\\', '%'])
-            || decoded.chars().any(char::is_control);
-        if tricky {
+    check_text(segment)?;
+    // `%2e%2e`, `%2F`, `%00`, `%25` (double encoding), `%e2%80%ae`: whatever
+    // a lenient decoder, applied until nothing changes, turns into something
+    // refused above is refused too, whoever decodes it later.
+    let mut text = std::borrow::Cow::Borrowed(segment);
+    for _ in 0..MAX_DECODINGS {
+        let decoded = percent_decode_str(&text).decode_utf8_lossy().into_owned();
+        if decoded == *text {
+            break;
+        }
+        if decoded.contains(['%', '/']) || check_text(&decoded).is_err() {
             return Err(PathError::EncodedTrick);
         }
+        text = std::borrow::Cow::Owned(decoded);
     }
     Ok(())
 }
 
-/// A non-ASCII character whose NFKC form holds a path separator, a dot or
-/// a percent sign.
+/// How many percent-decodings a segment is followed through.
+const MAX_DECODINGS: usize = 4;
+
+/// The checks of [`check_segment`] on one reading of a segment.
+fn check_text(text: &str) -> Result<(), PathError> {
+    // Windows strips trailing dots and spaces from a name, so `...` and
+    // `.. ` become `..` on a disk.
+    if text.bytes().all(|b| b == b'.' || b == b' ') {
+        return Err(PathError::DotSegment);
+    }
+    if text.contains('\\') {
+        return Err(PathError::Backslash);
+    }
+    if text.chars().any(char::is_control) {
+        return Err(PathError::ControlCharacter);
+    }
+    if text.chars().any(is_invisible) {
+        return Err(PathError::Invisible);
+    }
+    // Fullwidth `．`, `／`, `＼`, `％`, U+2024 `․`, U+2215 `∕`, U+2044 `⁄`,
+    // U+29F8 `⧸` and the like: NFKC (which some clients and CDNs apply and
+    // COS does not) or a confusable-folding filter turns them into the real
+    // thing, so the key one side checks would not be the key the other sees.
+    if text.chars().any(is_lookalike) {
+        return Err(PathError::Lookalike);
+    }
+    Ok(())
+}
+
+/// A character that displays as nothing: Unicode's default-ignorable code
+/// points (bidirectional controls, zero-width spaces and joiners, BOM,
+/// fillers), which UTS #39's skeleton drops.
+fn is_invisible(c: char) -> bool {
+    !c.is_ascii()
+        && unicode_security::skeleton(c.encode_utf8(&mut [0; 4]))
+            .next()
+            .is_none()
+}
+
+/// A non-ASCII character whose NFKC form, or whose UTS #39 confusable
+/// prototype, holds a path separator, a dot or a percent sign.
 fn is_lookalike(c: char) -> bool {
     use unicode_normalization::char::decompose_compatible;
     if c.is_ascii() {
         return false;
     }
+    let special = |d: char| matches!(d, '.' | '/' | '\\' | '%');
     let mut found = false;
-    decompose_compatible(c, |d| found |= matches!(d, '.' | '/' | '\\' | '%'));
-    found
+    decompose_compatible(c, |d| found |= special(d));
+    found || unicode_security::skeleton(c.encode_utf8(&mut [0; 4])).any(special)
 }
 
 /// Which directories an account may sign.
@@ -379,6 +420,22 @@ mod tests {
             ("/uploads/a%5Cb", PathError::EncodedTrick),
             ("/uploads/a%00", PathError::EncodedTrick),
             ("/uploads/%252e%252e", PathError::EncodedTrick),
+            // What other decoders and filesystems rewrite.
+            ("/uploads/...", PathError::DotSegment),
+            ("/uploads/.. ", PathError::DotSegment),
+            ("/uploads/ ", PathError::DotSegment),
+            ("/uploads/%2e%2e%20", PathError::EncodedTrick),
+            ("/uploads/%25ef%25bc%258e", PathError::EncodedTrick),
+            ("/uploads/a\u{2215}b", PathError::Lookalike),
+            ("/uploads/a\u{2044}b", PathError::Lookalike),
+            ("/uploads/a\u{29F8}b", PathError::Lookalike),
+            ("/uploads/\u{FF0E}\u{FF0E}", PathError::Lookalike),
+            ("/uploads/a%e2%88%95b", PathError::EncodedTrick),
+            ("/uploads/a\u{202E}gpj.exe", PathError::Invisible),
+            ("/uploads/a\u{200B}b", PathError::Invisible),
+            ("/uploads/\u{FEFF}a", PathError::Invisible),
+            ("/uploads/a\u{2066}b", PathError::Invisible),
+            ("/uploads/a%e2%80%8bb", PathError::EncodedTrick),
         ];
         for (raw, expected) in cases {
             assert_eq!(CosDir::parse(raw), Err(expected), "{raw:?}");
@@ -393,10 +450,33 @@ mod tests {
     }
 
     #[test]
+    fn names_in_every_script_are_kept() {
+        for name in [
+            "我的 照片+(1).txt",
+            "café au lait.jpg",
+            "Фото 2024.png",
+            "写真・休暇.jpg",
+            "صورة.png",
+            "😀 party.png",
+            "a-b_c~d (2).png",
+            "v1.2.3",
+            "...a",
+            "a...b",
+        ] {
+            let raw = format!("/uploads/{name}");
+            assert!(
+                CosDir::parse(&raw).is_ok(),
+                "{name:?}: {:?}",
+                CosDir::parse(&raw)
+            );
+        }
+    }
+
+    #[test]
     fn errors_say_what_is_wrong() {
         assert_eq!(
             PathError::DotSegment.to_string(),
-            "the path contains a `.` or `..` segment"
+            "the path contains a `.` or `..` segment, or one of dots and spaces only"
         );
         assert!(
             PathError::TooLong { bytes: 2000 }

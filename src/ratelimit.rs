@@ -52,9 +52,11 @@ impl Limits {
         check(self.sign.as_deref(), &account.to_string())
     }
 
-    /// One login request from `address`.
+    /// One login request from `address`. IPv6 clients are counted per
+    /// /64: one subscriber usually holds a whole /64 and can rotate through
+    /// its addresses at will.
     pub fn login(&self, address: IpAddr) -> Result<(), RetryAfter> {
-        check(self.login.as_deref(), &address)
+        check(self.login.as_deref(), &client_network(address))
     }
 
     /// Drops keys that have been idle long enough to be at full allowance
@@ -80,6 +82,21 @@ impl Limits {
                 limits.forget_idle();
             }
         });
+    }
+}
+
+/// The key a client address is limited under: IPv4 as it is (an IPv4
+/// address mapped into IPv6 too), IPv6 as its /64.
+fn client_network(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(prefix.into())
+            }
+        },
     }
 }
 
@@ -113,5 +130,24 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(limits.login("127.0.0.1".parse().unwrap()), Ok(()));
         }
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_slash_64() {
+        let limits = Limits::new(0, 2);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(limits.login(ip("2001:db8:1:2::1")), Ok(()));
+        assert_eq!(limits.login(ip("2001:db8:1:2:ffff:ffff:ffff:fffe")), Ok(()));
+        assert!(
+            limits.login(ip("2001:db8:1:2:1234::9")).is_err(),
+            "a third address in the same /64 is the same client"
+        );
+        assert_eq!(limits.login(ip("2001:db8:1:3::1")), Ok(()), "another /64");
+        assert_eq!(limits.login(ip("192.0.2.1")), Ok(()));
+        assert_eq!(limits.login(ip("::ffff:192.0.2.1")), Ok(()));
+        assert!(
+            limits.login(ip("192.0.2.1")).is_err(),
+            "mapped is the same IPv4"
+        );
     }
 }

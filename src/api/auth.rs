@@ -46,7 +46,10 @@ impl AuthApi for Handlers {
         body: RevokeRequest,
     ) -> Result<(), ApiError> {
         let token = checked_refresh_token("token", &body.token)?;
-        self.state.login.revoke(token, &client.0).await?;
+        if let Some(ended) = self.state.login.revoke(token, &client.0).await? {
+            // Credentials cached for the account are not handed out again.
+            self.state.signing.forget(&ended.account_id);
+        }
         Ok(())
     }
 

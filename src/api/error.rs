@@ -70,11 +70,13 @@ error_codes! {
     WechatHighRiskUser = "wechat_high_risk_user", FORBIDDEN;
     OperationNotAllowed = "operation_not_allowed", FORBIDDEN;
     UploadTooLarge = "upload_too_large", FORBIDDEN;
+    V4Disabled = "v4_disabled", FORBIDDEN;
     NotFound = "not_found", NOT_FOUND;
     AccountNotFound = "account_not_found", NOT_FOUND;
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
     WxappAlreadyRegistered = "wxapp_already_registered", CONFLICT;
     PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE;
+    HeadersTooLarge = "headers_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE;
     WechatRateLimited = "wechat_rate_limited", TOO_MANY_REQUESTS;
     QuotaExceeded = "quota_exceeded", TOO_MANY_REQUESTS;
     RateLimited = "rate_limited", TOO_MANY_REQUESTS;
@@ -161,6 +163,17 @@ impl ApiError {
         Self::new(
             ErrorCode::PayloadTooLarge,
             format!("the request body is larger than {limit} bytes"),
+        )
+    }
+
+    /// 431 `headers_too_large`: the header block is larger than cosgate
+    /// reads.
+    pub fn headers_too_large(max_bytes: usize, max_headers: usize) -> Self {
+        Self::new(
+            ErrorCode::HeadersTooLarge,
+            format!(
+                "the request's headers are larger than {max_bytes} bytes or more than {max_headers}"
+            ),
         )
     }
 
@@ -270,7 +283,7 @@ fn user_text(status: StatusCode) -> &'static str {
         403 => "You are not allowed to do that.",
         404 | 405 => "Not found.",
         409 => "That already exists.",
-        413 => "That request is too large.",
+        413 | 431 => "That request is too large.",
         502 | 503 => "A service we depend on is not answering; please try again shortly.",
         429 => "Too many requests; please wait a moment.",
         _ => "Something went wrong; please try again later.",
@@ -366,9 +379,13 @@ impl From<StoreError> for ApiError {
 }
 
 /// STS's failures. The reason goes to the log; the client learns only that
-/// STS could not help.
+/// STS could not help, or, past the account's bound of new credentials,
+/// when to come back.
 impl From<StsError> for ApiError {
     fn from(err: StsError) -> Self {
+        if let StsError::TooManyGrants { retry_after } = err {
+            return Self::rate_limited(retry_after);
+        }
         tracing::error!(reason = %err, "no STS credentials");
         let message = "temporary credentials are not available right now";
         match err {
@@ -378,6 +395,7 @@ impl From<StsError> for ApiError {
             StsError::Refused(_) | StsError::BadAnswer(_) => {
                 Self::bad_gateway(ErrorCode::StsUnavailable, message)
             }
+            StsError::TooManyGrants { .. } => unreachable!("answered above"),
         }
     }
 }
@@ -395,7 +413,9 @@ impl From<Refusal> for ApiError {
             | Refusal::BadContentLength
             | Refusal::BadPartNumber
             | Refusal::BadPairs(_) => ErrorCode::InvalidRequest,
-            Refusal::Operation(_) | Refusal::PicOperations(_) => ErrorCode::OperationNotAllowed,
+            Refusal::Operation(_) | Refusal::PicOperations(_) | Refusal::ActiveContent(_) => {
+                ErrorCode::OperationNotAllowed
+            }
             Refusal::TooLarge { .. } => ErrorCode::UploadTooLarge,
         };
         Self::new(code, refusal.to_string())
@@ -408,6 +428,7 @@ impl From<SignError> for ApiError {
         let message = err.to_string();
         match err {
             SignError::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            SignError::V4Disabled => Self::new(ErrorCode::V4Disabled, message),
             SignError::Refused(refusal) => refusal.into(),
             SignError::InvalidPath(_) => Self::new(ErrorCode::InvalidPath, message),
             SignError::InvalidKeyPrefix(_) => Self::new(ErrorCode::InvalidKey, message),
@@ -435,7 +456,10 @@ mod tests {
             .skip(1)
             .step_by(2)
             .filter(|word| {
-                !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                word.starts_with(|c: char| c.is_ascii_lowercase())
+                    && word
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             })
             .map(String::from)
             .collect()
@@ -552,6 +576,7 @@ mod tests {
                 SignError::RateLimited { retry_after: 3 },
                 (429, "rate_limited"),
             ),
+            (SignError::V4Disabled, (403, "v4_disabled")),
             (
                 SignError::Refused(Refusal::InvalidKey(PathError::DotSegment)),
                 (400, "invalid_key"),
@@ -610,6 +635,10 @@ mod tests {
                 (403, "operation_not_allowed"),
             ),
             (
+                SignError::Refused(Refusal::ActiveContent("text/html".into())),
+                (403, "operation_not_allowed"),
+            ),
+            (
                 SignError::InvalidPath(PathError::Empty),
                 (400, "invalid_path"),
             ),
@@ -651,6 +680,10 @@ mod tests {
             (
                 SignError::Sts(StsError::BadAnswer("not JSON".into())),
                 (502, "sts_unavailable"),
+            ),
+            (
+                SignError::Sts(StsError::TooManyGrants { retry_after: 60 }),
+                (429, "rate_limited"),
             ),
             (SignError::Store(StoreError::Busy), (503, "store_busy")),
             (

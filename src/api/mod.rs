@@ -27,8 +27,8 @@ use poem::{Endpoint, EndpointExt, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::{
-    config::Settings, login::Login, metrics::Metrics, ratelimit::Limits, signing::Signing,
-    store::Store, tokens::JwtKeys,
+    config::Settings, login::Login, metrics::Metrics, ratelimit::Limits, sessions::Sessions,
+    signing::Signing, store::Store, tokens::JwtKeys,
 };
 
 #[allow(clippy::all, missing_docs, unreachable_patterns)]
@@ -45,6 +45,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub clients: Arc<security::OAuthClients>,
     pub login: Login,
+    /// Which login sessions were ended, for the JWT extractor.
+    pub sessions: Arc<Sessions>,
     /// COS signatures and STS credentials.
     pub signing: Signing,
     /// For readiness; the services keep their own handles.
@@ -76,6 +78,7 @@ pub fn service(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     });
     let gate = Arc::new(middleware::Gate {
         jwt: state.jwt.clone(),
+        sessions: state.sessions.clone(),
         clients: state.clients.clone(),
         limits: state.limits.clone(),
         trusted_proxies: state.settings.trusted_proxies.clone(),

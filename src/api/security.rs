@@ -26,6 +26,7 @@ use super::error::{ApiError, ErrorCode};
 pub use crate::tokens::Claims;
 use crate::{
     clock::{random_bytes, unix_now},
+    sessions::Sessions,
     tokens::JwtKeys,
 };
 
@@ -84,9 +85,22 @@ impl<'a> ApiExtractor<'a> for JwtAuth {
             .data::<Arc<JwtKeys>>()
             .ok_or_else(|| ApiError::internal("JwtKeys missing from the request data"))?;
         let token = bearer_token(req)?;
-        keys.verify(token, unix_now())
-            .map(JwtAuth)
-            .map_err(|e| ApiError::unauthorized(ErrorCode::InvalidToken, e.to_string()).into())
+        let claims = keys
+            .verify(token, unix_now())
+            .map_err(|e| ApiError::unauthorized(ErrorCode::InvalidToken, e.to_string()))?;
+        if let Some(sid) = &claims.sid {
+            let sessions = req
+                .data::<Arc<Sessions>>()
+                .ok_or_else(|| ApiError::internal("Sessions missing from the request data"))?;
+            if sessions.is_ended(sid).await.map_err(ApiError::from)? {
+                return Err(ApiError::unauthorized(
+                    ErrorCode::InvalidToken,
+                    "the login this token belongs to was ended (logged out, or a refresh token was replayed); log in again",
+                )
+                .into());
+            }
+        }
+        Ok(JwtAuth(claims))
     }
 }
 

@@ -2,7 +2,9 @@
 
 use secrecy::SecretString;
 
-use super::{MAX_SIGN_TTL, MAX_UPLOAD_BYTES, MAX_V5_TTL, defaults, placeholder, reader::Reader};
+use super::{
+    Environment, MAX_SIGN_TTL, MAX_UPLOAD_BYTES, MAX_V5_TTL, defaults, placeholder, reader::Reader,
+};
 use crate::{
     paths::{CosDir, UploadScope},
     policy::{operation::AllowedActions, signing::SigningPolicy},
@@ -18,6 +20,11 @@ pub struct CosSettings {
     pub region: String,
     /// How long a v4 signature from `/v1/qc_cos/config` is valid, seconds.
     pub sign_ttl: u64,
+    /// `QCOS_V4_ENABLED`: whether `/v1/qc_cos/config` signs. Its signatures
+    /// are made with the root key (v4 has no temporary credentials) and
+    /// cover a whole directory with no size, so production has it off
+    /// unless the operator names it.
+    pub v4_enabled: bool,
     /// Who may sign which keys, which operations, how large.
     pub policy: SigningPolicy,
     /// `QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`: the bytes one account's
@@ -31,7 +38,7 @@ pub struct CosSettings {
 }
 
 impl CosSettings {
-    pub(super) fn read(r: &mut Reader<'_>) -> Self {
+    pub(super) fn read(r: &mut Reader<'_>, environment: Environment) -> Self {
         let appid = r.required("QCOS_APPID", placeholder::APPID);
         if !appid.is_empty() && !appid.bytes().all(|b| b.is_ascii_digit()) {
             r.problem("QCOS_APPID", format!("{appid:?} is not a number"));
@@ -91,6 +98,7 @@ impl CosSettings {
             bucket,
             region,
             sign_ttl,
+            v4_enabled: r.parse("QCOS_V4_ENABLED", environment == Environment::Development),
             policy: SigningPolicy {
                 scope: UploadScope { root, per_account },
                 allowed,

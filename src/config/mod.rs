@@ -52,7 +52,9 @@ mod defaults {
     pub const JWT_ISSUER: &str = "cosgate";
     pub const JWT_AUDIENCE: &str = "cosgate";
     pub const JWT_LEEWAY: u64 = 30;
-    pub const JWT_ACCESS_TTL: u64 = 7200;
+    /// Minutes, as the OAuth security BCP advises: a stolen access token
+    /// (and the signing it allows) is short-lived.
+    pub const JWT_ACCESS_TTL: u64 = 900;
     pub const REFRESH_TOKEN_TTL: u64 = 30 * 86_400;
     pub const QCOS_SIGN_TTL: u64 = 3600;
     pub const QCOS_UPLOAD_ROOT: &str = "/uploads";
@@ -66,6 +68,7 @@ mod defaults {
     pub const TENCENT_STS_TIMEOUT_MS: u64 = 5000;
     pub const QCOS_STS_TTL: u64 = 1800;
     pub const QCOS_STS_CACHE_ENTRIES: usize = 10_000;
+    pub const SESSION_CHECK_SECONDS: u64 = 30;
 }
 
 /// Development stand-ins. Production refuses any of them.
@@ -140,6 +143,10 @@ pub struct Settings {
     /// `CORS_ALLOWED_ORIGINS`: web origins that may call the API from a
     /// browser; `["*"]` for any (development only); empty for none.
     pub cors_origins: Vec<String>,
+    /// `SESSION_CHECK_SECONDS`: how long a replica trusts what it learnt of
+    /// a login session, so the bound within which a logout on another
+    /// replica stops that session's access tokens.
+    pub session_check_seconds: u64,
     /// Variables development mode filled in, for the startup banner.
     pub filled_in: Vec<&'static str>,
 }
@@ -177,7 +184,7 @@ impl Settings {
         let environment = read_environment(&mut r);
         let bind = read_bind(&mut r, environment);
         let jwt = JwtSettings::read(&mut r);
-        let cos = CosSettings::read(&mut r);
+        let cos = CosSettings::read(&mut r, environment);
         let login = LoginSettings::read(&mut r);
         let sts = StsSettings::read(&mut r, environment);
         let database_url = r.text("DATABASE_URL", defaults::DATABASE_URL);
@@ -220,6 +227,22 @@ impl Settings {
             " bytes",
         );
         let metrics_bind = read_metrics_bind(&mut r);
+        let session_check_seconds = r.parse_within(
+            "SESSION_CHECK_SECONDS",
+            defaults::SESSION_CHECK_SECONDS,
+            1..=300,
+            " seconds",
+        );
+        let metrics_token = r.get("METRICS_TOKEN").map(secrecy::SecretString::from);
+        if environment == Environment::Production
+            && metrics_token.is_none()
+            && metrics_bind.is_none()
+        {
+            r.problem(
+                "METRICS_TOKEN",
+                "production needs METRICS_TOKEN (a bearer token /metrics asks for) or METRICS_BIND (/metrics on an address only the scraper reaches): metrics name every operation's traffic",
+            );
+        }
         if !r.problems.is_empty() {
             return Err(ConfigError {
                 problems: r.problems,
@@ -238,14 +261,21 @@ impl Settings {
             rate_limit_sign_per_min,
             rate_limit_login_per_min,
             trusted_proxies,
-            metrics_token: r.get("METRICS_TOKEN").map(secrecy::SecretString::from),
+            metrics_token,
             metrics_bind,
+            session_check_seconds,
             filled_in: r.filled_in,
         })
     }
 
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
+    }
+
+    /// Production signing v4 directories with the root key, chosen
+    /// explicitly: worth a warning at every start.
+    pub fn signs_v4_in_production(&self) -> bool {
+        self.is_production() && self.cos.v4_enabled
     }
 
     /// Production signing with the root key, chosen explicitly: worth a

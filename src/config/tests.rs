@@ -30,6 +30,7 @@ fn production() -> Vec<(&'static str, &'static str)> {
         ("WXAPP_ID", "wx1234567890abcdef"),
         ("WXAPP_SECRET", "wxappsecretwxappsecret"),
         ("OAUTH_CLIENTS", "miniprogram:client-secret-0123456789"),
+        ("METRICS_TOKEN", "metrics-token-0123456789"),
     ]
 }
 
@@ -219,7 +220,7 @@ fn login_settings_have_their_defaults() {
     assert_eq!(s.database_url, "sqlite://cosgate.db");
     assert!(s.login.auto_register);
     assert_eq!(s.login.wechat_api_base, "https://api.weixin.qq.com");
-    assert_eq!((s.jwt.access_ttl, s.jwt.refresh_ttl), (7200, 30 * 86_400));
+    assert_eq!((s.jwt.access_ttl, s.jwt.refresh_ttl), (900, 30 * 86_400));
     let p = problems(&[("JWT_ACCESS_TTL", "10")]);
     assert!(
         p[0].starts_with("JWT_ACCESS_TTL: 10 is not between"),
@@ -345,7 +346,7 @@ fn every_range_is_worded_the_same_way() {
         (
             "REFRESH_TOKEN_TTL",
             "60",
-            "REFRESH_TOKEN_TTL: 60 is not between 7200 and 31536000 seconds",
+            "REFRESH_TOKEN_TTL: 60 is not between 900 and 31536000 seconds",
         ),
         (
             "QCOS_SIGN_TTL",
@@ -536,4 +537,48 @@ fn metrics_bind_is_an_address_or_refused() {
         problems(&[("METRICS_BIND", "9100")]),
         ["METRICS_BIND: \"9100\" is not an address:port"]
     );
+}
+
+#[test]
+fn production_needs_a_metrics_token_or_its_own_address() {
+    let without: Vec<_> = production()
+        .into_iter()
+        .filter(|(k, _)| *k != "METRICS_TOKEN")
+        .collect();
+    let refused = problems(&without);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].starts_with("METRICS_TOKEN: production needs METRICS_TOKEN")
+            && refused[0].contains("METRICS_BIND"),
+        "{refused:?}"
+    );
+    let mut with_bind = without.clone();
+    with_bind.push(("METRICS_BIND", "127.0.0.1:9100"));
+    assert!(load(&with_bind).is_ok());
+    assert!(
+        load(&[]).unwrap().metrics_token.is_none(),
+        "development needs neither"
+    );
+}
+
+#[test]
+fn v4_is_on_in_development_and_off_in_production_unless_named() {
+    assert!(load(&[]).unwrap().cos.v4_enabled);
+    assert!(
+        !load(&[("QCOS_V4_ENABLED", "false")])
+            .unwrap()
+            .cos
+            .v4_enabled
+    );
+    let s = load(&production()).unwrap();
+    assert!(!s.cos.v4_enabled && !s.signs_v4_in_production());
+    let mut named = production();
+    named.push(("QCOS_V4_ENABLED", "true"));
+    let s = load(&named).unwrap();
+    assert!(s.cos.v4_enabled && s.signs_v4_in_production());
+}
+
+#[test]
+fn access_tokens_live_fifteen_minutes_by_default() {
+    assert_eq!(load(&[]).unwrap().jwt.access_ttl, 900);
 }

@@ -94,6 +94,11 @@ pub enum Refusal {
     BadPartNumber,
     #[error("Pic-Operations: {0}")]
     PicOperations(String),
+    /// A download asked to be served as a page or a script.
+    #[error(
+        "response-content-type {0:?} would have the bucket serve the file as active content (a page or a script); ask for a passive type or none"
+    )]
+    ActiveContent(String),
     /// Too many, empty, over-long or repeated header or query names.
     #[error("{0}")]
     BadPairs(String),
@@ -137,6 +142,15 @@ impl SigningPolicy {
             if !part.is_some_and(valid_part_number) {
                 return Err(Refusal::BadPartNumber);
             }
+        }
+        if action == CosAction::GetObject
+            && let Some((_, asked)) = req
+                .query
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("response-content-type"))
+            && super::media::is_active(asked)
+        {
+            return Err(Refusal::ActiveContent(asked.clone()));
         }
         if let Some(operations) = header("pic-operations") {
             self.pic_operations(account, &key, operations)?;

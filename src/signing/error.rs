@@ -15,6 +15,11 @@ pub enum SignError {
     /// `RATE_LIMIT_SIGN_PER_MIN` was reached.
     #[error("too many requests; retry after the time in Retry-After")]
     RateLimited { retry_after: u64 },
+    /// `QCOS_V4_ENABLED` is off: the 2017 v4 API signs with the root key.
+    #[error(
+        "v4 signatures are turned off on this server (QCOS_V4_ENABLED); use the v5 operations or upload sessions"
+    )]
+    V4Disabled,
     /// The signing policy refused the request.
     #[error(transparent)]
     Refused(#[from] Refusal),

@@ -42,6 +42,9 @@ use crate::{
 /// Python SDK uses the same minute).
 const CLOCK_SKEW: u64 = 60;
 const SECONDS_PER_DAY: u64 = 86_400;
+/// The cache key of the credentials cosgate signs with in STS mode: never
+/// an action list, so never shared with credentials handed to a client.
+const SIGNING_PURPOSE: &str = "sign";
 /// The longest `content_type_prefix` a POST policy carries.
 const MAX_CONTENT_TYPE_PREFIX: usize = 128;
 
@@ -145,13 +148,16 @@ impl Signing {
 
     /// A v4 multi-use signature for `cos_path` (the caller's own directory
     /// when none or an empty one is given), with the root key: v4 has no
-    /// temporary credentials.
+    /// temporary credentials. Only where `QCOS_V4_ENABLED` allows it.
     pub async fn v4_directory(
         &self,
         account: &str,
         cos_path: Option<&str>,
         now: u64,
     ) -> Result<V4Directory, SignError> {
+        if !self.cos.v4_enabled {
+            return Err(SignError::V4Disabled);
+        }
         self.limit(account)?;
         // An empty `cos_path=` means the same as none: the 2017 server signed
         // the bucket root for it, which is never what a client wants.
@@ -359,13 +365,15 @@ impl Signing {
         } else {
             0
         };
+        // Keyed by the actions only: the lifetime is the server's, and a
+        // client that asked for less gets the same credentials with its
+        // window clipped (they work until STS's expiry either way).
         let issued = self
             .sts
             .get(
                 account,
                 &names.join(","),
                 || self.cam_policy(&dir, &actions),
-                duration,
                 now,
                 || self.charge_quota(account, charge, now),
             )
@@ -377,11 +385,17 @@ impl Signing {
             tmp_secret_id: granted.tmp_secret_id,
             tmp_secret_key: granted.tmp_secret_key,
             start_time: issued.start_time,
-            expired_time: granted.expired_time,
+            expired_time: granted.expired_time.min(now + duration),
             bucket: self.cos.bucket_with_appid(),
             region: self.cos.region.clone(),
             allow_prefix: format!("{}*", dir.key_prefix()),
         })
+    }
+
+    /// Forgets what was cached for `account`'s signing (at logout): its STS
+    /// credentials are not handed out again.
+    pub fn forget(&self, account: &str) {
+        self.sts.forget(account);
     }
 
     /// The CAM policy confining credentials to `dir` and `actions`, as the
@@ -416,9 +430,8 @@ impl Signing {
             .sts
             .get(
                 account,
-                "sign",
+                SIGNING_PURPOSE,
                 || self.cam_policy(&dir, &actions),
-                self.sts_ttl,
                 now,
                 || async { Ok::<_, SignError>(()) },
             )

@@ -60,6 +60,13 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
+/// A login session: a refresh-token family and its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub family_id: String,
+    pub account_id: String,
+}
+
 /// A refresh token to store, by hash.
 #[derive(Debug, Clone, Copy)]
 pub struct NewRefreshToken<'a> {
@@ -315,20 +322,53 @@ impl Store {
     /// Revokes the whole family of the token hashed `token_hash`, if
     /// `client_id` obtained it (RFC 7009). `false`: no such token of this
     /// client, and nothing changed.
-    pub async fn revoke_family(&self, token_hash: &str, client_id: &str, now: i64) -> Result<bool> {
+    pub async fn revoke_family(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<Session>> {
         self.run("revoke_family", || async move {
-            let revoked = sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = $1 \
-                 WHERE revoked_at IS NULL AND family_id = \
-                   (SELECT family_id FROM refresh_tokens \
-                    WHERE token_hash = $2 AND (client_id IS NULL OR client_id = $3))",
+            let session = sqlx::query(
+                "SELECT family_id, account_id FROM refresh_tokens \
+                 WHERE token_hash = $1 AND (client_id IS NULL OR client_id = $2)",
             )
-            .bind(now)
             .bind(token_hash)
             .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(session) = session else {
+                return Ok(None);
+            };
+            let session = Session {
+                family_id: session.try_get("family_id")?,
+                account_id: session.try_get("account_id")?,
+            };
+            sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = $1 \
+                 WHERE revoked_at IS NULL AND family_id = $2",
+            )
+            .bind(now)
+            .bind(&session.family_id)
             .execute(&self.pool)
             .await?;
-            Ok(revoked.rows_affected() > 0)
+            Ok(Some(session))
+        })
+        .await
+    }
+
+    /// Whether the login session `family_id` was ended (logged out, or
+    /// revoked for a replayed refresh token).
+    pub async fn session_revoked(&self, family_id: &str) -> Result<bool> {
+        self.timed("session_revoked", async {
+            let revoked: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM refresh_tokens \
+                 WHERE family_id = $1 AND revoked_at IS NOT NULL",
+            )
+            .bind(family_id)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(revoked > 0)
         })
         .await
     }
@@ -355,7 +395,7 @@ impl Store {
         client_id: &str,
         now: i64,
         expires_at: i64,
-    ) -> Result<Result<String, RefreshRefusal>> {
+    ) -> Result<Result<Session, RefreshRefusal>> {
         self.run("rotate_refresh_token", || async move {
             let mut tx = self.begin_write().await?;
             let row = sqlx::query(
@@ -422,7 +462,10 @@ impl Store {
             };
             insert_refresh_token(&mut *tx, &next).await?;
             tx.commit().await?;
-            Ok(Ok(account))
+            Ok(Ok(Session {
+                family_id: family,
+                account_id: account,
+            }))
         })
         .await
     }

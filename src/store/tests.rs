@@ -176,7 +176,8 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
             store
                 .rotate_refresh_token("h1", "h2", "app", NOW + 1, NOW + 1001)
                 .await
-                .unwrap(),
+                .unwrap()
+                .map(|session| session.account_id),
             Ok("acc_1".into())
         );
         assert_eq!(
@@ -246,7 +247,8 @@ async fn data_survives_closing_and_reopening_the_sqlite_file() {
         store
             .rotate_refresh_token("h1", "h2", "app", NOW + 1, NOW + 1001)
             .await
-            .unwrap(),
+            .unwrap()
+            .map(|session| session.account_id),
         Ok("acc_1".into())
     );
     let mode: String = sqlx::query("PRAGMA journal_mode")
@@ -306,18 +308,30 @@ async fn refresh_tokens_are_bound_to_their_client_and_revoked_by_family() {
             Err(RefreshRefusal::OtherClient)
         );
         assert!(
-            !store.revoke_family("r1", "web", NOW + 2).await.unwrap(),
+            store
+                .revoke_family("r1", "web", NOW + 2)
+                .await
+                .unwrap()
+                .is_none(),
             "not its token"
         );
         assert_eq!(
             store
                 .rotate_refresh_token("r1", "r2", "app", NOW + 3, NOW + 1003)
                 .await
-                .unwrap(),
+                .unwrap()
+                .map(|session| session.account_id),
             Ok("acc_1".to_string()),
             "another client's attempts changed nothing"
         );
-        assert!(store.revoke_family("r2", "app", NOW + 4).await.unwrap());
+        let ended = store.revoke_family("r2", "app", NOW + 4).await.unwrap();
+        assert_eq!(ended.map(|s| s.account_id).as_deref(), Some("acc_1"));
+        assert!(
+            store
+                .session_revoked(&rotated_family(&store, "r2").await)
+                .await
+                .unwrap()
+        );
         assert_eq!(
             store
                 .rotate_refresh_token("r2", "r3", "app", NOW + 5, NOW + 1005)
@@ -325,6 +339,21 @@ async fn refresh_tokens_are_bound_to_their_client_and_revoked_by_family() {
                 .unwrap(),
             Err(RefreshRefusal::Revoked)
         );
-        assert!(!store.revoke_family("unknown", "app", NOW).await.unwrap());
+        assert!(
+            store
+                .revoke_family("unknown", "app", NOW)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
+}
+
+/// The family of the stored refresh token `hash`.
+async fn rotated_family(store: &Store, hash: &str) -> String {
+    sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
+        .bind(hash)
+        .fetch_one(&store.pool)
+        .await
+        .expect("the token is stored")
 }

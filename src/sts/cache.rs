@@ -1,27 +1,69 @@
-//! Per-account credentials reused until half their lifetime.
+//! Per-account credentials reused until half their lifetime, keyed by what
+//! they can do, never by how a client phrased its request.
+//!
+//! Bounds, so that one account cannot flood the cache, evict other accounts'
+//! credentials or spend Tencent's account-wide STS limit:
+//! - credentials are always asked for the server's lifetime (`QCOS_STS_TTL`);
+//!   a client asking for less gets the cached ones with its window clipped;
+//! - at most [`MAX_ENTRIES_PER_ACCOUNT`] action sets per account: a new one
+//!   past that replaces the account's own oldest;
+//! - at most [`MAX_GRANTS_PER_WINDOW`] STS calls per account in each window
+//!   of half the lifetime (when cached credentials are renewed); past that,
+//!   [`StsError::TooManyGrants`] until the window ends;
+//! - a renewal while the account's earlier credentials for the same actions
+//!   are still valid is not charged to the quota again.
 
-use std::fmt;
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use super::{StsClient, StsError, TemporaryCredentials};
+use crate::metrics::Metrics;
+
+/// The most action sets one account has credentials for at once.
+pub const MAX_ENTRIES_PER_ACCOUNT: usize = 4;
+/// The most STS calls one account causes per window (half the lifetime).
+pub const MAX_GRANTS_PER_WINDOW: u32 = 8;
 
 /// Credentials handed out for one account and one set of actions, reused
 /// until half their lifetime has passed, so a burst of SDK calls costs one
 /// STS call. Concurrent misses for the same key wait for one STS call.
-/// Bounded: past `max_entries`, the oldest entries are dropped.
+/// Bounded: past `max_entries` in all, the oldest entries are dropped.
 pub struct CredentialCache {
     client: StsClient,
     max_entries: usize,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
-    entries: std::sync::Mutex<std::collections::HashMap<CacheKey, Entry>>,
+    /// The lifetime every grant is asked for.
+    ttl: u64,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
 }
 
-/// Account, action set (as CAM names, sorted) and lifetime asked for.
-type CacheKey = (String, String, u64);
+#[derive(Default)]
+struct State {
+    entries: HashMap<CacheKey, Entry>,
+    /// STS calls per account in its current window.
+    grants: HashMap<String, Window>,
+}
+
+/// Account and action set (as CAM names, sorted, or a purpose of the
+/// server's own).
+type CacheKey = (String, String);
 
 #[derive(Clone)]
 struct Entry {
     created: u64,
-    cell: std::sync::Arc<tokio::sync::OnceCell<Issued>>,
+    /// Until when the account has been charged for these actions: a grant
+    /// before then is a renewal of what it already paid for.
+    charged_until: u64,
+    cell: Arc<tokio::sync::OnceCell<Issued>>,
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    start: u64,
+    calls: u32,
 }
 
 /// Credentials and when they were issued (the server's clock).
@@ -29,6 +71,8 @@ struct Entry {
 pub struct Issued {
     pub credentials: TemporaryCredentials,
     pub start_time: u64,
+    /// Whether this grant was charged to the quota.
+    charged: bool,
 }
 
 impl fmt::Debug for CredentialCache {
@@ -36,34 +80,32 @@ impl fmt::Debug for CredentialCache {
         f.debug_struct("CredentialCache")
             .field("client", &self.client)
             .field("max_entries", &self.max_entries)
+            .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
 }
 
 impl CredentialCache {
-    pub fn new(
-        client: StsClient,
-        max_entries: usize,
-        metrics: std::sync::Arc<crate::metrics::Metrics>,
-    ) -> Self {
+    pub fn new(client: StsClient, max_entries: usize, ttl: u64, metrics: Arc<Metrics>) -> Self {
         Self {
             client,
             max_entries,
+            ttl,
             metrics,
-            entries: Default::default(),
+            state: Default::default(),
         }
     }
 
     /// The account's credentials for `actions`, from the cache while they
     /// are in the first half of their life, else from STS with the CAM
     /// policy `policy` builds (only then), once `admit` (the quota) has
-    /// allowed a new grant.
+    /// allowed a new grant; a renewal of valid credentials is not admitted
+    /// again.
     pub async fn get<E, F>(
         &self,
         account: &str,
         actions: &str,
         policy: impl FnOnce() -> Result<String, E>,
-        duration: u64,
         now: u64,
         admit: impl FnOnce() -> F,
     ) -> Result<Issued, E>
@@ -71,18 +113,22 @@ impl CredentialCache {
         E: From<StsError>,
         F: std::future::Future<Output = Result<(), E>>,
     {
-        let key = (account.to_string(), actions.to_string(), duration);
-        let entry = self.entry(key, now);
+        let key = (account.to_string(), actions.to_string());
+        let entry = self.entry(key.clone(), now);
         let issued = entry
             .cell
             .get_or_try_init(|| async {
                 let policy = policy()?;
-                admit().await?;
+                self.spend_grant(account, now)?;
+                let charged = now >= entry.charged_until;
+                if charged {
+                    admit().await?;
+                }
                 let name = federation_name(account);
                 let started = std::time::Instant::now();
                 let credentials = self
                     .client
-                    .federation_token(&name, &policy, duration, now)
+                    .federation_token(&name, &policy, self.ttl, now)
                     .await;
                 let outcome = match &credentials {
                     Ok(_) => "ok",
@@ -90,27 +136,71 @@ impl CredentialCache {
                     Err(StsError::LimitExceeded) => "rate_limited",
                     Err(StsError::Unavailable(_)) => "unavailable",
                     Err(StsError::BadAnswer(_)) => "bad_answer",
+                    Err(StsError::TooManyGrants { .. }) => "too_many_grants",
                 };
                 self.metrics.upstream("sts", outcome, started.elapsed());
                 let credentials = credentials?;
                 Ok::<_, E>(Issued {
                     credentials,
                     start_time: now,
+                    charged,
                 })
             })
             .await?;
+        if issued.charged {
+            self.charged(&key, issued.credentials.expired_time);
+        }
         Ok(issued.clone())
     }
 
-    /// The live entry for `key`, or a new empty one in its place.
+    /// Drops every credential cached for `account` (at logout): the next
+    /// request gets new ones, charged anew.
+    pub fn forget(&self, account: &str) {
+        let mut state = self.lock();
+        state.entries.retain(|(owner, _), _| owner != account);
+    }
+
+    /// The window of the account's STS calls: refused past its bound.
+    fn spend_grant(&self, account: &str, now: u64) -> Result<(), StsError> {
+        let window_length = (self.ttl / 2).max(1);
+        let mut state = self.lock();
+        let window = state.grants.entry(account.to_string()).or_insert(Window {
+            start: now,
+            calls: 0,
+        });
+        if now >= window.start + window_length {
+            *window = Window {
+                start: now,
+                calls: 0,
+            };
+        }
+        if window.calls >= MAX_GRANTS_PER_WINDOW {
+            return Err(StsError::TooManyGrants {
+                retry_after: window.start + window_length - now,
+            });
+        }
+        window.calls += 1;
+        Ok(())
+    }
+
+    /// Records that the account paid for `key`'s actions until `until`.
+    fn charged(&self, key: &CacheKey, until: u64) {
+        if let Some(entry) = self.lock().entries.get_mut(key) {
+            entry.charged_until = entry.charged_until.max(until);
+        }
+    }
+
+    /// The map is consistent at every step, so a panic elsewhere while it
+    /// was held (a poisoned lock) leaves nothing to repair; a request must
+    /// never panic for it.
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live entry for `key`, or a new empty one in its place (which
+    /// remembers until when the old one was paid for).
     fn entry(&self, key: CacheKey, now: u64) -> Entry {
-        // The map is consistent at every step, so a panic elsewhere while
-        // it was held (a poisoned lock) leaves nothing to repair; a request
-        // must never panic for it.
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.lock();
         let usable = |e: &Entry| match e.cell.get() {
             // Still being fetched, or failed and to be fetched again.
             None => true,
@@ -124,27 +214,49 @@ impl CredentialCache {
                 now < half
             }
         };
-        if let Some(entry) = entries.get(&key).filter(|e| usable(e)) {
-            return entry.clone();
+        let charged_until = match state.entries.get(&key) {
+            Some(entry) if usable(entry) => return entry.clone(),
+            Some(entry) => entry.charged_until,
+            None => 0,
+        };
+        state.entries.remove(&key);
+        // The account's own oldest first, then anyone's when the whole cache
+        // is full.
+        let own: Vec<(CacheKey, u64)> = state
+            .entries
+            .iter()
+            .filter(|((owner, _), _)| *owner == key.0)
+            .map(|(k, e)| (k.clone(), e.created))
+            .collect();
+        if own.len() >= MAX_ENTRIES_PER_ACCOUNT
+            && let Some((oldest, _)) = own.iter().min_by_key(|(_, created)| *created)
+        {
+            state.entries.remove(oldest);
         }
-        if entries.len() >= self.max_entries {
-            entries.retain(|_, e| usable(e));
-            while entries.len() >= self.max_entries {
-                let oldest = entries
+        if state.entries.len() >= self.max_entries {
+            state.entries.retain(|_, e| usable(e));
+            while state.entries.len() >= self.max_entries {
+                let oldest = state
+                    .entries
                     .iter()
                     .min_by_key(|(_, e)| e.created)
                     .map(|(k, _)| k.clone());
                 match oldest {
-                    Some(k) => entries.remove(&k),
+                    Some(k) => state.entries.remove(&k),
                     None => break,
                 };
             }
         }
+        let window_length = (self.ttl / 2).max(1);
+        state
+            .grants
+            .retain(|_, w| now < w.start + window_length || w.calls == 0);
         let entry = Entry {
             created: now,
+            charged_until,
             cell: Default::default(),
         };
-        entries.insert(key, entry.clone());
+        state.entries.insert(key, entry.clone());
         entry
     }
 }
@@ -166,10 +278,22 @@ fn federation_name(account: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use secrecy::SecretString;
+
     use super::*;
     use crate::signer::Credentials;
-    use secrecy::SecretString;
-    use std::time::Duration;
+
+    fn cache(max_entries: usize) -> CredentialCache {
+        let client = StsClient::new(
+            "http://127.0.0.1:9",
+            "ap-guangzhou",
+            Credentials::new("AKID", SecretString::from("k".to_string())),
+            Duration::from_millis(100),
+        );
+        CredentialCache::new(client, max_entries, 1800, Default::default())
+    }
 
     #[test]
     fn federation_names_fit_sts_rules() {
@@ -183,18 +307,47 @@ mod tests {
 
     #[test]
     fn the_cache_stays_within_its_bound() {
-        let client = StsClient::new(
-            "http://127.0.0.1:9",
-            "ap-guangzhou",
-            Credentials::new("AKID", SecretString::from("k".to_string())),
-            Duration::from_millis(100),
-        );
-        let cache = CredentialCache::new(client, 2, Default::default());
+        let cache = cache(2);
         for (i, account) in ["a", "b", "c", "d"].iter().enumerate() {
-            cache.entry((account.to_string(), "PutObject".into(), 1800), i as u64);
+            cache.entry((account.to_string(), "PutObject".into()), i as u64);
         }
-        let entries = cache.entries.lock().expect("not poisoned in a test");
-        assert_eq!(entries.len(), 2);
-        assert!(entries.contains_key(&("d".to_string(), "PutObject".into(), 1800)));
+        let state = cache.lock();
+        assert_eq!(state.entries.len(), 2);
+        assert!(
+            state
+                .entries
+                .contains_key(&("d".to_string(), "PutObject".into()))
+        );
+    }
+
+    #[test]
+    fn one_account_replaces_only_its_own_entries() {
+        let cache = cache(100);
+        cache.entry(("other".into(), "PutObject".into()), 0);
+        for (i, actions) in ["A", "B", "C", "D", "E", "F", "G"].iter().enumerate() {
+            cache.entry(("flood".into(), actions.to_string()), 1 + i as u64);
+        }
+        let state = cache.lock();
+        let own = state.entries.keys().filter(|(a, _)| a == "flood").count();
+        assert_eq!(own, MAX_ENTRIES_PER_ACCOUNT);
+        assert!(
+            state
+                .entries
+                .contains_key(&("other".to_string(), "PutObject".into()))
+        );
+    }
+
+    #[test]
+    fn sts_calls_per_account_are_bounded_per_window() {
+        let cache = cache(100);
+        for _ in 0..MAX_GRANTS_PER_WINDOW {
+            assert_eq!(cache.spend_grant("a", 10), Ok(()));
+        }
+        assert_eq!(
+            cache.spend_grant("a", 11),
+            Err(StsError::TooManyGrants { retry_after: 899 })
+        );
+        assert_eq!(cache.spend_grant("b", 11), Ok(()), "another account");
+        assert_eq!(cache.spend_grant("a", 910), Ok(()), "the next window");
     }
 }

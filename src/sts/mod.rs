@@ -66,6 +66,10 @@ pub enum StsError {
     /// STS answered something cosgate does not understand.
     #[error("STS gave an unexpected answer: {0}")]
     BadAnswer(String),
+    /// The account asked for more new credentials than the cache allows per
+    /// window; cosgate did not call STS.
+    #[error("too many new credentials for this account; retry in {retry_after} s")]
+    TooManyGrants { retry_after: u64 },
 }
 
 impl TemporaryCredentials {

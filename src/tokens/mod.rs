@@ -33,6 +33,11 @@ pub struct Claims {
     pub nbf: Option<u64>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The login session (its refresh-token family) the token was issued
+    /// to; tokens of a session that was logged out are refused. Absent from
+    /// tokens minted outside a login (`cosgate token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl Claims {
@@ -307,7 +312,20 @@ impl JwtKeys {
         now: u64,
         ttl: u64,
     ) -> Result<String, TokenError> {
+        self.mint_for_session(sub, scopes, None, now, ttl)
+    }
+
+    /// [`mint`](Self::mint) for the login session `sid`.
+    pub fn mint_for_session(
+        &self,
+        sub: &str,
+        scopes: &[&str],
+        sid: Option<&str>,
+        now: u64,
+        ttl: u64,
+    ) -> Result<String, TokenError> {
         let claims = Claims {
+            sid: sid.map(String::from),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             sub: sub.to_string(),

@@ -47,8 +47,9 @@ fn serve(dir: &std::path::Path, vars: &[(&str, &str)]) -> Served {
             .recv_timeout(Duration::from_secs(20))
             .expect("cosgate prints where it listens");
         log.push(line.clone());
+        // A plain line, or the same words as a JSON log event.
         if let Some(rest) = line.split("Swagger UI at http://127.0.0.1:").nth(1) {
-            break rest.trim_end_matches("/docs").to_string();
+            break rest.split("/docs").next().unwrap_or_default().to_string();
         }
     };
     Served {

@@ -35,7 +35,7 @@ async fn a_code_logs_in_and_the_token_signs_only_the_callers_own_directory() {
     let app = spawn_app_with_wechat(&wechat, &[]).await;
     let tokens = login(&app, "user-alice").await;
     assert_eq!(tokens["token_type"], "jwt");
-    assert_eq!(tokens["expires_in"], 7200);
+    assert_eq!(tokens["expires_in"], 900);
     let account = tokens["account_id"].as_str().unwrap().to_string();
     assert!(
         account.starts_with("acc_") && !account.contains("alice"),
@@ -417,6 +417,7 @@ async fn production_never_accepts_development_codes() {
         &wechat,
         &[
             ("COSGATE_ENV", "production"),
+            ("METRICS_TOKEN", "test-metrics-token"),
             ("QCOS_APPID", "1253000000"),
             ("QCOS_BUCKET_NAME", "photos"),
             ("OAUTH_CLIENTS", "test-client:test-client-secret"),

@@ -307,15 +307,27 @@ async fn a_new_grant_counts_against_the_daily_quota_and_a_reused_one_does_not() 
             "reused"
         );
     }
+    // A shorter lifetime is the same capability: the cached credentials,
+    // not charged again, their window clipped.
     let short = Some(serde_json::json!({"duration_seconds": 600}));
+    let answer = credentials(&app, "acc1", short).await;
+    assert_eq!(answer.status(), 200, "the same grant");
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    let window = answer["ExpiredTime"].as_i64().unwrap() - answer["StartTime"].as_i64().unwrap();
+    assert!((1..=600).contains(&window), "clipped to 600 s: {window}");
+    let shorter = Some(serde_json::json!({"duration_seconds": 300}));
+    assert_eq!(credentials(&app, "acc1", shorter).await.status(), 200);
+    // Other actions are another capability: a second charge, then none
+    // left for a third.
+    let puts = Some(serde_json::json!({"actions": ["PutObject"]}));
     assert_eq!(
-        credentials(&app, "acc1", short).await.status(),
+        credentials(&app, "acc1", puts).await.status(),
         200,
         "a second grant"
     );
-    let shorter = Some(serde_json::json!({"duration_seconds": 300}));
+    let parts = Some(serde_json::json!({"actions": ["PutObject", "UploadPart"]}));
     assert_refused(
-        credentials(&app, "acc1", shorter).await,
+        credentials(&app, "acc1", parts).await,
         429,
         "quota_exceeded",
     )

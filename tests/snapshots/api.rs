@@ -643,11 +643,12 @@ pub struct Error {
     ///
     /// - 400: `invalid_request` (malformed parameters or body), `invalid_path`, `invalid_key`, `invalid_encrypted_data`
     /// - 401: `invalid_token`, `invalid_client`, `invalid_wxapp_code`, `wxapp_not_registered`, `invalid_refresh_token`
-    /// - 403: `insufficient_scope`, `path_not_allowed`, `wechat_high_risk_user`, `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`
+    /// - 403: `insufficient_scope`, `path_not_allowed`, `wechat_high_risk_user`, `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`, `v4_disabled` (`QCOS_V4_ENABLED` is off)
     /// - 404: `not_found`, `account_not_found`
     /// - 405: `method_not_allowed`
     /// - 409: `wxapp_already_registered`
     /// - 413: `payload_too_large`
+    /// - 431: `headers_too_large`
     /// - 429: `wechat_rate_limited`, `quota_exceeded`, `rate_limited` (both with `Retry-After`)
     /// - 500: `internal_error`
     /// - 502, 503: `wechat_unavailable`, `sts_unavailable`
@@ -802,6 +803,10 @@ pub enum OauthCreateTokenResponse {
         #[oai(header = "Retry-After")]
         Option<String>,
     ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -836,6 +841,7 @@ impl From<crate::api::error::ApiError> for OauthCreateTokenResponse {
                     err.header("Retry-After"),
                 )
             }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
@@ -881,6 +887,10 @@ pub enum RefreshOauthTokenResponse {
         #[oai(header = "Retry-After")]
         Option<String>,
     ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -911,6 +921,7 @@ impl From<crate::api::error::ApiError> for RefreshOauthTokenResponse {
                     err.header("Retry-After"),
                 )
             }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
                     poem_openapi::payload::Json(err.body()),
@@ -955,6 +966,10 @@ pub enum RevokeOauthTokenResponse {
         #[oai(header = "Retry-After")]
         Option<String>,
     ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -985,6 +1000,7 @@ impl From<crate::api::error::ApiError> for RevokeOauthTokenResponse {
                     err.header("Retry-After"),
                 )
             }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
                     poem_openapi::payload::Json(err.body()),
@@ -1006,15 +1022,24 @@ pub enum GetJwksResponse {
     /// The key set.
     #[oai(status = 200, content_type = "application/json")]
     Ok(poem_openapi::payload::Json<Jwks>),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
 }
 impl From<crate::api::error::ApiError> for GetJwksResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
-        Self::InternalServerError(
-            poem_openapi::payload::Json(err.into_internal().body()),
-        )
+        match err.status() {
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
     }
 }
 /// Every answer `create_accounts_by_wxapp` can give, as docs/v1.yml lists them.
@@ -1053,6 +1078,10 @@ pub enum CreateAccountsByWxappResponse {
         #[oai(header = "Retry-After")]
         Option<String>,
     ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -1088,6 +1117,7 @@ impl From<crate::api::error::ApiError> for CreateAccountsByWxappResponse {
                     err.header("Retry-After"),
                 )
             }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
@@ -1127,6 +1157,10 @@ pub enum GetAccountDetailResponse {
     /// It does not exist.
     #[oai(status = 404, content_type = "application/json")]
     NotFound(poem_openapi::payload::Json<Error>),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -1152,6 +1186,7 @@ impl From<crate::api::error::ApiError> for GetAccountDetailResponse {
             }
             403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
             404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
                     poem_openapi::payload::Json(err.body()),
@@ -1198,6 +1233,10 @@ pub enum GetQcCosConfigResponse {
         #[oai(header = "Retry-After")]
         String,
     ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -1228,6 +1267,7 @@ impl From<crate::api::error::ApiError> for GetQcCosConfigResponse {
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
                     poem_openapi::payload::Json(err.body()),
@@ -1277,6 +1317,10 @@ pub enum SignCosRequestResponse {
         #[oai(header = "Retry-After")]
         String,
     ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -1308,6 +1352,7 @@ impl From<crate::api::error::ApiError> for SignCosRequestResponse {
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
                     poem_openapi::payload::Json(err.body()),
@@ -1357,6 +1402,10 @@ pub enum CreatePresignedUrlResponse {
         #[oai(header = "Retry-After")]
         String,
     ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -1388,6 +1437,7 @@ impl From<crate::api::error::ApiError> for CreatePresignedUrlResponse {
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
                     poem_openapi::payload::Json(err.body()),
@@ -1437,6 +1487,10 @@ pub enum CreatePostPolicyResponse {
         #[oai(header = "Retry-After")]
         String,
     ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -1468,6 +1522,7 @@ impl From<crate::api::error::ApiError> for CreatePostPolicyResponse {
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
                     poem_openapi::payload::Json(err.body()),
@@ -1517,6 +1572,10 @@ pub enum CreateCosCredentialsResponse {
         #[oai(header = "Retry-After")]
         String,
     ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -1551,6 +1610,7 @@ impl From<crate::api::error::ApiError> for CreateCosCredentialsResponse {
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
             503 => {
                 Self::ServiceUnavailable(
@@ -1573,15 +1633,24 @@ pub enum GetHealthResponse {
     /// The server is up.
     #[oai(status = 200, content_type = "application/json")]
     Ok(poem_openapi::payload::Json<Health>),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
 }
 impl From<crate::api::error::ApiError> for GetHealthResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
-        Self::InternalServerError(
-            poem_openapi::payload::Json(err.into_internal().body()),
-        )
+        match err.status() {
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
     }
 }
 /// Every answer `get_readiness` can give, as docs/v1.yml lists them.
@@ -1591,6 +1660,10 @@ pub enum GetReadinessResponse {
     /// The server can serve requests.
     #[oai(status = 200, content_type = "application/json")]
     Ok(poem_openapi::payload::Json<Health>),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
@@ -1601,6 +1674,7 @@ pub enum GetReadinessResponse {
 impl From<crate::api::error::ApiError> for GetReadinessResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
             503 => Self::ServiceUnavailable(poem_openapi::payload::Json(err.body())),
             _ => {
                 Self::InternalServerError(
@@ -1709,6 +1783,12 @@ pub trait CosApi: Send + Sync + 'static {
     /// `wx.uploadFile({url: upload_url + "/" + name, header: {Authorization: sign}})`.
     /// The server decides which directories a caller may sign: by default the
     /// caller's own directory below the configured upload root.
+    ///
+    /// The signature is made with the server's own COS key (v4 has no
+    /// temporary credentials) and allows any number of uploads of any size
+    /// into the directory until it expires, so this operation is on only
+    /// where the operator turned it on (`QCOS_V4_ENABLED`; development's
+    /// default). Off, it answers 403 `v4_disabled`.
     fn get_qc_cos_config(
         &self,
         claims: crate::api::security::Claims,
@@ -1977,6 +2057,12 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
     /// `wx.uploadFile({url: upload_url + "/" + name, header: {Authorization: sign}})`.
     /// The server decides which directories a caller may sign: by default the
     /// caller's own directory below the configured upload root.
+    ///
+    /// The signature is made with the server's own COS key (v4 has no
+    /// temporary credentials) and allows any number of uploads of any size
+    /// into the directory until it expires, so this operation is on only
+    /// where the operator turned it on (`QCOS_V4_ENABLED`; development's
+    /// default). Off, it answers 403 `v4_disabled`.
     #[oai(
         path = "/v1/qc_cos/config",
         method = "get",

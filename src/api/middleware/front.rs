@@ -42,6 +42,9 @@ pub(crate) async fn front<E: Endpoint>(
         .then(|| req.uri().path().to_string());
     let started = Instant::now();
     let answer = async {
+        if let Some(refusal) = header_refusal(&req) {
+            return refusal;
+        }
         if let Some(refusal) = body_refusal(&mut req, front.max_body).await {
             return refusal;
         }
@@ -93,9 +96,36 @@ async fn count_refusal(resp: Response, metrics: &Metrics) -> Response {
     Response::from_parts(parts, poem::Body::from(bytes))
 }
 
+/// The largest header block cosgate reads: names, values and their
+/// separators (Node has limited its header block to 16 KiB since 2018).
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most headers one request may have.
+pub(crate) const MAX_HEADERS: usize = 100;
+
+/// 431 `headers_too_large` for a header block over [`MAX_HEADER_BYTES`] or
+/// [`MAX_HEADERS`]. hyper reads up to its own, larger buffer; nothing past
+/// this check sees such a request.
+fn header_refusal(req: &Request) -> Option<Response> {
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    (bytes > MAX_HEADER_BYTES || headers.len() > MAX_HEADERS)
+        .then(|| ApiError::headers_too_large(MAX_HEADER_BYTES, MAX_HEADERS).as_response())
+}
+
+/// The most of a refused body read and dropped before answering.
+const DRAIN_BYTES: u64 = 2 * 1024 * 1024;
+/// How long a refused body is drained at most.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+/// Drains under way at once; past it, the answer goes out undrained.
+const MAX_DRAINS: usize = 256;
+static DRAINS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_DRAINS);
+
 /// Refuses a body larger than `limit` (413 `payload_too_large`) without
-/// reading it whole: a declared `Content-Length` is refused before a byte is
-/// read; a chunked body is read only up to `limit + 1` bytes.
+/// keeping it: a declared `Content-Length` is refused before a byte is
+/// stored; a chunked body is read only up to `limit + 1` bytes.
 async fn body_refusal(req: &mut Request, limit: usize) -> Option<Response> {
     use poem::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
     use tokio::io::AsyncReadExt;
@@ -105,15 +135,14 @@ async fn body_refusal(req: &mut Request, limit: usize) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().parse::<u64>());
     match declared {
-        Some(Ok(n)) if n > limit as u64 => Some(ApiError::payload_too_large(limit).as_response()),
+        Some(Ok(n)) if n > limit as u64 => Some(too_large(req, limit).await),
         // hyper refuses a malformed Content-Length itself; one that parses
         // and fits is enforced by hyper as the body's length.
         Some(_) => None,
         None if req.headers().contains_key(TRANSFER_ENCODING) => {
             let mut body = Vec::new();
-            let read = req
-                .take_body()
-                .into_async_read()
+            let mut reader = req.take_body().into_async_read();
+            let read = (&mut reader)
                 .take(limit as u64 + 1)
                 .read_to_end(&mut body)
                 .await;
@@ -122,13 +151,45 @@ async fn body_refusal(req: &mut Request, limit: usize) -> Option<Response> {
                 return Some(err.as_response());
             }
             if body.len() > limit {
-                return Some(ApiError::payload_too_large(limit).as_response());
+                req.set_body(poem::Body::from_async_read(reader));
+                return Some(too_large(req, limit).await);
             }
             req.set_body(body);
             None
         }
         None => None,
     }
+}
+
+/// The 413 for `req`, after reading and dropping a bounded amount of its
+/// body, as nginx's lingering close does: a client that writes its whole
+/// body before reading (Python's urllib, many SDKs) would otherwise get a
+/// connection reset (the kernel's answer to unread data at close) instead
+/// of the answer. Bounded in bytes, time and drains at once; a client that
+/// waits for `100 Continue` is answered at once.
+async fn too_large(req: &mut Request, limit: usize) -> Response {
+    let expects_continue = req
+        .headers()
+        .get(poem::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !expects_continue && let Ok(_permit) = DRAINS.try_acquire() {
+        let body = req.take_body().into_async_read();
+        let drained = tokio::time::timeout(
+            DRAIN_TIME,
+            tokio::io::copy(
+                &mut tokio::io::AsyncReadExt::take(body, DRAIN_BYTES),
+                &mut tokio::io::sink(),
+            ),
+        )
+        .await;
+        tracing::debug!(?drained, "drained a refused body");
+    }
+    let mut resp = ApiError::payload_too_large(limit).as_response();
+    resp.headers_mut().insert(
+        poem::http::header::CONNECTION,
+        poem::http::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 const REQUEST_ID: &str = "x-request-id";

@@ -15,12 +15,14 @@ use crate::{
     api::{OPERATIONS, allowed_methods, error::ApiError, security::OAuthClients},
     metrics::Metrics,
     ratelimit::Limits,
+    sessions::Sessions,
     tokens::JwtKeys,
 };
 
 /// What [`gate`] needs.
 pub(crate) struct Gate {
     pub jwt: Arc<JwtKeys>,
+    pub sessions: Arc<Sessions>,
     pub clients: Arc<OAuthClients>,
     pub limits: Limits,
     pub trusted_proxies: Vec<IpAddr>,
@@ -45,6 +47,7 @@ pub(crate) async fn gate<E: Endpoint>(
         return Ok(ApiError::rate_limited(wait.0).as_response());
     }
     req.extensions_mut().insert(gate.jwt.clone());
+    req.extensions_mut().insert(gate.sessions.clone());
     req.extensions_mut().insert(gate.clients.clone());
     // A reference-counted copy, for the error answers below.
     let uri = req.uri().clone();
@@ -92,26 +95,92 @@ pub(crate) fn cors(origins: &[String]) -> Option<Cors> {
 }
 
 /// The client's address: the peer's, or, when the peer is a trusted proxy,
-/// the last address in `X-Forwarded-For` that is not one (the nearest
-/// address no trusted hop could have made up).
+/// the nearest address in `X-Forwarded-For` that no trusted hop could have
+/// made up. Entries are read from the right (the nearest hop's first); one
+/// that is neither an address nor `address:port` ends the walk at the last
+/// trusted hop, so nothing to its left (which anyone can write) is
+/// believed.
 fn client_address(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
     let peer = req.remote_addr().as_socket_addr()?.ip();
     if !trusted_proxies.contains(&peer) {
         return Some(peer);
     }
-    let forwarded = req
+    let headers: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-        .collect::<Vec<_>>();
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|a| !trusted_proxies.contains(a))
-            .unwrap_or(peer),
-    )
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    Some(forwarded_client(&headers, peer, trusted_proxies))
+}
+
+/// The walk of [`client_address`] over the `X-Forwarded-For` values, in the
+/// order they arrived.
+fn forwarded_client(headers: &[&str], peer: IpAddr, trusted_proxies: &[IpAddr]) -> IpAddr {
+    let mut nearest = peer;
+    let entries = headers.iter().rev().flat_map(|v| v.rsplit(','));
+    for entry in entries.take(MAX_FORWARDED_HOPS) {
+        let Some(address) = hop_address(entry.trim()) else {
+            return nearest;
+        };
+        if !trusted_proxies.contains(&address) {
+            return address;
+        }
+        nearest = address;
+    }
+    nearest
+}
+
+/// The most `X-Forwarded-For` entries read.
+const MAX_FORWARDED_HOPS: usize = 32;
+
+/// `192.0.2.1`, `2001:db8::1`, `192.0.2.1:4711` or `[2001:db8::1]:4711`.
+fn hop_address(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn the_nearest_untrusted_hop_is_the_client() {
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        let walk = |headers: &[&str]| forwarded_client(headers, ip("10.0.0.1"), &proxies);
+        assert_eq!(walk(&["203.0.113.7"]), ip("203.0.113.7"));
+        assert_eq!(walk(&["6.6.6.6, 203.0.113.7, 10.0.0.2"]), ip("203.0.113.7"));
+        assert_eq!(walk(&["6.6.6.6", "203.0.113.7"]), ip("203.0.113.7"));
+        assert_eq!(walk(&["203.0.113.7:4711"]), ip("203.0.113.7"));
+        assert_eq!(walk(&["[2001:db8::7]:4711"]), ip("2001:db8::7"));
+        assert_eq!(walk(&[]), ip("10.0.0.1"), "no header: the proxy itself");
+    }
+
+    #[test]
+    fn an_entry_that_is_not_an_address_ends_the_walk() {
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        let walk = |headers: &[&str]| forwarded_client(headers, ip("10.0.0.1"), &proxies);
+        // A forged left-hand entry is never believed past garbage.
+        assert_eq!(walk(&["6.6.6.6, unknown"]), ip("10.0.0.1"));
+        assert_eq!(walk(&["6.6.6.6, 10.0.0.2, client.example"]), ip("10.0.0.1"));
+        assert_eq!(walk(&["6.6.6.6, junk, 10.0.0.2"]), ip("10.0.0.2"));
+        assert_eq!(walk(&["6.6.6.6", ""]), ip("10.0.0.1"), "an empty entry too");
+    }
+
+    #[test]
+    fn the_login_operations_come_from_the_spec() {
+        assert!(logs_in("POST", "/auth/oauth/token"));
+        assert!(logs_in("POST", "/auth/oauth/token/refresh"));
+        assert!(logs_in("POST", "/auth/oauth/revoke"));
+        assert!(logs_in("POST", "/auth/accounts/wxapp"));
+        assert!(!logs_in("GET", "/auth/accounts/self"));
+        assert!(!logs_in("POST", "/v1/qc_cos/authorization"));
+        assert!(!logs_in("GET", "/.well-known/jwks.json"));
+    }
 }
