@@ -178,6 +178,7 @@ fn token_prints_a_jwt_the_server_accepts() {
 fn token_is_refused_in_production_without_force_and_without_a_shared_secret() {
     let prod = test_vars(&[
         ("COSGATE_ENV", "production"),
+        ("METRICS_TOKEN", "test-metrics-token"),
         ("QCOS_APPID", "1253000000"),
         ("QCOS_BUCKET_NAME", "photos"),
         ("OAUTH_CLIENTS", "test-client:test-client-secret-long"),
@@ -502,4 +503,81 @@ async fn kill_9_during_a_login_storm_loses_no_answered_refresh_token_on_postgres
         &format!("crash{}-", now()),
     )
     .await;
+}
+
+/// Every line of `lines` is a JSON object; their `fields.message`s.
+fn all_json(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|line| {
+            let event: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            event["fields"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_log_format_json_every_line_the_process_writes_is_json() {
+    // Development: the banner too.
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(dir.path(), &[("LOG_FORMAT", "json")]);
+    let resp = reqwest::get(format!("{}/healthz", served.base))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(served.stop().success());
+    let messages = all_json(&served.log);
+    assert!(
+        messages.iter().any(|m| m.contains("DEVELOPMENT mode")),
+        "{messages:?}"
+    );
+
+    // Production with v4 named: its warning at start.
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = serve(
+        dir.path(),
+        &[
+            ("LOG_FORMAT", "json"),
+            ("COSGATE_ENV", "production"),
+            ("QCOS_APPID", "1253000000"),
+            ("QCOS_BUCKET_NAME", "photos"),
+            ("METRICS_TOKEN", "test-metrics-token"),
+            ("QCOS_SIGNING", "root"),
+            ("QCOS_V4_ENABLED", "true"),
+        ],
+    );
+    assert!(served.stop().success());
+    let messages = all_json(&served.log);
+    assert!(
+        messages.iter().any(|m| m.contains("QCOS_V4_ENABLED=true")),
+        "{messages:?}"
+    );
+    assert!(messages.iter().any(|m| m.contains("QCOS_SIGNING=root")));
+
+    // A start that fails on its settings.
+    let out = cosgate()
+        .envs(test_vars(&[
+            ("LOG_FORMAT", "json"),
+            ("COSGATE_ENV", "production"),
+            ("QCOS_APPID", "1253000000"),
+            ("QCOS_BUCKET_NAME", "photos"),
+        ]))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(String::from)
+        .collect();
+    let messages = all_json(&lines);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("METRICS_TOKEN: production needs")),
+        "{messages:?}"
+    );
 }

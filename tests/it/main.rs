@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fakes;
+mod hardening;
 mod helpers;
 mod js_sdk;
 mod jwks;

@@ -114,7 +114,7 @@ async fn the_fake_refuses_a_policy_that_reaches_beyond_one_directory() {
 }
 
 /// cosgate whose STS is the fake (its root key is the one the fake knows).
-async fn spawn_app_with_sts(sts: &FakeSts, overrides: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_app_with_sts(sts: &FakeSts, overrides: &[(&str, &str)]) -> TestApp {
     let mut vars = vec![
         ("TENCENT_STS_ENDPOINT", sts.base.as_str()),
         ("QCOS_SECRET_ID", STS_SECRET_ID),
@@ -124,7 +124,7 @@ async fn spawn_app_with_sts(sts: &FakeSts, overrides: &[(&str, &str)]) -> TestAp
     spawn_app_with(&vars).await
 }
 
-async fn credentials(
+pub(crate) async fn credentials(
     app: &TestApp,
     account: &str,
     body: Option<serde_json::Value>,
