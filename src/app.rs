@@ -54,7 +54,8 @@ impl AppState {
         let limits = Limits::new(
             settings.rate_limit_sign_per_min,
             settings.rate_limit_login_per_min,
-        );
+        )
+        .with_parts(settings.rate_limit_parts_per_min);
         limits.spawn_janitor();
         let sts = &settings.sts;
         let credentials = CredentialCache::new(

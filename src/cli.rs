@@ -56,7 +56,7 @@ pub enum Command {
         #[arg(long = "scope", value_name = "SCOPE", default_value = "open")]
         scopes: Vec<String>,
         /// Lifetime in seconds
-        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=crate::config::MAX_ACCESS_TTL))]
         ttl: u64,
         /// Allow it in production
         #[arg(long)]

@@ -32,6 +32,11 @@ async fn main() -> ExitCode {
                 .with_current_span(true)
                 .with_span_list(false)
                 .init();
+            // A panic's own message is a JSON line too (a handler's panic is
+            // answered 500 by the server; this is what the log shows).
+            std::panic::set_hook(Box::new(|info| {
+                tracing::error!(target: "cosgate", panic = %info, "a thread panicked");
+            }));
             LogFormat::Json
         }
         Ok("text") | Err(_) => {

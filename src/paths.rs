@@ -44,6 +44,10 @@ pub enum PathError {
         "the path contains an invisible character (a bidirectional control, zero-width or other default-ignorable code point)"
     )]
     Invisible,
+    /// `${`: COS's form upload replaces `${filename}` with the file's name,
+    /// so the key signed would not be the key stored.
+    #[error("the path contains `${{`, which COS's form upload replaces with the file's name")]
+    Placeholder,
     /// A percent-encoded form of something refused above, or of `%` itself.
     #[error("the path contains a percent-encoded `.`, `/`, `\\`, `%` or control character")]
     EncodedTrick,
@@ -199,14 +203,21 @@ fn check_segment(segment: &str) -> Result<(), PathError> {
     // refused above is refused too, whoever decodes it later.
     let mut text = std::borrow::Cow::Borrowed(segment);
     for _ in 0..MAX_DECODINGS {
-        let decoded = percent_decode_str(&text).decode_utf8_lossy().into_owned();
+        if has_iis_escape(&text) {
+            return Err(PathError::EncodedTrick);
+        }
+        // Bytes that are not UTF-8 once decoded (overlong `%c0%ae`, which
+        // lenient decoders read as `.`) are a trick, not a name.
+        let Ok(decoded) = percent_decode_str(&text).decode_utf8() else {
+            return Err(PathError::EncodedTrick);
+        };
         if decoded == *text {
             break;
         }
         if decoded.contains(['%', '/']) || check_text(&decoded).is_err() {
             return Err(PathError::EncodedTrick);
         }
-        text = std::borrow::Cow::Owned(decoded);
+        text = std::borrow::Cow::Owned(decoded.into_owned());
     }
     Ok(())
 }
@@ -214,12 +225,25 @@ fn check_segment(segment: &str) -> Result<(), PathError> {
 /// How many percent-decodings a segment is followed through.
 const MAX_DECODINGS: usize = 4;
 
+/// `%u002e`: IIS's escape of a UTF-16 unit, which some decoders expand.
+fn has_iis_escape(text: &str) -> bool {
+    text.as_bytes().windows(6).any(|w| {
+        w[0] == b'%' && w[1].eq_ignore_ascii_case(&b'u') && w[2..].iter().all(u8::is_ascii_hexdigit)
+    })
+}
+
 /// The checks of [`check_segment`] on one reading of a segment.
 fn check_text(text: &str) -> Result<(), PathError> {
+    use unicode_normalization::UnicodeNormalization;
     // Windows strips trailing dots and spaces from a name, so `...` and
-    // `.. ` become `..` on a disk.
-    if text.bytes().all(|b| b == b'.' || b == b' ') {
+    // `.. ` become `..` on a disk; a form decoder reads `+` as a space, and
+    // NFKC turns no-break and ideographic spaces into one.
+    let dots_and_spaces = |c: char| c == '.' || c == '+' || c.is_whitespace();
+    if text.chars().all(dots_and_spaces) {
         return Err(PathError::DotSegment);
+    }
+    if text.contains("${") {
+        return Err(PathError::Placeholder);
     }
     if text.contains('\\') {
         return Err(PathError::Backslash);
@@ -236,6 +260,9 @@ fn check_text(text: &str) -> Result<(), PathError> {
     // thing, so the key one side checks would not be the key the other sees.
     if text.chars().any(is_lookalike) {
         return Err(PathError::Lookalike);
+    }
+    if text.nfkc().all(dots_and_spaces) {
+        return Err(PathError::DotSegment);
     }
     Ok(())
 }
@@ -436,6 +463,12 @@ mod tests {
             ("/uploads/\u{FEFF}a", PathError::Invisible),
             ("/uploads/a\u{2066}b", PathError::Invisible),
             ("/uploads/a%e2%80%8bb", PathError::EncodedTrick),
+            ("/uploads/..\u{00A0}", PathError::DotSegment),
+            ("/uploads/..\u{3000}", PathError::DotSegment),
+            ("/uploads/..+", PathError::DotSegment),
+            ("/uploads/%c0%ae%c0%ae", PathError::EncodedTrick),
+            ("/uploads/%u002e%u002e", PathError::EncodedTrick),
+            ("/uploads/${filename}", PathError::Placeholder),
         ];
         for (raw, expected) in cases {
             assert_eq!(CosDir::parse(raw), Err(expected), "{raw:?}");

@@ -1,5 +1,7 @@
-//! Rate limits: per account on the signing operations, per client address
-//! on the login operations (GCRA, the `governor` crate). Limits are per
+//! Rate limits: per account on the signing operations, per account on the
+//! part signatures of multipart uploads (apart, so that a large file can
+//! always finish within its own budget), per client address on the login
+//! operations (GCRA, the `governor` crate). Limits are per
 //! replica. Idle keys are dropped every minute, so memory follows the
 //! accounts and addresses active in the last minute.
 
@@ -14,6 +16,7 @@ use governor::{
 #[derive(Clone)]
 pub struct Limits {
     sign: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    parts: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     login: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
 }
 
@@ -21,6 +24,7 @@ impl std::fmt::Debug for Limits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Limits")
             .field("sign", &self.sign.is_some())
+            .field("parts", &self.parts.is_some())
             .field("login", &self.login.is_some())
             .finish()
     }
@@ -43,7 +47,24 @@ impl Limits {
     pub fn new(sign_per_minute: u32, login_per_minute: u32) -> Self {
         Self {
             sign: limiter(sign_per_minute),
+            parts: None,
             login: limiter(login_per_minute),
+        }
+    }
+
+    /// Part signatures (`UploadPart`) counted apart, `per_minute` per
+    /// account; `0` counts them with the other signatures.
+    pub fn with_parts(mut self, per_minute: u32) -> Self {
+        self.parts = limiter(per_minute);
+        self
+    }
+
+    /// One part signature by `account`: against the parts budget when there
+    /// is one, else like any signature.
+    pub fn part(&self, account: &str) -> Result<(), RetryAfter> {
+        match &self.parts {
+            Some(parts) => check(Some(parts), &account.to_string()),
+            None => self.sign(account),
         }
     }
 
@@ -62,9 +83,9 @@ impl Limits {
     /// Drops keys that have been idle long enough to be at full allowance
     /// again; call it periodically.
     pub fn forget_idle(&self) {
-        if let Some(sign) = &self.sign {
-            sign.retain_recent();
-            sign.shrink_to_fit();
+        for accounts in [&self.sign, &self.parts].into_iter().flatten() {
+            accounts.retain_recent();
+            accounts.shrink_to_fit();
         }
         if let Some(login) = &self.login {
             login.retain_recent();
@@ -130,6 +151,24 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(limits.login("127.0.0.1".parse().unwrap()), Ok(()));
         }
+    }
+
+    #[test]
+    fn parts_have_their_own_budget() {
+        let limits = Limits::new(2, 0).with_parts(3);
+        assert_eq!(limits.sign("a"), Ok(()));
+        assert_eq!(limits.sign("a"), Ok(()));
+        assert!(limits.sign("a").is_err());
+        for _ in 0..3 {
+            assert_eq!(limits.part("a"), Ok(()), "parts are not signatures' budget");
+        }
+        assert!(limits.part("a").is_err());
+        let shared = Limits::new(1, 0).with_parts(0);
+        assert_eq!(shared.part("b"), Ok(()));
+        assert!(
+            shared.sign("b").is_err(),
+            "without a parts budget they share one"
+        );
     }
 
     #[test]

@@ -62,8 +62,12 @@ impl Sessions {
         self.remember(sid, true);
     }
 
+    /// Records what was learnt of `sid`. An ended session never becomes
+    /// live again: a store read that started before the logout committed
+    /// must not overwrite the mark the logout left.
     fn remember(&self, sid: &str, ended: bool) {
         let mut known = self.lock();
+        let ended = ended || known.get(sid).is_some_and(|k| k.ended);
         if known.len() >= MAX_REMEMBERED {
             let fresh = self.check_every;
             known.retain(|_, k| k.at.elapsed() < fresh);

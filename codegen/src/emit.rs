@@ -111,6 +111,7 @@ fn rust_type(ty: &TypeRef) -> TokenStream {
         TypeRef::I64 => quote!(i64),
         TypeRef::F64 => quote!(f64),
         TypeRef::Bool => quote!(bool),
+        TypeRef::StringOrInteger => quote!(crate::api::json::StringOrInteger),
         TypeRef::Array(inner) => {
             let inner = rust_type(inner);
             quote!(Vec<#inner>)
@@ -218,10 +219,35 @@ fn strict_parser(field: &Field) -> Option<TokenStream> {
 fn emit_schema(schema: &ObjectSchema) -> TokenStream {
     let doc = docs(schema.description.as_deref());
     let ident = format_ident!("{}", schema.name);
-    let strict = |field: &Field| format_ident!("json_{}", field.name.to_snake_case());
+    // Two spellings of one field (`method` and the SDKs' `Method`): the one
+    // that is not snake_case keeps its own spelling as the Rust name.
+    let snake: Vec<String> = schema
+        .fields
+        .iter()
+        .map(|f| f.name.to_snake_case())
+        .collect();
+    let verbatim = |field: &Field| {
+        let own = field.name.to_snake_case();
+        field.name != own && snake.iter().filter(|s| **s == own).count() > 1
+    };
+    let any_verbatim = schema.fields.iter().any(verbatim);
+    let field_name = |field: &Field| {
+        if verbatim(field) {
+            format_ident!("{}", field.name)
+        } else {
+            field_ident(&field.name)
+        }
+    };
+    let strict = |field: &Field| {
+        if verbatim(field) {
+            format_ident!("json_{}", field.name)
+        } else {
+            format_ident!("json_{}", field.name.to_snake_case())
+        }
+    };
     let fields = schema.fields.iter().map(|field: &Field| {
         let doc = docs(field.description.as_deref());
-        let ident = field_ident(&field.name);
+        let ident = field_name(field);
         let name = &field.name;
         let rename = (ident != name).then(|| quote!(#[oai(rename = #name)]));
         let parse = strict_parser(field).map(|_| {
@@ -248,15 +274,18 @@ fn emit_schema(schema: &ObjectSchema) -> TokenStream {
             })
         })
         .collect::<Vec<_>>();
+    let allow = any_verbatim.then(|| quote!(#[allow(non_snake_case)]));
     let strict_impl = (!parsers.is_empty()).then(|| {
         quote! {
             /// Strict JSON: a number or bool for a string, or a `null`, is
             /// refused, naming the field.
+            #allow
             impl #ident { #(#parsers)* }
         }
     });
     quote! {
         #doc
+        #allow
         #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
         // An optional property is absent, not `null`: the spec does not
         // declare any property nullable. A property the spec does not name is

@@ -251,6 +251,27 @@ impl<'a> Loader<'a> {
                 };
                 TypeRef::Array(Box::new(self.type_ref(context, &items.clone().unbox())?))
             }
+            SchemaKind::OneOf { one_of } => {
+                let kinds: Vec<Option<&SchemaKind>> = one_of
+                    .iter()
+                    .map(|s| s.as_item().map(|s| &s.schema_kind))
+                    .collect();
+                let string_or_integer = matches!(
+                    kinds.as_slice(),
+                    [
+                        Some(SchemaKind::Type(Type::String(s))),
+                        Some(SchemaKind::Type(Type::Integer(i)))
+                    ] if s.enumeration.is_empty()
+                        && matches!(s.format, VariantOrUnknownOrEmpty::Empty)
+                        && matches!(i.format, VariantOrUnknownOrEmpty::Item(IntegerFormat::Int64))
+                );
+                if !string_or_integer {
+                    return err(format!(
+                        "{context}: the one oneOf supported is [{{type: string}}, {{type: integer, format: int64}}]"
+                    ));
+                }
+                TypeRef::StringOrInteger
+            }
             SchemaKind::Type(Type::Object(o)) if o.properties.is_empty() => {
                 match &o.additional_properties {
                     Some(openapiv3::AdditionalProperties::Schema(inner)) => {

@@ -52,6 +52,9 @@ pub enum TypeRef {
     I64,
     F64,
     Bool,
+    /// `oneOf: [{type: string}, {type: integer, format: int64}]`: what the
+    /// COS SDKs pass as header and query values.
+    StringOrInteger,
     Array(Box<TypeRef>),
     /// A JSON object with arbitrary keys, `additionalProperties: {…}`.
     Map(Box<TypeRef>),

@@ -290,3 +290,37 @@ fn a_security_scheme_without_an_extractor_is_refused() {
     );
     assert!(load_err(&spec).contains("security scheme apikey has no extractor"));
 }
+
+#[test]
+fn a_string_or_integer_one_of_is_a_type_of_its_own_and_other_one_ofs_are_refused() {
+    let spec = MINIMAL.replace(
+        "extra: {type: object, additionalProperties: {type: string}}",
+        "extra: {type: object, additionalProperties: {oneOf: [{type: string}, {type: integer, format: int64}]}}",
+    );
+    let model = load(&spec).unwrap();
+    let thing = model.schemas.iter().find(|s| s.name == "Thing").unwrap();
+    let extra = thing.fields.iter().find(|f| f.name == "extra").unwrap();
+    assert_eq!(extra.ty, TypeRef::Map(Box::new(TypeRef::StringOrInteger)));
+    assert!(
+        generate(&spec)
+            .unwrap()
+            .contains("crate::api::json::StringOrInteger")
+    );
+    let other = MINIMAL.replace(
+        "extra: {type: object, additionalProperties: {type: string}}",
+        "extra: {oneOf: [{type: string}, {type: boolean}]}",
+    );
+    assert!(load_err(&other).contains("the one oneOf supported"));
+}
+
+#[test]
+fn two_spellings_of_one_property_keep_apart() {
+    let spec = MINIMAL.replace(
+        "id: {type: string, description: The id.}",
+        "id: {type: string, description: The id.}\n        Id: {type: string}",
+    );
+    let code = generate(&spec).unwrap();
+    assert!(code.contains("pub id: String"), "{code}");
+    assert!(code.contains("pub Id: Option<String>"), "{code}");
+    assert!(code.contains("#[allow(non_snake_case)]"), "{code}");
+}

@@ -7,8 +7,8 @@
 //                (GET /v1/qc_cos/config) and wx.uploadFile to COS's v4 JSON API.
 //                COS has retired that API; kept for comparison and old buckets.
 //
-// Copy lib/cos-wx-sdk-v5.js from the npm package cos-wx-sdk-v5 (its demo/lib
-// folder) next to this file, and set the config below.
+// Copy dist/cos-wx-sdk-v5.js from the npm package cos-wx-sdk-v5 to
+// lib/cos-wx-sdk-v5.js next to this file, and set the config below.
 
 const COS = require('./lib/cos-wx-sdk-v5.js');
 
@@ -21,6 +21,14 @@ const config = {
   clientSecret: 'replace-with-the-client-secret',
   bucket: 'examplebucket-1250000000', // {name}-{APPID}
   region: 'ap-guangzhou',
+  // Only for a custom or accelerated domain: the host COS is reached at,
+  // which must be the host of cosgate's QCOS_ENDPOINT (cosgate refuses to
+  // sign for another). Empty: the bucket's own domain.
+  domain: '',
+  // Parts of large files, in bytes. cosgate signs each part; its
+  // RATE_LIMIT_PARTS_PER_MIN bounds how many per minute (README, "Large
+  // files and rate limits").
+  chunkSize: 1024 * 1024,
 };
 
 const session = { accessToken: null, refreshToken: null, accountId: null };
@@ -32,15 +40,24 @@ function basicAuth() {
   return 'Basic ' + wx.arrayBufferToBase64(bytes.buffer);
 }
 
+// wx.request as a promise: the body on 2xx, else a refusal carrying
+// cosgate's error_code, message and the seconds of any Retry-After.
 function request(options) {
   return new Promise((resolve, reject) => {
     wx.request({
       ...options,
-      success: (res) => (res.statusCode < 300 ? resolve(res.data) : reject(res.data)),
+      success: (res) => {
+        if (res.statusCode < 300) return resolve(res.data);
+        const header = res.header || {};
+        const wait = header['Retry-After'] || header['retry-after'];
+        reject({ ...(typeof res.data === 'object' ? res.data : {}), status: res.statusCode, retryAfter: Number(wait) || 0 });
+      },
       fail: reject,
     });
   });
 }
+
+const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 
 // wx.login → POST /auth/oauth/token → access + refresh tokens.
 function login() {
@@ -54,7 +71,7 @@ function login() {
     .then(saveTokens);
 }
 
-// An access token lives two hours; the refresh token is single use.
+// An access token lives 15 minutes; the refresh token is single use.
 function refresh() {
   return request({
     url: config.cosgate + '/auth/oauth/token/refresh',
@@ -71,41 +88,68 @@ function saveTokens(tokens) {
   return tokens;
 }
 
-// Calls cosgate with the access token, refreshing it once on 401.
-function withToken(options, retried) {
+// Calls cosgate with the access token: refreshes it once on 401, and waits
+// out a 429 (the Retry-After cosgate sends) before asking again, a few times.
+function withToken(options, tries = 0) {
   return request({ ...options, header: { Authorization: 'Bearer ' + session.accessToken } })
     .catch((err) => {
-      if (!retried && err && err.error_code === 'invalid_token') {
-        return refresh().then(() => withToken(options, true));
+      if (tries < 1 && err && err.error_code === 'invalid_token') {
+        return refresh().then(() => withToken(options, tries + 1));
+      }
+      if (tries < 5 && err && err.status === 429 && err.retryAfter) {
+        return sleep(err.retryAfter).then(() => withToken(options, tries + 1));
       }
       throw err;
     });
 }
 
-// cosgate takes header and query values as strings; the SDK passes some as
-// numbers (Content-Length, partNumber).
-function strings(o) {
-  const out = {};
-  Object.keys(o || {}).forEach((k) => { out[k] = String(o[k]); });
-  return out;
+// What cosgate refused, by key: the SDKs have no way to pass an error out of
+// getAuthorization (they report 'getAuthorization callback params missing
+// "TmpSecretId"'), so uploadFile's callback puts cosgate's reason back.
+const refusals = {};
+
+let client = null;
+function cos() {
+  if (client) return client;
+  client = new COS({
+    // COS's POST Object form cannot have its key and size signed in a
+    // header signature; a PUT can, so small files go as PUT.
+    SimpleUploadMethod: 'putObject',
+    ChunkSize: config.chunkSize,
+    Domain: config.domain || undefined,
+    getAuthorization(options, callback) {
+      // The SDK's options go to cosgate as they are.
+      withToken({ url: config.cosgate + '/v1/qc_cos/authorization', method: 'POST', data: options }).then(
+        // In STS signing mode the signature comes with its session token.
+        (a) => callback({
+          Authorization: a.authorization, SecurityToken: a.security_token,
+          StartTime: a.start_time, ExpiredTime: a.expired_time,
+        }),
+        (err) => {
+          refusals[options.Key] = { error_code: err.error_code || 'network_error', message: err.message || err.errMsg || String(err) };
+          callback({});
+        },
+      );
+    },
+  });
+  return client;
 }
 
-const cos = new COS({
-  getAuthorization(options, callback) {
-    withToken({
-      url: config.cosgate + '/v1/qc_cos/authorization',
-      method: 'POST',
-      data: { method: options.Method, key: options.Key, headers: strings(options.Headers), query: strings(options.Query) },
-    }).then(
-      // In STS signing mode the signature comes with its session token.
-      (a) => callback({
-        Authorization: a.authorization, SecurityToken: a.security_token,
-        StartTime: a.start_time, ExpiredTime: a.expired_time,
-      }),
-      (err) => callback({ error: err }),
-    );
-  },
-});
+// Uploads the file at `path` to `key`; calls back with COS's answer, or an
+// error that carries cosgate's error_code and message when cosgate refused.
+function uploadFile(path, key, onProgress, done) {
+  delete refusals[key];
+  cos().uploadFile({
+    Bucket: config.bucket,
+    Region: config.region,
+    Key: key,
+    FilePath: path,
+    onProgress,
+  }, (err, data) => {
+    if (err && refusals[key]) err = { ...refusals[key], sdkError: err };
+    done(err, data);
+  });
+}
 
 // Lets the user pick one image; calls back with its temp path and a name.
 function pickImage(then) {
@@ -122,16 +166,11 @@ function pickImage(then) {
 // Today's way: cos-wx-sdk-v5, signed per request by cosgate.
 function uploadV5(page) {
   pickImage((path, name) => {
-      cos.uploadFile({
-        Bucket: config.bucket,
-        Region: config.region,
-        Key: 'uploads/' + session.accountId + '/' + name, // cosgate signs only this directory
-        FilePath: path,
-        onProgress: (p) => page.setData({ upload_progress: Math.round(p.percent * 100) }),
-      }, (err, data) => {
-        if (err) return console.error('upload failed', err);
-        page.setData({ upload_progress: 0, test_image: 'https://' + data.Location });
-      });
+    const key = 'uploads/' + session.accountId + '/' + name; // cosgate signs only this directory
+    uploadFile(path, key, (p) => page.setData({ upload_progress: Math.round(p.percent * 100) }), (err, data) => {
+      if (err) return page.setData({ upload_progress: 0, upload_error: err.error_code ? err.error_code + ': ' + err.message : String(err.message || err) });
+      page.setData({ upload_progress: 0, upload_error: '', test_image: 'https://' + data.Location });
+    });
   });
 }
 
@@ -139,17 +178,17 @@ function uploadV5(page) {
 function uploadV4(page) {
   withToken({ url: config.cosgate + '/v1/qc_cos/config', method: 'GET' }).then((cosConfig) => {
     pickImage((path, name) => {
-        const task = wx.uploadFile({
-          url: cosConfig.upload_url + '/' + encodeURIComponent(name),
-          filePath: path,
-          name: 'filecontent',
-          header: { Authorization: cosConfig.sign },
-          formData: { op: 'upload' },
-          success: (up) => page.setData({ test_image: JSON.parse(up.data).data.source_url }),
-        });
-        task.onProgressUpdate((p) => page.setData({ upload_progress: p.progress === 100 ? 0 : p.progress }));
+      const task = wx.uploadFile({
+        url: cosConfig.upload_url + '/' + encodeURIComponent(name),
+        filePath: path,
+        name: 'filecontent',
+        header: { Authorization: cosConfig.sign },
+        formData: { op: 'upload' },
+        success: (up) => page.setData({ test_image: JSON.parse(up.data).data.source_url }),
+      });
+      task.onProgressUpdate((p) => page.setData({ upload_progress: p.progress === 100 ? 0 : p.progress }));
     });
-  });
+  }, (err) => page.setData({ upload_error: err.error_code + ': ' + err.message }));
 }
 
-module.exports = { login, refresh, uploadV5, uploadV4 };
+module.exports = { config, session, login, refresh, uploadFile, uploadV5, uploadV4 };

@@ -2,14 +2,18 @@
 //!
 //! Translation only: each handler turns the request into a call on the
 //! signing service ([`crate::signing`]), which decides and signs, and its
-//! answer into the response; `?` maps its errors (`src/api/error.rs`).
+//! answer into the response; `?` maps its errors (`src/api/error.rs`). The
+//! request to sign comes in two spellings (the documented one and the SDKs'
+//! `getAuthorization` options), read into one by [`SdkRequest`].
+
+use std::collections::BTreeMap;
 
 use secrecy::ExposeSecret;
 
 use super::{
     CosApi, CosAuthorization, CosCredentials, CosRequestToSign, CredentialsRequest, Handlers,
     PostPolicy, PostPolicyRequest, PresignRequest, PresignedUrl, QCOSConfig, error::ApiError,
-    security::Claims,
+    json::StringOrInteger, security::Claims,
 };
 use crate::{clock::unix_now, policy::signing::RequestToSign, signing::PostPolicyAsk};
 
@@ -40,20 +44,18 @@ impl CosApi for Handlers {
         claims: Claims,
         body: CosRequestToSign,
     ) -> Result<CosAuthorization, ApiError> {
-        let (headers, query) = (
-            body.headers.unwrap_or_default(),
-            body.query.unwrap_or_default(),
-        );
+        let cos = &self.state.settings.cos;
+        let asked = SdkRequest::read(body, &cos.bucket_with_appid(), &cos.region)?;
         let request = RequestToSign {
-            method: &body.method,
-            key: &body.key,
-            query: &query,
-            headers: &headers,
+            method: &asked.method,
+            key: &asked.key,
+            query: &asked.query,
+            headers: &asked.headers,
         };
         let signed = self
             .state
             .signing
-            .sign_request(&claims.sub, request, body.sign_host, unix_now())
+            .sign_request(&claims.sub, request, asked.sign_host, unix_now())
             .await?;
         Ok(CosAuthorization {
             authorization: signed.authorization,
@@ -134,5 +136,76 @@ impl CosApi for Handlers {
             region: issued.region,
             allow_prefix: issued.allow_prefix,
         })
+    }
+}
+
+/// A request to sign in either spelling: the documented fields or the
+/// options object the SDKs pass to `getAuthorization`.
+struct SdkRequest {
+    method: String,
+    key: String,
+    headers: BTreeMap<String, String>,
+    query: BTreeMap<String, String>,
+    sign_host: Option<bool>,
+}
+
+impl SdkRequest {
+    /// Reads `body`, refusing both spellings of one field, a `Pathname`
+    /// that disagrees with the key, and another bucket or region.
+    fn read(body: CosRequestToSign, bucket: &str, region: &str) -> Result<Self, ApiError> {
+        let method = one("method", body.method, "Method", body.Method)?
+            .ok_or_else(|| ApiError::invalid_request("method (or Method) is required"))?;
+        let key = one("key", body.key, "Key", body.Key)?
+            .ok_or_else(|| ApiError::invalid_request("key (or Key) is required"))?;
+        if let Some(pathname) = body.pathname
+            && pathname.trim_start_matches('/') != key.trim_start_matches('/')
+        {
+            return Err(ApiError::invalid_request(
+                "Pathname must be `/` and the key",
+            ));
+        }
+        if let Some(asked) = body.bucket.filter(|b| b != bucket) {
+            return Err(ApiError::invalid_request(format!(
+                "Bucket {asked:?} is not this server's bucket, {bucket}"
+            )));
+        }
+        if let Some(asked) = body.region.filter(|r| r != region) {
+            return Err(ApiError::invalid_request(format!(
+                "Region {asked:?} is not this server's region, {region}"
+            )));
+        }
+        let text = |map: Option<BTreeMap<String, StringOrInteger>>| {
+            map.unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| (name, value.into_text()))
+                .collect()
+        };
+        Ok(Self {
+            method,
+            key,
+            headers: text(one("headers", body.headers, "Headers", body.Headers)?),
+            query: text(one("query", body.query, "Query", body.Query)?),
+            sign_host: one(
+                "sign_host",
+                body.sign_host,
+                "ForceSignHost",
+                body.force_sign_host,
+            )?,
+        })
+    }
+}
+
+/// The field given in one of its two spellings, or none; both is refused.
+fn one<T>(
+    name: &str,
+    value: Option<T>,
+    sdk_name: &str,
+    sdk_value: Option<T>,
+) -> Result<Option<T>, ApiError> {
+    match (value, sdk_value) {
+        (Some(_), Some(_)) => Err(ApiError::invalid_request(format!(
+            "give {name} or {sdk_name}, not both"
+        ))),
+        (value, sdk_value) => Ok(value.or(sdk_value)),
     }
 }

@@ -412,10 +412,12 @@ impl From<Refusal> for ApiError {
             | Refusal::MissingContentLength(_)
             | Refusal::BadContentLength
             | Refusal::BadPartNumber
-            | Refusal::BadPairs(_) => ErrorCode::InvalidRequest,
-            Refusal::Operation(_) | Refusal::PicOperations(_) | Refusal::ActiveContent(_) => {
-                ErrorCode::OperationNotAllowed
-            }
+            | Refusal::BadPairs(_)
+            | Refusal::WrongHost { .. } => ErrorCode::InvalidRequest,
+            Refusal::Operation(_)
+            | Refusal::PicOperations(_)
+            | Refusal::ActiveContent(_)
+            | Refusal::FormPost => ErrorCode::OperationNotAllowed,
             Refusal::TooLarge { .. } => ErrorCode::UploadTooLarge,
         };
         Self::new(code, refusal.to_string())
@@ -637,6 +639,17 @@ mod tests {
             (
                 SignError::Refused(Refusal::ActiveContent("text/html".into())),
                 (403, "operation_not_allowed"),
+            ),
+            (
+                SignError::Refused(Refusal::FormPost),
+                (403, "operation_not_allowed"),
+            ),
+            (
+                SignError::Refused(Refusal::WrongHost {
+                    asked: "evil".into(),
+                    signs_for: "b".into(),
+                }),
+                (400, "invalid_request"),
             ),
             (
                 SignError::InvalidPath(PathError::Empty),

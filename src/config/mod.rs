@@ -48,6 +48,8 @@ mod defaults {
     pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024;
     pub const RATE_LIMIT_SIGN_PER_MIN: u32 = 120;
     pub const RATE_LIMIT_LOGIN_PER_MIN: u32 = 30;
+    /// 20 parts a second: at the SDKs' 1 MiB parts, 1.2 GB a minute.
+    pub const RATE_LIMIT_PARTS_PER_MIN: u32 = 1200;
     pub const DATABASE_URL: &str = "sqlite://cosgate.db";
     pub const JWT_ISSUER: &str = "cosgate";
     pub const JWT_AUDIENCE: &str = "cosgate";
@@ -133,6 +135,9 @@ pub struct Settings {
     /// (per client address); 0 turns one off.
     pub rate_limit_sign_per_min: u32,
     pub rate_limit_login_per_min: u32,
+    /// `RATE_LIMIT_PARTS_PER_MIN` (per account): `UploadPart` signatures,
+    /// counted apart from the other signatures; 0 counts them with those.
+    pub rate_limit_parts_per_min: u32,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
     /// `METRICS_TOKEN`: the bearer token `/metrics` asks for, if set.
@@ -207,6 +212,12 @@ impl Settings {
             0..=1_000_000,
             " (0 is no limit)",
         );
+        let rate_limit_parts_per_min = r.parse_within(
+            "RATE_LIMIT_PARTS_PER_MIN",
+            defaults::RATE_LIMIT_PARTS_PER_MIN,
+            0..=1_000_000,
+            " (0 counts parts with the other signatures)",
+        );
         let trusted_proxies = r
             .text("TRUSTED_PROXIES", "")
             .split(',')
@@ -233,16 +244,7 @@ impl Settings {
             1..=300,
             " seconds",
         );
-        let metrics_token = r.get("METRICS_TOKEN").map(secrecy::SecretString::from);
-        if environment == Environment::Production
-            && metrics_token.is_none()
-            && metrics_bind.is_none()
-        {
-            r.problem(
-                "METRICS_TOKEN",
-                "production needs METRICS_TOKEN (a bearer token /metrics asks for) or METRICS_BIND (/metrics on an address only the scraper reaches): metrics name every operation's traffic",
-            );
-        }
+        let metrics_token = read_metrics_token(&mut r, environment, metrics_bind);
         if !r.problems.is_empty() {
             return Err(ConfigError {
                 problems: r.problems,
@@ -260,6 +262,7 @@ impl Settings {
             cors_origins,
             rate_limit_sign_per_min,
             rate_limit_login_per_min,
+            rate_limit_parts_per_min,
             trusted_proxies,
             metrics_token,
             metrics_bind,
@@ -374,6 +377,45 @@ fn read_bind(r: &mut Reader<'_>, environment: Environment) -> SocketAddr {
         );
     }
     bind
+}
+
+/// The shortest `METRICS_TOKEN` production accepts.
+const MIN_METRICS_TOKEN_BYTES: usize = 16;
+
+/// `METRICS_TOKEN`. Production needs one, strong and not a placeholder,
+/// unless `/metrics` listens on its own loopback or private address.
+fn read_metrics_token(
+    r: &mut Reader<'_>,
+    environment: Environment,
+    bind: Option<SocketAddr>,
+) -> Option<secrecy::SecretString> {
+    let token = r.get("METRICS_TOKEN");
+    if environment != Environment::Production {
+        return token.map(secrecy::SecretString::from);
+    }
+    match &token {
+        Some(t) if t.len() < MIN_METRICS_TOKEN_BYTES || placeholder::looks_like_one(t) => {
+            r.problem(
+                "METRICS_TOKEN",
+                format!("is a placeholder or shorter than {MIN_METRICS_TOKEN_BYTES} bytes"),
+            );
+        }
+        Some(_) => {}
+        None if bind.is_some_and(|a| reachable_only_inside(a.ip())) => {}
+        None => r.problem(
+            "METRICS_TOKEN",
+            "production needs METRICS_TOKEN (a bearer token /metrics asks for), or METRICS_BIND on a loopback or private address (/metrics on an address only the scraper reaches): metrics name every operation's traffic",
+        ),
+    }
+    token.map(secrecy::SecretString::from)
+}
+
+/// Loopback, or a private range (RFC 1918, IPv6 unique local).
+fn reachable_only_inside(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
 }
 
 fn read_metrics_bind(r: &mut Reader<'_>) -> Option<SocketAddr> {

@@ -555,6 +555,18 @@ fn production_needs_a_metrics_token_or_its_own_address() {
     let mut with_bind = without.clone();
     with_bind.push(("METRICS_BIND", "127.0.0.1:9100"));
     assert!(load(&with_bind).is_ok());
+    let mut private = without.clone();
+    private.push(("METRICS_BIND", "10.1.2.3:9100"));
+    assert!(load(&private).is_ok());
+    let mut open = without.clone();
+    open.push(("METRICS_BIND", "0.0.0.0:9100"));
+    assert!(problems(&open)[0].starts_with("METRICS_TOKEN: production needs"));
+    let mut weak = without.clone();
+    weak.push(("METRICS_TOKEN", "x"));
+    assert_eq!(
+        problems(&weak),
+        ["METRICS_TOKEN: is a placeholder or shorter than 16 bytes"]
+    );
     assert!(
         load(&[]).unwrap().metrics_token.is_none(),
         "development needs neither"

@@ -1,8 +1,9 @@
 //! Media types, as far as signing cares: which ones a browser renders as
-//! active content (a page or a script running on the bucket's origin).
-//! Every place that lets a client name a content type (the
-//! `response-content-type` of a download, the type of an upload) refuses
-//! these.
+//! active content (a page or a script running on the bucket's origin). A
+//! signed `response-content-type` may not name one; the type an upload is
+//! stored with is not signed by the per-request flows (the SDKs leave
+//! `Content-Type` out of their signatures), which the upload sessions of a
+//! later change close.
 
 /// Types a browser runs or renders as a document with scripts.
 const ACTIVE: &[&str] = &[

@@ -94,6 +94,16 @@ pub enum Refusal {
     BadPartNumber,
     #[error("Pic-Operations: {0}")]
     PicOperations(String),
+    /// A header signature for POST Object binds neither key nor size.
+    #[error(
+        "cosgate does not sign a header signature for POST Object (`POST /`): it would bind neither the key nor the size. With cos-wx-sdk-v5 set SimpleUploadMethod: 'putObject' (small files then go as PUT, whose size is signed); browser forms use /v1/qc_cos/post_policy"
+    )]
+    FormPost,
+    /// The request names another host than the bucket's.
+    #[error(
+        "Host {asked:?} is not the bucket's host: cosgate signs for {signs_for} (QCOS_ENDPOINT); point the SDK's Domain there"
+    )]
+    WrongHost { asked: String, signs_for: String },
     /// A download asked to be served as a page or a script.
     #[error(
         "response-content-type {0:?} would have the bucket serve the file as active content (a page or a script); ask for a passive type or none"
@@ -116,6 +126,9 @@ impl SigningPolicy {
             req.headers.keys().map(String::as_str),
             &self.allowed,
         )?;
+        if action == CosAction::PostObject {
+            return Err(Refusal::FormPost);
+        }
         let key = if action == CosAction::ListMultipartUploads {
             self.listing_prefix(account, req)?
         } else {
@@ -127,6 +140,14 @@ impl SigningPolicy {
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.as_str())
         };
+        if let Some(asked) = header("host")
+            && !asked.eq_ignore_ascii_case(&self.host)
+        {
+            return Err(Refusal::WrongHost {
+                asked: asked.to_string(),
+                signs_for: self.host.clone(),
+            });
+        }
         let content_length = if action.uploads_a_body() {
             let raw = header("content-length").ok_or(Refusal::MissingContentLength(action))?;
             Some(self.body_size(raw)?)

@@ -203,13 +203,26 @@ impl Signing {
         sign_host: Option<bool>,
         now: u64,
     ) -> Result<SignedRequest, SignError> {
-        self.limit(account)?;
         if sign_host == Some(false) {
             return Err(SignError::InvalidRequest(
                 "sign_host must be true: without the host the signature would work in every bucket of the account".into(),
             ));
         }
-        let grant = self.cos.policy.request(account, request)?;
+        // Classified first: part signatures have a budget of their own, so
+        // a large file can always finish. A refused request still counts
+        // against the account's signing budget.
+        let grant = match self.cos.policy.request(account, request) {
+            Ok(grant) => grant,
+            Err(refusal) => {
+                self.limit(account)?;
+                return Err(refusal.into());
+            }
+        };
+        if grant.action == CosAction::UploadPart {
+            self.limit_part(account)?;
+        } else {
+            self.limit(account)?;
+        }
         self.charge_quota(account, grant.content_length.unwrap_or(0), now)
             .await?;
         let signing = self.signing_key(account, now).await?;
@@ -448,6 +461,16 @@ impl Signing {
     fn limit(&self, account: &str) -> Result<(), SignError> {
         self.limits.sign(account).map_err(|wait| {
             self.metrics.rate_limited("sign");
+            SignError::RateLimited {
+                retry_after: wait.0,
+            }
+        })
+    }
+
+    /// `RATE_LIMIT_PARTS_PER_MIN` for `account`'s part signatures.
+    fn limit_part(&self, account: &str) -> Result<(), SignError> {
+        self.limits.part(account).map_err(|wait| {
+            self.metrics.rate_limited("parts");
             SignError::RateLimited {
                 retry_after: wait.0,
             }

@@ -344,7 +344,7 @@ impl Store {
                 family_id: session.try_get("family_id")?,
                 account_id: session.try_get("account_id")?,
             };
-            sqlx::query(
+            let revoked = sqlx::query(
                 "UPDATE refresh_tokens SET revoked_at = $1 \
                  WHERE revoked_at IS NULL AND family_id = $2",
             )
@@ -352,7 +352,8 @@ impl Store {
             .bind(&session.family_id)
             .execute(&self.pool)
             .await?;
-            Ok(Some(session))
+            // A session that was already ended is not ended again.
+            Ok((revoked.rows_affected() > 0).then_some(session))
         })
         .await
     }

@@ -341,6 +341,14 @@ async fn refresh_tokens_are_bound_to_their_client_and_revoked_by_family() {
         );
         assert!(
             store
+                .revoke_family("r2", "app", NOW + 6)
+                .await
+                .unwrap()
+                .is_none(),
+            "a session is ended once"
+        );
+        assert!(
+            store
                 .revoke_family("unknown", "app", NOW)
                 .await
                 .unwrap()

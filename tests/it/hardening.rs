@@ -165,6 +165,10 @@ const PIECES: &[&str] = &[
     "\u{200D}",
     "\u{FEFF}",
     "%e2%80%ae",
+    // spaces other decoders make of other characters
+    "\u{00A0}",
+    "\u{3000}",
+    "+",
 ];
 
 /// A seeded generator (xorshift): the same keys on every run.
@@ -368,6 +372,12 @@ async fn each_class_of_rewritten_key_is_refused_by_every_v5_endpoint() {
         "x\u{29F8}y",
         "photo\u{202E}gpj.exe",
         "a\u{200B}b",
+        "..\u{00A0}",
+        "..\u{3000}",
+        "..+",
+        "%c0%ae%c0%ae",
+        "%u002e%u002e",
+        "${filename}",
     ] {
         let key = format!("uploads/acc1/{segment}/f.txt");
         let put = json!({"method": "put", "key": key, "headers": {"Content-Length": "1"}});

@@ -68,7 +68,7 @@ async fn fetch_back(app: &TestApp, account: &str, key: &str) -> (u16, String) {
 }
 
 /// The same, as bytes.
-async fn fetch_bytes(app: &TestApp, account: &str, key: &str) -> (u16, Vec<u8>) {
+pub(crate) async fn fetch_bytes(app: &TestApp, account: &str, key: &str) -> (u16, Vec<u8>) {
     let presigned: serde_json::Value = app
         .post_as(
             account,

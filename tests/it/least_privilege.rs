@@ -302,7 +302,6 @@ async fn each_allowed_operation_is_signed_with_its_size_bound() {
     let app = spawn_app().await;
     let allowed = [
         put(MINE, json!({"Content-Length": "10"}), json!({})),
-        json!({"method": "post", "key": MINE}),
         json!({"method": "post", "key": MINE, "query": {"uploads": ""}}),
         put(
             MINE,
@@ -631,4 +630,101 @@ async fn oversized_header_blocks_are_refused_before_any_handler_runs() {
         )
         .await;
     assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn a_header_signature_for_post_object_is_refused_naming_the_sdk_option() {
+    let app = spawn_app().await;
+    // What cos-wx-sdk-v5's uploadFile asks for a small file by default, as
+    // the SDK passes it to getAuthorization.
+    let sdk = json!({
+        "Bucket": "examplebucket-1250000000", "Region": "ap-guangzhou",
+        "Method": "post", "Key": "", "Pathname": "/", "Query": {}, "Headers": {},
+        "Scope": [{"action": "name/cos:PostObject", "bucket": "examplebucket-1250000000",
+                   "region": "ap-guangzhou", "prefix": ""}],
+        "ForceSignHost": true,
+    });
+    for body in [sdk, json!({"method": "post", "key": MINE})] {
+        refused(&app, SIGN, body.clone(), 403, "operation_not_allowed").await;
+        let resp = app.post_as("acc1", SIGN, body).await;
+        let (_, _, answer) = error_code(resp).await;
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("SimpleUploadMethod: 'putObject'"),
+            "{answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_sdks_options_are_taken_as_they_come_and_nothing_else() {
+    let app = spawn_app().await;
+    // Numbers where the SDKs give numbers, header names in any case.
+    let sdk = json!({
+        "Bucket": "examplebucket-1250000000", "Region": "ap-guangzhou",
+        "Method": "put", "Key": MINE, "Pathname": format!("/{MINE}"),
+        "Query": {"partNumber": 1, "uploadId": "u"}, "Headers": {"CONTENT-LENGTH": 1048576},
+        "SystemClockOffset": 0, "ForceSignHost": true,
+    });
+    let resp = app.post_as("acc1", SIGN, sdk).await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    let auth = answer["authorization"].as_str().unwrap();
+    assert!(auth.contains("q-header-list=content-length;host"), "{auth}");
+    assert!(
+        auth.contains("q-url-param-list=partnumber;uploadid"),
+        "{auth}"
+    );
+    for (body, status, code) in [
+        (
+            json!({"Method": "put", "method": "put", "Key": MINE}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"Method": "get", "Key": MINE, "Bucket": "other-1250000000"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"Method": "get", "Key": MINE, "Region": "ap-beijing"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"Method": "get", "Key": MINE, "Pathname": "/uploads/acc2/x"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"Method": "get", "Key": MINE, "Unknown": 1}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"Method": "get", "Key": MINE, "Headers": {"x-cos-meta-a": {"b": 1}}}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"Method": "get", "Key": MINE, "Query": {"a": null}}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"Method": "get", "Key": MINE, "ForceSignHost": false}),
+            400,
+            "invalid_request",
+        ),
+        (json!({"Key": MINE}), 400, "invalid_request"),
+        (
+            json!({"Method": "put", "Key": "uploads/acc2/x", "Headers": {"Content-Length": 1}}),
+            403,
+            "path_not_allowed",
+        ),
+    ] {
+        refused(&app, SIGN, body, status, code).await;
+    }
 }

@@ -16,6 +16,7 @@ mod binary;
 mod codegen;
 mod conformance;
 mod login;
+mod miniprogram;
 mod ops;
 mod qc_cos_config;
 mod sts;

@@ -343,7 +343,7 @@ async fn a_new_grant_counts_against_the_daily_quota_and_a_reused_one_does_not() 
 
 /// The fake STS, a fake COS that accepts its credentials, and cosgate in
 /// STS signing mode in front of both.
-async fn sts_world() -> Option<(FakeSts, FakeCos, TestApp)> {
+pub(crate) async fn sts_world() -> Option<(FakeSts, FakeCos, TestApp)> {
     if !crate::js_sdk::js_tooling_ready() {
         return None;
     }

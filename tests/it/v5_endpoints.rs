@@ -77,7 +77,7 @@ async fn headers_are_filtered_as_the_js_and_wx_sdks_filter_them() {
     let body = json!({
         "method": "put", "key": "uploads/acc1/x.png",
         "headers": {"Content-Type": "image/png", "Content-Length": "5", "User-Agent": "wx", "x-cos-meta-a": "1",
-                    "x-cos-meta-empty": "", "Host": "evil-1250000000.cos.ap-guangzhou.myqcloud.com"},
+                    "x-cos-meta-empty": ""},
         "query": {"uploadId": "u1", "partNumber": "1"},
     });
     let body: Value = app
@@ -96,6 +96,18 @@ async fn headers_are_filtered_as_the_js_and_wx_sdks_filter_them() {
     assert_eq!(
         body["host"], HOST,
         "the client cannot choose another bucket's host"
+    );
+    // Naming another bucket's host is refused, not silently replaced.
+    let evil = json!({
+        "method": "put", "key": "uploads/acc1/x.png",
+        "headers": {"Content-Length": "5", "Host": "evil-1250000000.cos.ap-guangzhou.myqcloud.com"},
+    });
+    let resp = app.post_as("acc1", "/v1/qc_cos/authorization", evil).await;
+    let refused = assert_refused(resp, 400, "invalid_request").await;
+    assert!(refused.get("authorization").is_none());
+    assert!(
+        refused["message"].as_str().unwrap().contains(HOST),
+        "{refused}"
     );
 }
 
@@ -358,8 +370,13 @@ async fn a_number_or_bool_for_a_string_field_is_400_naming_the_field_and_signs_n
         ),
         (
             "/v1/qc_cos/authorization",
-            json!({"method": "put", "key": "uploads/acc1/x", "headers": {"content-length": 5}}),
+            json!({"method": "put", "key": "uploads/acc1/x", "headers": {"content-length": 5.5}}),
             "headers",
+        ),
+        (
+            "/v1/qc_cos/authorization",
+            json!({"Method": "put", "Key": "uploads/acc1/x", "Query": {"partNumber": true}}),
+            "Query",
         ),
         (
             "/v1/qc_cos/presigned_url",

@@ -245,57 +245,200 @@ impl Account {
         crate::api::json::strings("avatar", value)
     }
 }
-/// One COS v5 request, as the SDKs' getAuthorization callback describes it.
+/// One COS v5 request to sign. Either the documented fields (`method`, `key`,
+/// `headers`, `query`, `sign_host`), or the options object cos-js-sdk-v5 and
+/// cos-wx-sdk-v5 pass to `getAuthorization`, forwarded as it is (`Method`,
+/// `Key`, `Pathname`, `Headers`, `Query`, `ForceSignHost`, and `Bucket`,
+/// `Region`, `Scope`, `SystemClockOffset`, which are checked or ignored);
+/// never both spellings of one field. Header and query values are strings or
+/// integers, as the SDKs give them.
+#[allow(non_snake_case)]
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CosRequestToSign {
-    /// One of get, head, put, post, delete, options (any case).
+    /// One of get, head, put, post, delete, options (any case). Required unless `Method` is given.
     #[oai(deserialize_with = "Self::json_method")]
-    pub method: String,
-    /// The object key, for example `uploads/<account id>/photo.png`; a leading `/` is ignored.
+    pub method: Option<String>,
+    /// The SDKs' name for `method`.
+    #[oai(deserialize_with = "Self::json_Method")]
+    pub Method: Option<String>,
+    /// The object key, for example `uploads/<account id>/photo.png`; a leading `/` is ignored. Required unless `Key` is given.
     #[oai(deserialize_with = "Self::json_key")]
-    pub key: String,
-    /// The headers the request will send; see the operation for which are signed.
+    pub key: Option<String>,
+    /// The SDKs' name for `key`.
+    #[oai(deserialize_with = "Self::json_Key")]
+    pub Key: Option<String>,
+    /// `/` and the key, as the SDKs give it; must agree with the key.
+    #[oai(rename = "Pathname")]
+    #[oai(deserialize_with = "Self::json_pathname")]
+    pub pathname: Option<String>,
+    /// The headers the request will send, names in any case; see the operation for which are signed.
     #[oai(deserialize_with = "Self::json_headers")]
-    pub headers: Option<::std::collections::BTreeMap<String, String>>,
+    pub headers: Option<
+        ::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>,
+    >,
+    /// The SDKs' name for `headers`.
+    #[oai(deserialize_with = "Self::json_Headers")]
+    pub Headers: Option<
+        ::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>,
+    >,
     /// The query parameters the request will send; all are signed. Use "" for a parameter without a value.
     #[oai(deserialize_with = "Self::json_query")]
-    pub query: Option<::std::collections::BTreeMap<String, String>>,
+    pub query: Option<
+        ::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>,
+    >,
+    /// The SDKs' name for `query`.
+    #[oai(deserialize_with = "Self::json_Query")]
+    pub Query: Option<
+        ::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>,
+    >,
     /// Must be true or absent; cosgate always signs the bucket's host.
     #[oai(deserialize_with = "Self::json_sign_host")]
     pub sign_host: Option<bool>,
+    /// The SDKs' name for `sign_host`.
+    #[oai(rename = "ForceSignHost")]
+    #[oai(deserialize_with = "Self::json_force_sign_host")]
+    pub force_sign_host: Option<bool>,
+    /// When given, must be this server's bucket, `name-APPID`.
+    #[oai(rename = "Bucket")]
+    #[oai(deserialize_with = "Self::json_bucket")]
+    pub bucket: Option<String>,
+    /// When given, must be this server's region.
+    #[oai(rename = "Region")]
+    #[oai(deserialize_with = "Self::json_region")]
+    pub region: Option<String>,
+    /// The SDKs' description of the request for STS caching; ignored.
+    #[oai(rename = "Scope")]
+    #[oai(deserialize_with = "Self::json_scope")]
+    pub scope: Option<Vec<SdkScope>>,
+    /// The SDK's clock offset; ignored (the answer's times are the server's).
+    #[oai(rename = "SystemClockOffset")]
+    #[oai(deserialize_with = "Self::json_system_clock_offset")]
+    pub system_clock_offset: Option<i64>,
 }
 /// Strict JSON: a number or bool for a string, or a `null`, is
 /// refused, naming the field.
+#[allow(non_snake_case)]
 impl CosRequestToSign {
     fn json_method(
         value: Option<serde_json::Value>,
-    ) -> poem_openapi::types::ParseResult<String> {
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
         crate::api::json::strings("method", value)
+    }
+    fn json_Method(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("Method", value)
     }
     fn json_key(
         value: Option<serde_json::Value>,
-    ) -> poem_openapi::types::ParseResult<String> {
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
         crate::api::json::strings("key", value)
+    }
+    fn json_Key(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("Key", value)
+    }
+    fn json_pathname(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("Pathname", value)
     }
     fn json_headers(
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<
-        Option<::std::collections::BTreeMap<String, String>>,
+        Option<::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>>,
     > {
-        crate::api::json::strings("headers", value)
+        crate::api::json::not_null("headers", value)
+    }
+    fn json_Headers(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<
+        Option<::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>>,
+    > {
+        crate::api::json::not_null("Headers", value)
     }
     fn json_query(
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<
-        Option<::std::collections::BTreeMap<String, String>>,
+        Option<::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>>,
     > {
-        crate::api::json::strings("query", value)
+        crate::api::json::not_null("query", value)
+    }
+    fn json_Query(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<
+        Option<::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>>,
+    > {
+        crate::api::json::not_null("Query", value)
     }
     fn json_sign_host(
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<Option<bool>> {
         crate::api::json::not_null("sign_host", value)
+    }
+    fn json_force_sign_host(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<bool>> {
+        crate::api::json::not_null("ForceSignHost", value)
+    }
+    fn json_bucket(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("Bucket", value)
+    }
+    fn json_region(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("Region", value)
+    }
+    fn json_scope(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<Vec<SdkScope>>> {
+        crate::api::json::not_null("Scope", value)
+    }
+    fn json_system_clock_offset(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("SystemClockOffset", value)
+    }
+}
+/// One entry of the SDKs' `Scope`.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct SdkScope {
+    #[oai(deserialize_with = "Self::json_action")]
+    pub action: Option<String>,
+    #[oai(deserialize_with = "Self::json_bucket")]
+    pub bucket: Option<String>,
+    #[oai(deserialize_with = "Self::json_region")]
+    pub region: Option<String>,
+    #[oai(deserialize_with = "Self::json_prefix")]
+    pub prefix: Option<String>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl SdkScope {
+    fn json_action(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("action", value)
+    }
+    fn json_bucket(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("bucket", value)
+    }
+    fn json_region(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("region", value)
+    }
+    fn json_prefix(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("prefix", value)
     }
 }
 /// A signed request.
@@ -1798,10 +1941,18 @@ pub trait CosApi: Send + Sync + 'static {
     > + Send;
     /// Sign one COS v5 request
     ///
-    /// For the `getAuthorization` callback of cos-js-sdk-v5 and cos-wx-sdk-v5: pass
-    /// the request's `Method`, `Key`, `Headers` and `Query` as they are, and use the
-    /// answer's `authorization` (with `start_time` and `expired_time` as
-    /// `StartTime`/`ExpiredTime`). The key must lie below the caller's directory.
+    /// For the `getAuthorization` callback of cos-js-sdk-v5 and cos-wx-sdk-v5: send
+    /// the callback's `options` as they are (or `method`, `key`, `headers`, `query`),
+    /// and use the answer's `authorization` (with `start_time` and `expired_time` as
+    /// `StartTime`/`ExpiredTime`, `security_token` as `SecurityToken`). The key must
+    /// lie below the caller's directory. A `Host` header naming another host than the
+    /// bucket's (`QCOS_ENDPOINT`) is refused 400, naming the host cosgate signs for.
+    ///
+    /// A header signature for POST Object (`POST /`, what cos-wx-sdk-v5's
+    /// `uploadFile` sends for small files by default) is refused 403
+    /// `operation_not_allowed`: it would bind neither the key nor the size. Set the
+    /// SDK's `SimpleUploadMethod: 'putObject'`; browser forms use
+    /// `/v1/qc_cos/post_policy`.
     ///
     /// Headers are filtered as those SDKs filter them: `host`, `x-cos-*`,
     /// `x-ci-*` and cache-control, content-disposition, content-encoding,
@@ -2087,10 +2238,18 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
     }
     /// Sign one COS v5 request
     ///
-    /// For the `getAuthorization` callback of cos-js-sdk-v5 and cos-wx-sdk-v5: pass
-    /// the request's `Method`, `Key`, `Headers` and `Query` as they are, and use the
-    /// answer's `authorization` (with `start_time` and `expired_time` as
-    /// `StartTime`/`ExpiredTime`). The key must lie below the caller's directory.
+    /// For the `getAuthorization` callback of cos-js-sdk-v5 and cos-wx-sdk-v5: send
+    /// the callback's `options` as they are (or `method`, `key`, `headers`, `query`),
+    /// and use the answer's `authorization` (with `start_time` and `expired_time` as
+    /// `StartTime`/`ExpiredTime`, `security_token` as `SecurityToken`). The key must
+    /// lie below the caller's directory. A `Host` header naming another host than the
+    /// bucket's (`QCOS_ENDPOINT`) is refused 400, naming the host cosgate signs for.
+    ///
+    /// A header signature for POST Object (`POST /`, what cos-wx-sdk-v5's
+    /// `uploadFile` sends for small files by default) is refused 403
+    /// `operation_not_allowed`: it would bind neither the key nor the size. Set the
+    /// SDK's `SimpleUploadMethod: 'putObject'`; browser forms use
+    /// `/v1/qc_cos/post_policy`.
     ///
     /// Headers are filtered as those SDKs filter them: `host`, `x-cos-*`,
     /// `x-ci-*` and cache-control, content-disposition, content-encoding,

@@ -119,6 +119,8 @@ fn header_refusal(req: &Request) -> Option<Response> {
 const DRAIN_BYTES: u64 = 2 * 1024 * 1024;
 /// How long a refused body is drained at most.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a drain waits for the next bytes.
+const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Drains under way at once; past it, the answer goes out undrained.
 const MAX_DRAINS: usize = 256;
 static DRAINS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_DRAINS);
@@ -173,16 +175,25 @@ async fn too_large(req: &mut Request, limit: usize) -> Response {
         .get(poem::http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if !expects_continue && let Ok(_permit) = DRAINS.try_acquire() {
-        let body = req.take_body().into_async_read();
-        let drained = tokio::time::timeout(
-            DRAIN_TIME,
-            tokio::io::copy(
-                &mut tokio::io::AsyncReadExt::take(body, DRAIN_BYTES),
-                &mut tokio::io::sink(),
-            ),
-        )
-        .await;
-        tracing::debug!(?drained, "drained a refused body");
+        let mut body =
+            tokio::io::AsyncReadExt::take(req.take_body().into_async_read(), DRAIN_BYTES);
+        let started = std::time::Instant::now();
+        // On the heap: only this rare path pays for the buffer, not every
+        // request's future.
+        let mut chunk = vec![0u8; 16 * 1024];
+        // Until the body ends, the bound is reached, or the client goes
+        // quiet for a second: a slow sender holds a drain no longer.
+        while started.elapsed() < DRAIN_TIME {
+            match tokio::time::timeout(
+                DRAIN_IDLE,
+                tokio::io::AsyncReadExt::read(&mut body, &mut chunk),
+            )
+            .await
+            {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => break,
+            }
+        }
     }
     let mut resp = ApiError::payload_too_large(limit).as_response();
     resp.headers_mut().insert(
