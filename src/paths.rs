@@ -254,37 +254,46 @@ fn check_text(text: &str) -> Result<(), PathError> {
     if text.chars().any(is_invisible) {
         return Err(PathError::Invisible);
     }
-    // Fullwidth `．`, `／`, `＼`, `％`, U+2024 `․`, U+2215 `∕`, U+2044 `⁄`,
-    // U+29F8 `⧸` and the like: NFKC (which some clients and CDNs apply and
-    // COS does not) or a confusable-folding filter turns them into the real
-    // thing, so the key one side checks would not be the key the other sees.
-    if text.chars().any(is_lookalike) {
+    // Fullwidth `／`, `＼`, `％`, U+2215 `∕`, U+2044 `⁄`, U+29F8 `⧸` and the
+    // like: NFKC (which some clients and CDNs apply and COS does not) or a
+    // confusable-folding filter turns them into a separator or an escape,
+    // so the key one side checks would not be the key the other sees.
+    if text.chars().any(is_separator_lookalike) {
         return Err(PathError::Lookalike);
     }
-    if text.nfkc().all(dots_and_spaces) {
-        return Err(PathError::DotSegment);
+    // Dot look-alikes (`．`, U+2024 `․`, the Arabic zero `٠`) and spaces
+    // other than ASCII's matter only where they fold into a dot-segment:
+    // `٢٠٢٤.jpg` is a name, `٠٠` would read as `..`.
+    if text.nfkc().all(dots_and_spaces) || unicode_security::skeleton(text).all(dots_and_spaces) {
+        return Err(PathError::Lookalike);
     }
     Ok(())
 }
 
 /// A character that displays as nothing: Unicode's default-ignorable code
-/// points (bidirectional controls, zero-width spaces and joiners, BOM,
-/// fillers), which UTS #39's skeleton drops.
+/// points (bidirectional controls, zero-width spaces, word joiners, BOM,
+/// fillers), which UTS #39's skeleton drops. The zero-width joiner and
+/// non-joiner and the variation selectors are kept: emoji (`❤️`, family
+/// sequences) and Persian names need them, and they shape what is next to
+/// them rather than hide anything.
 fn is_invisible(c: char) -> bool {
+    let shaping =
+        matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}');
     !c.is_ascii()
+        && !shaping
         && unicode_security::skeleton(c.encode_utf8(&mut [0; 4]))
             .next()
             .is_none()
 }
 
 /// A non-ASCII character whose NFKC form, or whose UTS #39 confusable
-/// prototype, holds a path separator, a dot or a percent sign.
-fn is_lookalike(c: char) -> bool {
+/// prototype, holds a path separator or a percent sign.
+fn is_separator_lookalike(c: char) -> bool {
     use unicode_normalization::char::decompose_compatible;
     if c.is_ascii() {
         return false;
     }
-    let special = |d: char| matches!(d, '.' | '/' | '\\' | '%');
+    let special = |d: char| matches!(d, '/' | '\\' | '%');
     let mut found = false;
     decompose_compatible(c, |d| found |= special(d));
     found || unicode_security::skeleton(c.encode_utf8(&mut [0; 4])).any(special)
@@ -465,6 +474,7 @@ mod tests {
             ("/uploads/a%e2%80%8bb", PathError::EncodedTrick),
             ("/uploads/..\u{00A0}", PathError::DotSegment),
             ("/uploads/..\u{3000}", PathError::DotSegment),
+            ("/uploads/\u{0660}\u{0660}", PathError::Lookalike),
             ("/uploads/..+", PathError::DotSegment),
             ("/uploads/%c0%ae%c0%ae", PathError::EncodedTrick),
             ("/uploads/%u002e%u002e", PathError::EncodedTrick),
@@ -495,6 +505,11 @@ mod tests {
             "v1.2.3",
             "...a",
             "a...b",
+            "❤️ love.png",
+            "👩\u{200D}👩\u{200D}👧.jpg",
+            "می\u{200C}خواهم.jpg",
+            "صورة ٢٠٢٤.jpg",
+            "a．b.png",
         ] {
             let raw = format!("/uploads/{name}");
             assert!(

@@ -153,6 +153,8 @@ const PIECES: &[&str] = &[
     "\u{29F9}",
     "\u{2571}",
     "\u{3002}",
+    "\u{0660}",
+    "\u{06F0}",
     // look-alikes, percent-encoded (once and twice)
     "%ef%bc%8e",
     "%e2%88%95",
