@@ -12,6 +12,7 @@ use poem::{
 use crate::{
     api::{self, AppState, security::OAuthClients},
     config::Settings,
+    cos_client::CosClient,
     login::{Login, LoginPolicy},
     metrics::Metrics,
     ratelimit::Limits,
@@ -19,8 +20,12 @@ use crate::{
     signing::Signing,
     store::{Store, StoreError},
     sts::{CredentialCache, StsClient},
+    uploads::Uploads,
     wechat::WechatClient,
 };
+
+/// How long cosgate's own calls to COS may take.
+const COS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -69,17 +74,30 @@ impl AppState {
             sts.ttl,
             metrics.clone(),
         );
-        let signing = Signing::new(
-            settings.cos.clone(),
-            sts.signing,
-            sts.ttl,
+        let signing = Arc::new(Signing::new(
+            &settings,
             credentials,
             store.clone(),
             limits.clone(),
             metrics.clone(),
+        ));
+        let cos = &settings.cos;
+        let uploads = Uploads::new(
+            settings.uploads.clone(),
+            cos.clone(),
+            store.clone(),
+            CosClient::new(
+                &cos.endpoint,
+                cos.host(),
+                cos.credentials.clone(),
+                COS_TIMEOUT,
+            ),
+            signing.clone(),
+            metrics.clone(),
         );
         Ok(Self {
             signing,
+            uploads,
             limits,
             clients: Arc::new(OAuthClients::new(&login.oauth_clients)),
             login: Login::new(

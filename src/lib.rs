@@ -11,6 +11,11 @@
 //!   issue, over the store, the WeChat client and the JWT keys. No HTTP.
 //! - [`signing`]: the COS signing service: rate limit, policy, quota, the
 //!   key that signs, the signature; one method per capability. No HTTP.
+//! - [`uploads`]: upload sessions: the server chooses the key, signs the
+//!   exact size and type, verifies the object at COS and counts real bytes.
+//!   No HTTP.
+//! - [`cos_client`]: cosgate's own calls to COS (multipart, HEAD, delete).
+//!   No HTTP server types, no store.
 //! - [`paths`]: client paths and keys parsed into well-formed types, and the
 //!   per-account directory rule. No HTTP, no crypto.
 //! - [`policy`]: names the COS operation a request performs and decides
@@ -40,6 +45,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cos_client;
 pub mod login;
 pub mod metrics;
 pub mod outbound;
@@ -52,6 +58,7 @@ pub mod signing;
 pub mod store;
 pub mod sts;
 pub mod tokens;
+pub mod uploads;
 pub mod wechat;
 
 pub use app::Application;

@@ -77,6 +77,14 @@ pub struct Metrics {
     upstream_seconds: Histograms<ServiceLabels>,
     rate_limited: Family<ScopeLabels, Counter>,
     store_seconds: Histograms<QueryLabels>,
+    uploads: Family<OutcomeLabels, Counter>,
+    upload_bytes: Counter,
+}
+
+/// An upload session's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 impl fmt::Debug for Metrics {
@@ -134,7 +142,21 @@ impl Default for Metrics {
             "Latency of store operations (busy retries included), by operation",
             store_seconds.clone(),
         );
+        let uploads = Family::default();
+        let upload_bytes = Counter::default();
+        registry.register(
+            "uploads",
+            "Upload sessions by outcome (created, completed, rejected, expired, deleted)",
+            uploads.clone(),
+        );
+        registry.register(
+            "upload_completed_bytes",
+            "Bytes of the upload sessions verified and completed",
+            upload_bytes.clone(),
+        );
         Self {
+            uploads,
+            upload_bytes,
             store_seconds,
             registry,
             requests,
@@ -182,6 +204,14 @@ impl Metrics {
         self.upstream_seconds
             .get_or_create(&ServiceLabels { service })
             .observe(took.as_secs_f64());
+    }
+
+    /// One upload session that reached `outcome`; `bytes` completed.
+    pub fn upload(&self, outcome: &'static str, bytes: u64) {
+        self.uploads.get_or_create(&OutcomeLabels { outcome }).inc();
+        if bytes > 0 {
+            self.upload_bytes.inc_by(bytes);
+        }
     }
 
     /// One request refused by the `sign` or `login` rate limit.

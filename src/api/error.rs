@@ -14,11 +14,13 @@ use poem::{IntoResponse, Response, error::ResponseError, http::StatusCode};
 
 use super::Error as ErrorBody;
 use crate::{
+    cos_client::CosError,
     login::LoginError,
     policy::{operation::OperationRefusal, signing::Refusal},
     signing::SignError,
     store::StoreError,
     sts::StsError,
+    uploads::UploadError,
 };
 
 /// Declares [`ErrorCode`] from one table: variant, wire value, status. The
@@ -71,11 +73,18 @@ error_codes! {
     OperationNotAllowed = "operation_not_allowed", FORBIDDEN;
     UploadTooLarge = "upload_too_large", FORBIDDEN;
     V4Disabled = "v4_disabled", FORBIDDEN;
+    StorageQuotaExceeded = "storage_quota_exceeded", FORBIDDEN;
+    UploadSessionRequired = "upload_session_required", FORBIDDEN;
     NotFound = "not_found", NOT_FOUND;
     AccountNotFound = "account_not_found", NOT_FOUND;
+    UploadNotFound = "upload_not_found", NOT_FOUND;
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
     WxappAlreadyRegistered = "wxapp_already_registered", CONFLICT;
+    UploadIncomplete = "upload_incomplete", CONFLICT;
+    UploadExpired = "upload_expired", GONE;
     PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE;
+    UnsupportedMediaType = "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE;
+    UploadMismatch = "upload_mismatch", UNPROCESSABLE_ENTITY;
     HeadersTooLarge = "headers_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE;
     WechatRateLimited = "wechat_rate_limited", TOO_MANY_REQUESTS;
     QuotaExceeded = "quota_exceeded", TOO_MANY_REQUESTS;
@@ -83,6 +92,7 @@ error_codes! {
     InternalError = "internal_error", INTERNAL_SERVER_ERROR;
     WechatUnavailable = "wechat_unavailable", SERVICE_UNAVAILABLE;
     StsUnavailable = "sts_unavailable", SERVICE_UNAVAILABLE;
+    CosUnavailable = "cos_unavailable", SERVICE_UNAVAILABLE;
     StoreBusy = "store_busy", SERVICE_UNAVAILABLE;
     NotReady = "not_ready", SERVICE_UNAVAILABLE;
 }
@@ -231,7 +241,7 @@ impl ApiError {
         ErrorBody {
             error_code: self.code.as_str().to_string(),
             message: self.message.clone(),
-            text: user_text(self.status).to_string(),
+            text: user_text(self.code, self.status).to_string(),
         }
     }
 
@@ -276,13 +286,19 @@ pub fn from_poem_error<R: From<ApiError>>(err: poem::Error) -> R {
 }
 
 /// A sentence an app can show its user as it is.
-fn user_text(status: StatusCode) -> &'static str {
+fn user_text(code: ErrorCode, status: StatusCode) -> &'static str {
+    if code == ErrorCode::UploadIncomplete {
+        return "The upload is not finished yet; please try again shortly.";
+    }
     match status.as_u16() {
         400 => "The request could not be understood.",
         401 => "Please sign in again.",
         403 => "You are not allowed to do that.",
         404 | 405 => "Not found.",
         409 => "That already exists.",
+        410 => "That has expired; please start again.",
+        415 => "That kind of file is not accepted.",
+        422 => "The uploaded file is not the one announced.",
         413 | 431 => "That request is too large.",
         502 | 503 => "A service we depend on is not answering; please try again shortly.",
         429 => "Too many requests; please wait a moment.",
@@ -326,6 +342,48 @@ impl ResponseError for ApiError {
 }
 
 // Every domain error, as the contract answers it: handlers use `?`.
+
+/// COS's failures on cosgate's own calls. The reason goes to the log.
+impl From<CosError> for ApiError {
+    fn from(err: CosError) -> Self {
+        tracing::error!(reason = %err, "a COS call failed");
+        let message = "COS did not answer as expected; retry in a moment";
+        match err {
+            CosError::Unavailable(_) => {
+                Self::new(ErrorCode::CosUnavailable, message).retry_after(5)
+            }
+            CosError::Refused(_) | CosError::BadAnswer(_) | CosError::NoSuchUpload => {
+                Self::bad_gateway(ErrorCode::CosUnavailable, message)
+            }
+        }
+    }
+}
+
+/// Each way an upload session operation can fail.
+impl From<UploadError> for ApiError {
+    fn from(err: UploadError) -> Self {
+        let message = err.to_string();
+        match err {
+            UploadError::InvalidRequest(_) => Self::invalid_request(message),
+            UploadError::UnsupportedMediaType { .. } => {
+                Self::new(ErrorCode::UnsupportedMediaType, message)
+            }
+            UploadError::TooLarge { .. } => Self::new(ErrorCode::UploadTooLarge, message),
+            UploadError::DailyQuota { retry_after, .. } => {
+                Self::new(ErrorCode::QuotaExceeded, message).retry_after(retry_after)
+            }
+            UploadError::StorageQuota { .. } => Self::new(ErrorCode::StorageQuotaExceeded, message),
+            UploadError::NotFound => Self::new(ErrorCode::UploadNotFound, message),
+            UploadError::Incomplete(_) => Self::new(ErrorCode::UploadIncomplete, message),
+            UploadError::Mismatch(_) => Self::new(ErrorCode::UploadMismatch, message),
+            UploadError::Expired => Self::new(ErrorCode::UploadExpired, message),
+            UploadError::Sign(err) => err.into(),
+            UploadError::Cos(err) => err.into(),
+            UploadError::Store(err) => err.into(),
+            UploadError::Internal(_) => Self::internal(message),
+        }
+    }
+}
 
 /// Each way a login can fail.
 impl From<LoginError> for ApiError {
@@ -413,6 +471,7 @@ impl From<Refusal> for ApiError {
             | Refusal::BadContentLength
             | Refusal::BadPartNumber
             | Refusal::BadPairs(_)
+            | Refusal::EmptyPart
             | Refusal::WrongHost { .. } => ErrorCode::InvalidRequest,
             Refusal::Operation(_)
             | Refusal::PicOperations(_)
@@ -431,6 +490,7 @@ impl From<SignError> for ApiError {
         match err {
             SignError::RateLimited { retry_after } => Self::rate_limited(retry_after),
             SignError::V4Disabled => Self::new(ErrorCode::V4Disabled, message),
+            SignError::SessionRequired(_) => Self::new(ErrorCode::UploadSessionRequired, message),
             SignError::Refused(refusal) => refusal.into(),
             SignError::InvalidPath(_) => Self::new(ErrorCode::InvalidPath, message),
             SignError::InvalidKeyPrefix(_) => Self::new(ErrorCode::InvalidKey, message),
@@ -580,6 +640,10 @@ mod tests {
             ),
             (SignError::V4Disabled, (403, "v4_disabled")),
             (
+                SignError::SessionRequired("STS credentials"),
+                (403, "upload_session_required"),
+            ),
+            (
                 SignError::Refused(Refusal::InvalidKey(PathError::DotSegment)),
                 (400, "invalid_key"),
             ),
@@ -639,6 +703,10 @@ mod tests {
             (
                 SignError::Refused(Refusal::ActiveContent("text/html".into())),
                 (403, "operation_not_allowed"),
+            ),
+            (
+                SignError::Refused(Refusal::EmptyPart),
+                (400, "invalid_request"),
             ),
             (
                 SignError::Refused(Refusal::FormPost),

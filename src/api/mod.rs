@@ -20,6 +20,7 @@ mod middleware;
 mod ops;
 pub mod payload;
 pub mod security;
+mod uploads;
 
 use std::sync::Arc;
 
@@ -28,7 +29,7 @@ use poem_openapi::OpenApiService;
 
 use crate::{
     config::Settings, login::Login, metrics::Metrics, ratelimit::Limits, sessions::Sessions,
-    signing::Signing, store::Store, tokens::JwtKeys,
+    signing::Signing, store::Store, tokens::JwtKeys, uploads::Uploads,
 };
 
 #[allow(clippy::all, missing_docs, unreachable_patterns)]
@@ -48,7 +49,9 @@ pub struct AppState {
     /// Which login sessions were ended, for the JWT extractor.
     pub sessions: Arc<Sessions>,
     /// COS signatures and STS credentials.
-    pub signing: Signing,
+    pub signing: Arc<Signing>,
+    /// Upload sessions.
+    pub uploads: Uploads,
     /// For readiness; the services keep their own handles.
     pub store: Store,
     pub limits: Limits,

@@ -16,6 +16,7 @@ mod jwt;
 mod login;
 mod reader;
 mod sts;
+mod uploads;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -24,6 +25,7 @@ pub use jwt::{JwtAlgorithm, JwtSettings};
 pub use login::LoginSettings;
 use reader::Reader;
 pub use sts::{MAX_STS_TTL, SigningMode, StsSettings};
+pub use uploads::{Profile, UploadSettings, parse_profiles};
 
 /// The longest a COS signature may be valid, whatever is configured: a day.
 pub const MAX_SIGN_TTL: u64 = 86_400;
@@ -127,6 +129,7 @@ pub struct Settings {
     pub cos: CosSettings,
     pub login: LoginSettings,
     pub sts: StsSettings,
+    pub uploads: UploadSettings,
     /// `DATABASE_URL`: `sqlite://…` (the default) or `postgres://…`.
     pub database_url: String,
     /// `MAX_REQUEST_BODY_BYTES`: larger bodies are refused unread (413).
@@ -192,6 +195,7 @@ impl Settings {
         let cos = CosSettings::read(&mut r, environment);
         let login = LoginSettings::read(&mut r);
         let sts = StsSettings::read(&mut r, environment);
+        let uploads = UploadSettings::read(&mut r, environment);
         let database_url = r.text("DATABASE_URL", defaults::DATABASE_URL);
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
@@ -257,6 +261,7 @@ impl Settings {
             cos,
             login,
             sts,
+            uploads,
             database_url,
             max_body_bytes,
             cors_origins,

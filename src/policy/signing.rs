@@ -94,6 +94,10 @@ pub enum Refusal {
     BadPartNumber,
     #[error("Pic-Operations: {0}")]
     PicOperations(String),
+    /// A part of no bytes: with an unsigned `x-cos-copy-source` it would be
+    /// Upload Part - Copy, storage growth with nothing counted.
+    #[error("an UploadPart of 0 bytes is not signed")]
+    EmptyPart,
     /// A header signature for POST Object binds neither key nor size.
     #[error(
         "cosgate does not sign a header signature for POST Object (`POST /`): it would bind neither the key nor the size. With cos-wx-sdk-v5 set SimpleUploadMethod: 'putObject' (small files then go as PUT, whose size is signed); browser forms use /v1/qc_cos/post_policy"
@@ -154,6 +158,9 @@ impl SigningPolicy {
         } else {
             None
         };
+        if action == CosAction::UploadPart && content_length == Some(0) {
+            return Err(Refusal::EmptyPart);
+        }
         if action == CosAction::UploadPart {
             let part = req
                 .query

@@ -20,6 +20,11 @@ pub enum SignError {
         "v4 signatures are turned off on this server (QCOS_V4_ENABLED); use the v5 operations or upload sessions"
     )]
     V4Disabled,
+    /// A byte quota is on, and this grant could not be counted in bytes.
+    #[error(
+        "{0} cannot be counted against this server's byte quotas; upload through POST /v1/uploads"
+    )]
+    SessionRequired(&'static str),
     /// The signing policy refused the request.
     #[error(transparent)]
     Refused(#[from] Refusal),

@@ -21,7 +21,7 @@ use secrecy::SecretString;
 
 use crate::{
     clock::random_below,
-    config::{CosSettings, SigningMode},
+    config::{CosSettings, Settings, SigningMode},
     metrics::Metrics,
     paths::{CosDir, ObjectKey},
     policy::{
@@ -59,6 +59,10 @@ pub struct Signing {
     store: Store,
     limits: Limits,
     metrics: Arc<Metrics>,
+    /// A byte quota is on and the operator did not opt into grants that
+    /// cannot be counted in bytes (`QCOS_ALLOW_UNMETERED_GRANTS`): those are
+    /// refused, and uploads go through sessions.
+    metered_only: bool,
 }
 
 /// A v4 multi-use signature for a directory (the 2017 API).
@@ -88,6 +92,17 @@ pub struct SignedRequest {
 pub struct Presigned {
     pub url: String,
     pub key_time: KeyTime,
+}
+
+/// A request an upload session decided on, to be signed as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct ExactRequest<'a> {
+    /// Lower case, as v5 signs it.
+    pub method: &'a str,
+    pub key: &'a ObjectKey,
+    pub query: &'a [(&'a str, &'a str)],
+    /// Without the host, which is always signed.
+    pub headers: &'a [(&'a str, &'a str)],
 }
 
 /// What a POST Object form may upload, as the client asked.
@@ -126,23 +141,26 @@ pub struct IssuedCredentials {
 }
 
 impl Signing {
+    /// The service for `settings`: their bucket, signing mode, STS
+    /// lifetime, and whether a byte quota makes unmetered grants refused.
     pub fn new(
-        cos: CosSettings,
-        mode: SigningMode,
-        sts_ttl: u64,
+        settings: &Settings,
         sts: CredentialCache,
         store: Store,
         limits: Limits,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let quota =
+            settings.cos.daily_upload_bytes.is_some() || settings.uploads.storage_bytes.is_some();
         Self {
-            cos,
-            mode,
-            sts_ttl,
+            cos: settings.cos.clone(),
+            mode: settings.sts.signing,
+            sts_ttl: settings.sts.ttl,
             sts,
             store,
             limits,
             metrics,
+            metered_only: quota && !settings.uploads.allow_unmetered_grants,
         }
     }
 
@@ -157,6 +175,9 @@ impl Signing {
     ) -> Result<V4Directory, SignError> {
         if !self.cos.v4_enabled {
             return Err(SignError::V4Disabled);
+        }
+        if self.metered_only {
+            return Err(SignError::SessionRequired("a v4 directory signature"));
         }
         self.limit(account)?;
         // An empty `cos_path=` means the same as none: the 2017 server signed
@@ -222,6 +243,12 @@ impl Signing {
             self.limit_part(account)?;
         } else {
             self.limit(account)?;
+        }
+        if self.metered_only && matches!(grant.action, CosAction::PutObject | CosAction::UploadPart)
+        {
+            return Err(SignError::SessionRequired(
+                "a PutObject or UploadPart signature outside an upload session",
+            ));
         }
         self.charge_quota(account, grant.content_length.unwrap_or(0), now)
             .await?;
@@ -314,6 +341,11 @@ impl Signing {
                 let (key, max) = policy.post_policy_key(account, &key, max_size)?;
                 (KeyCondition::Exact(key.to_string()), max)
             }
+            (None, _) if self.metered_only => {
+                return Err(SignError::SessionRequired(
+                    "a POST policy for a prefix, which allows any number of files",
+                ));
+            }
             (None, prefix) => {
                 let requested = prefix
                     .as_deref()
@@ -373,6 +405,11 @@ impl Signing {
         let uploads = actions
             .iter()
             .any(|a| a.uploads_a_body() || *a == CosAction::PostObject);
+        if uploads && self.metered_only {
+            return Err(SignError::SessionRequired(
+                "STS credentials that can upload any number of files",
+            ));
+        }
         let charge = if uploads {
             self.cos.policy.max_upload_bytes
         } else {
@@ -457,8 +494,50 @@ impl Signing {
         })
     }
 
+    /// A presigned request for an upload session: exactly `method` on
+    /// `key` with `query`, and `headers` (plus the bucket's host) signed,
+    /// with the account's signing key (its STS credentials in STS mode, so
+    /// COS confines even unsigned headers), living `ttl` seconds. The
+    /// session decided what is signed; no policy is asked.
+    pub(crate) async fn presign_exact(
+        &self,
+        account: &str,
+        request: ExactRequest<'_>,
+        ttl: u64,
+        now: u64,
+    ) -> Result<Presigned, SignError> {
+        let ExactRequest {
+            method,
+            key,
+            query,
+            headers,
+        } = request;
+        let signing = self.signing_key(account, now).await?;
+        let key_time = signing.window(now, ttl);
+        let path = key.path();
+        let request = v5::Request {
+            method,
+            path: &path,
+            query: SignedPairs::new(query.iter().copied()),
+            headers: SignedPairs::new(headers.iter().copied().chain([("host", self.cos.host())])),
+            key_time,
+        };
+        let authorization = v5::sign(&signing.credentials, &request);
+        self.metrics.signature("upload_session");
+        let mut url = self.object_url(key);
+        url.push('?');
+        for (name, value) in query {
+            url.push_str(&format!("{}={}&", v5::encode(name), v5::encode(value)));
+        }
+        url.push_str(&authorization.query_string());
+        if let Some(token) = signing.token {
+            url.push_str(&format!("&x-cos-security-token={}", v5::encode(&token)));
+        }
+        Ok(Presigned { url, key_time })
+    }
+
     /// `RATE_LIMIT_SIGN_PER_MIN` for `account`.
-    fn limit(&self, account: &str) -> Result<(), SignError> {
+    pub(crate) fn limit(&self, account: &str) -> Result<(), SignError> {
         self.limits.sign(account).map_err(|wait| {
             self.metrics.rate_limited("sign");
             SignError::RateLimited {
@@ -468,7 +547,7 @@ impl Signing {
     }
 
     /// `RATE_LIMIT_PARTS_PER_MIN` for `account`'s part signatures.
-    fn limit_part(&self, account: &str) -> Result<(), SignError> {
+    pub(crate) fn limit_part(&self, account: &str) -> Result<(), SignError> {
         self.limits.part(account).map_err(|wait| {
             self.metrics.rate_limited("parts");
             SignError::RateLimited {

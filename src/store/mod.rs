@@ -8,6 +8,10 @@
 
 use sqlx::{Any, AnyPool, Executor, Row, any::AnyPoolOptions};
 
+mod uploads;
+
+pub use uploads::{QuotaRefusal, Quotas, UploadRow, UploadStatus, Verified};
+
 /// Embedded at build time from `migrations/`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 

@@ -553,6 +553,7 @@ async fn quota_holds(database_url: &str, account: &str) {
     let vars = [
         ("DATABASE_URL", database_url),
         ("QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT", "1000"),
+        ("QCOS_ALLOW_UNMETERED_GRANTS", "true"),
         ("QCOS_MAX_UPLOAD_BYTES", "1000"),
     ];
     let app = spawn_app_with(&vars).await;

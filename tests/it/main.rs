@@ -21,6 +21,7 @@ mod ops;
 mod qc_cos_config;
 mod sts;
 mod swagger_ui;
+mod uploads;
 mod v4_vectors;
 mod v5_endpoints;
 mod v5_vectors;

@@ -369,6 +369,7 @@ async fn metrics_bind_moves_metrics_off_the_api_and_store_latency_is_recorded() 
     let app = spawn_app_with(&[
         ("METRICS_BIND", "127.0.0.1:0"),
         ("QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT", "1000000"),
+        ("QCOS_ALLOW_UNMETERED_GRANTS", "true"),
     ])
     .await;
     let login = app

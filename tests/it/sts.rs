@@ -296,6 +296,7 @@ async fn a_new_grant_counts_against_the_daily_quota_and_a_reused_one_does_not() 
         &sts,
         &[
             ("QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT", "2500"),
+            ("QCOS_ALLOW_UNMETERED_GRANTS", "true"),
             ("QCOS_MAX_UPLOAD_BYTES", "1000"),
         ],
     )

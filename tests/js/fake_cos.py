@@ -3,12 +3,17 @@
 document 436/7778 describes, written apart from cosgate's signer so the two
 check each other.
 
-PUT /key stores the body; GET /key returns it; both need a valid signature,
+PUT /key stores the body and its Content-Type (a Content-MD5 must match the
+body: 400 BadDigest); GET /key returns it, HEAD /key its size, type and
+ETag, DELETE /key removes it; all need a valid signature,
 in the Authorization header or (presigned) in the query string. A body whose
 length differs from a signed Content-Length is refused. Multipart uploads
 work as COS documents them: GET /?uploads&prefix= (ListMultipartUploads),
 POST /key?uploads (initiate), PUT /key?partNumber&uploadId (a part), POST
-/key?uploadId (complete, with the parts' XML). POST / takes a browser form
+/key?uploadId (complete, with the parts' XML; each ETag must be the part's;
+the object's ETag is the MD5 of the parts' binary MD5s and `-N`, as COS
+documents), GET /key?uploadId (ListParts), DELETE /key?uploadId (abort).
+POST / takes a browser form
 upload (document 436/14690): the policy's signature, its conditions, and its
 expiry are checked. A wrong signature is 403 SignatureDoesNotMatch, like COS.
 CORS is open, for the browser example.
@@ -38,7 +43,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 SECRET_ID, SECRET_KEY = sys.argv[1], sys.argv[2]
 SEED = sys.argv[3].encode() if len(sys.argv) > 3 else None
 objects = {}
-uploads = {}  # upload id -> {"key": path, "parts": {number: bytes}}
+types = {}  # path -> the Content-Type it was stored with
+etags = {}  # path -> the ETag of an object completed from parts
+uploads = {}  # upload id -> {"key": path, "parts": {number: bytes}, "type": content type}
 
 
 def enc(s):
@@ -210,12 +217,62 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(200, extra={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
             return
         if self.authorized(body):
-            objects[unquote(urlsplit(self.path).path)] = body
-            print(f"stored {unquote(urlsplit(self.path).path)} ({len(body)} bytes)", file=sys.stderr, flush=True)
+            md5 = self.headers.get("Content-MD5")
+            if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
+                return self.reply(400, b"<Error><Code>BadDigest</Code></Error>")
+            path = unquote(urlsplit(self.path).path)
+            objects[path] = body
+            types[path] = self.headers.get("Content-Type", "application/octet-stream")
+            etags.pop(path, None)
+            print(f"stored {path} ({len(body)} bytes)", file=sys.stderr, flush=True)
             self.reply(200, extra={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
+
+    def do_HEAD(self):
+        if self.authorized():
+            path = unquote(urlsplit(self.path).path)
+            if path not in objects:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            data = objects[path]
+            self.send_response(200)
+            self.send_header("Content-Type", types.get(path, "application/octet-stream"))
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("ETag", etags.get(path, f'"{hashlib.md5(data).hexdigest()}"'))
+            self.end_headers()
+
+    def do_DELETE(self):
+        query = self.query()
+        if not self.authorized():
+            return
+        path = unquote(urlsplit(self.path).path)
+        if "uploadId" in query:
+            upload = uploads.get(query["uploadId"])
+            if upload is None or upload["key"] != path:
+                return self.reply(404, b"<Error><Code>NoSuchUpload</Code></Error>")
+            del uploads[query["uploadId"]]
+            print(f"aborted {path}", file=sys.stderr, flush=True)
+            return self.reply(204)
+        if objects.pop(path, None) is not None:
+            print(f"deleted {path}", file=sys.stderr, flush=True)
+        types.pop(path, None)
+        etags.pop(path, None)
+        self.reply(204)
 
     def do_GET(self):
         query = self.query()
+        if "uploadId" in query:
+            if self.authorized():
+                path = unquote(urlsplit(self.path).path)
+                upload = uploads.get(query["uploadId"])
+                if upload is None or upload["key"] != path:
+                    return self.reply(404, b"<Error><Code>NoSuchUpload</Code></Error>")
+                listed = "".join(
+                    f"<Part><PartNumber>{n}</PartNumber><ETag>&quot;{hashlib.md5(d).hexdigest()}&quot;</ETag><Size>{len(d)}</Size></Part>"
+                    for n, d in sorted(upload["parts"].items()))
+                self.reply(200, f"<ListPartsResult><Bucket>examplebucket-1250000000</Bucket><Key>{path[1:]}</Key><UploadId>{query['uploadId']}</UploadId>{listed}<IsTruncated>false</IsTruncated></ListPartsResult>".encode())
+            return
         if "uploads" in query:
             if self.authorized():
                 prefix = query.get("prefix", "")
@@ -227,7 +284,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.authorized():
             path = unquote(urlsplit(self.path).path)
             if path in objects:
-                self.reply(200, objects[path], "application/octet-stream")
+                self.reply(200, objects[path], types.get(path, "application/octet-stream"))
             else:
                 self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
 
@@ -284,18 +341,25 @@ class Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         if "uploads" in query:
             upload_id = uuid.uuid4().hex
-            uploads[upload_id] = {"key": path, "parts": {}}
+            uploads[upload_id] = {"key": path, "parts": {}, "type": self.headers.get("Content-Type", "application/octet-stream")}
             return self.reply(200, f"<InitiateMultipartUploadResult><Bucket>examplebucket-1250000000</Bucket><Key>{path[1:]}</Key><UploadId>{upload_id}</UploadId></InitiateMultipartUploadResult>".encode())
         upload = uploads.pop(query["uploadId"], None)
         if upload is None or upload["key"] != path:
             return self.reply(404, b"<Error><Code>NoSuchUpload</Code></Error>")
         numbers = [int(n) for n in re.findall(rb"<PartNumber>(\d+)</PartNumber>", body)]
+        given = [e.decode().replace("&quot;", '"').strip('"') for e in re.findall(rb"<ETag>([^<]*)</ETag>", body)]
         if not numbers or numbers != sorted(numbers) or any(n not in upload["parts"] for n in numbers):
+            uploads[query["uploadId"]] = upload
+            return self.reply(400, b"<Error><Code>InvalidPart</Code></Error>")
+        if given and given != [hashlib.md5(upload["parts"][n]).hexdigest() for n in numbers]:
+            uploads[query["uploadId"]] = upload
             return self.reply(400, b"<Error><Code>InvalidPart</Code></Error>")
         data = b"".join(upload["parts"][n] for n in numbers)
         objects[path] = data
+        types[path] = upload.get("type", "application/octet-stream")
         print(f"stored {path} ({len(data)} bytes) in {len(numbers)} parts", file=sys.stderr, flush=True)
-        etag = hashlib.md5(data).hexdigest()
+        etag = hashlib.md5(b"".join(hashlib.md5(upload["parts"][n]).digest() for n in numbers)).hexdigest()
+        etags[path] = f'"{etag}-{len(numbers)}"'
         self.reply(200, f"<CompleteMultipartUploadResult><Location>{path}</Location><Bucket>examplebucket-1250000000</Bucket><Key>{path[1:]}</Key><ETag>\"{etag}-{len(numbers)}\"</ETag></CompleteMultipartUploadResult>".encode())
 
     def log_message(self, *args):

@@ -16,6 +16,12 @@ pub const OPERATIONS: &[(&str, &str, &str, &str)] = &[
     ("POST", "/v1/qc_cos/presigned_url", "create_presigned_url", "jwt"),
     ("POST", "/v1/qc_cos/post_policy", "create_post_policy", "jwt"),
     ("POST", "/v1/qc_cos/credentials", "create_cos_credentials", "jwt"),
+    ("GET", "/v1/uploads", "list_uploads", "jwt"),
+    ("POST", "/v1/uploads", "create_upload", "jwt"),
+    ("GET", "/v1/uploads/:upload_id", "get_upload", "jwt"),
+    ("DELETE", "/v1/uploads/:upload_id", "delete_upload", "jwt"),
+    ("POST", "/v1/uploads/:upload_id/parts", "sign_upload_parts", "jwt"),
+    ("POST", "/v1/uploads/:upload_id/complete", "complete_upload", "jwt"),
     ("GET", "/healthz", "get_health", ""),
     ("GET", "/readyz", "get_readiness", ""),
 ];
@@ -45,6 +51,9 @@ pub enum ApiTags {
     /// COS signatures for direct uploads
     #[oai(rename = "Cos")]
     Cos,
+    /// Upload sessions: the server chooses the key, signs the exact size and type, and verifies the object at COS
+    #[oai(rename = "Uploads")]
+    Uploads,
     /// Operational endpoints for load balancers and operators
     #[oai(rename = "Ops")]
     Ops,
@@ -402,6 +411,262 @@ impl CosRequestToSign {
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<Option<i64>> {
         crate::api::json::not_null("SystemClockOffset", value)
+    }
+}
+/// What will be uploaded.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct NewUpload {
+    /// The file's name, stored and returned; never part of the key.
+    #[oai(deserialize_with = "Self::json_filename")]
+    pub filename: String,
+    /// The exact size, bytes.
+    pub size_bytes: i64,
+    /// The exact `Content-Type` the object will have, for example `image/jpeg`.
+    #[oai(deserialize_with = "Self::json_content_type")]
+    pub content_type: String,
+    /// The base64 MD5 of the body, as COS's `Content-MD5`; signed, so COS refuses another body.
+    #[oai(deserialize_with = "Self::json_content_md5")]
+    pub content_md5: Option<String>,
+    /// One of the server's upload profiles; its default when absent.
+    #[oai(deserialize_with = "Self::json_profile")]
+    pub profile: Option<String>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl NewUpload {
+    fn json_filename(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("filename", value)
+    }
+    fn json_content_type(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("content_type", value)
+    }
+    fn json_content_md5(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("content_md5", value)
+    }
+    fn json_profile(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("profile", value)
+    }
+}
+/// An upload session and, while it is pending, how to upload.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct Upload {
+    #[oai(deserialize_with = "Self::json_id")]
+    pub id: String,
+    /// pending, completed, rejected, expired or deleted.
+    #[oai(deserialize_with = "Self::json_status")]
+    pub status: String,
+    /// The object key cosgate chose.
+    #[oai(deserialize_with = "Self::json_key")]
+    pub key: String,
+    #[oai(deserialize_with = "Self::json_filename")]
+    pub filename: String,
+    pub size_bytes: i64,
+    #[oai(deserialize_with = "Self::json_content_type")]
+    pub content_type: String,
+    #[oai(deserialize_with = "Self::json_content_md5")]
+    pub content_md5: Option<String>,
+    #[oai(deserialize_with = "Self::json_profile")]
+    pub profile: String,
+    pub created_time: i64,
+    /// When a pending session expires, unix seconds.
+    pub expires_time: i64,
+    #[oai(deserialize_with = "Self::json_completed_time")]
+    pub completed_time: Option<i64>,
+    /// The object's ETag at COS, once completed.
+    #[oai(deserialize_with = "Self::json_etag")]
+    pub etag: Option<String>,
+    /// COS's CRC64 of the object, when it gave one.
+    #[oai(deserialize_with = "Self::json_crc64")]
+    pub crc64: Option<String>,
+    /// Why a session was rejected.
+    #[oai(deserialize_with = "Self::json_reason")]
+    pub reason: Option<String>,
+    #[oai(deserialize_with = "Self::json_put")]
+    pub put: Option<SignedPut>,
+    #[oai(deserialize_with = "Self::json_multipart")]
+    pub multipart: Option<MultipartPlan>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl Upload {
+    fn json_id(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("id", value)
+    }
+    fn json_status(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("status", value)
+    }
+    fn json_key(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("key", value)
+    }
+    fn json_filename(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("filename", value)
+    }
+    fn json_content_type(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("content_type", value)
+    }
+    fn json_content_md5(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("content_md5", value)
+    }
+    fn json_profile(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("profile", value)
+    }
+    fn json_completed_time(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("completed_time", value)
+    }
+    fn json_etag(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("etag", value)
+    }
+    fn json_crc64(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("crc64", value)
+    }
+    fn json_reason(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("reason", value)
+    }
+    fn json_put(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<SignedPut>> {
+        crate::api::json::not_null("put", value)
+    }
+    fn json_multipart(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<MultipartPlan>> {
+        crate::api::json::not_null("multipart", value)
+    }
+}
+/// One signed PUT; send exactly these headers.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct SignedPut {
+    #[oai(deserialize_with = "Self::json_url")]
+    pub url: String,
+    /// Always `PUT`.
+    #[oai(deserialize_with = "Self::json_method")]
+    pub method: String,
+    #[oai(deserialize_with = "Self::json_headers")]
+    pub headers: ::std::collections::BTreeMap<String, String>,
+    pub expired_time: i64,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl SignedPut {
+    fn json_url(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("url", value)
+    }
+    fn json_method(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("method", value)
+    }
+    fn json_headers(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<::std::collections::BTreeMap<String, String>> {
+        crate::api::json::strings("headers", value)
+    }
+}
+/// The parts of a multipart upload cosgate initiated.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct MultipartPlan {
+    /// Every part but the last has this size, bytes.
+    pub part_size: i64,
+    pub part_count: i64,
+    /// The planned parts COS already holds (in `GET` of a pending session).
+    #[oai(deserialize_with = "Self::json_parts_present")]
+    pub parts_present: Option<Vec<i64>>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl MultipartPlan {
+    fn json_parts_present(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<Vec<i64>>> {
+        crate::api::json::not_null("parts_present", value)
+    }
+}
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct PartsRequest {
+    /// Parts of the plan to sign, 1 to part_count, at most 100.
+    pub part_numbers: Vec<i64>,
+}
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct SignedParts {
+    pub parts: Vec<SignedPart>,
+}
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct SignedPart {
+    pub part_number: i64,
+    #[oai(deserialize_with = "Self::json_url")]
+    pub url: String,
+    #[oai(deserialize_with = "Self::json_headers")]
+    pub headers: ::std::collections::BTreeMap<String, String>,
+    pub expired_time: i64,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl SignedPart {
+    fn json_url(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("url", value)
+    }
+    fn json_headers(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<::std::collections::BTreeMap<String, String>> {
+        crate::api::json::strings("headers", value)
+    }
+}
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct UploadList {
+    pub uploads: Vec<Upload>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[oai(deserialize_with = "Self::json_next_cursor")]
+    pub next_cursor: Option<String>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl UploadList {
+    fn json_next_cursor(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("next_cursor", value)
     }
 }
 /// One entry of the SDKs' `Scope`.
@@ -786,15 +1051,18 @@ pub struct Error {
     ///
     /// - 400: `invalid_request` (malformed parameters or body), `invalid_path`, `invalid_key`, `invalid_encrypted_data`
     /// - 401: `invalid_token`, `invalid_client`, `invalid_wxapp_code`, `wxapp_not_registered`, `invalid_refresh_token`
-    /// - 403: `insufficient_scope`, `path_not_allowed`, `wechat_high_risk_user`, `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`, `v4_disabled` (`QCOS_V4_ENABLED` is off)
-    /// - 404: `not_found`, `account_not_found`
+    /// - 403: `insufficient_scope`, `path_not_allowed`, `wechat_high_risk_user`, `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`, `v4_disabled` (`QCOS_V4_ENABLED` is off), `storage_quota_exceeded`, `upload_session_required` (a quota is on and the grant could not be counted in bytes; use `/v1/uploads`)
+    /// - 404: `not_found`, `account_not_found`, `upload_not_found`
     /// - 405: `method_not_allowed`
-    /// - 409: `wxapp_already_registered`
+    /// - 409: `wxapp_already_registered`, `upload_incomplete`
+    /// - 410: `upload_expired`
     /// - 413: `payload_too_large`
+    /// - 415: `unsupported_media_type`
+    /// - 422: `upload_mismatch`
     /// - 431: `headers_too_large`
     /// - 429: `wechat_rate_limited`, `quota_exceeded`, `rate_limited` (both with `Retry-After`)
     /// - 500: `internal_error`
-    /// - 502, 503: `wechat_unavailable`, `sts_unavailable`
+    /// - 502, 503: `wechat_unavailable`, `sts_unavailable`, `cos_unavailable`
     /// - 503: `store_busy` (the store is busy; retried before answering, with `Retry-After`), `not_ready` (`/readyz` only)
     #[oai(deserialize_with = "Self::json_error_code")]
     pub error_code: String,
@@ -953,7 +1221,7 @@ pub enum OauthCreateTokenResponse {
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
-    /// WeChat gave an answer cosgate does not understand.
+    /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
     #[oai(status = 502, content_type = "application/json")]
     BadGateway(poem_openapi::payload::Json<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
@@ -1228,7 +1496,7 @@ pub enum CreateAccountsByWxappResponse {
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
     InternalServerError(poem_openapi::payload::Json<Error>),
-    /// WeChat gave an answer cosgate does not understand.
+    /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
     #[oai(status = 502, content_type = "application/json")]
     BadGateway(poem_openapi::payload::Json<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
@@ -1769,6 +2037,556 @@ impl From<crate::api::error::ApiError> for CreateCosCredentialsResponse {
         }
     }
 }
+/// Every answer `list_uploads` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum ListUploadsResponse {
+    /// A page of sessions.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<UploadList>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
+}
+impl From<crate::api::error::ApiError> for ListUploadsResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
+/// Every answer `create_upload` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum CreateUploadResponse {
+    /// The session, and how to upload.
+    #[oai(status = 201, content_type = "application/json")]
+    Created(poem_openapi::payload::Json<Upload>),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
+    /// The content type is not one the upload's profile accepts.
+    #[oai(status = 415, content_type = "application/json")]
+    Status415(poem_openapi::payload::Json<Error>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
+    #[oai(status = 502, content_type = "application/json")]
+    BadGateway(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
+}
+impl From<crate::api::error::ApiError> for CreateUploadResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            415 => Self::Status415(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
+/// Every answer `get_upload` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum GetUploadResponse {
+    /// The session.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<Upload>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// It does not exist.
+    #[oai(status = 404, content_type = "application/json")]
+    NotFound(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
+    #[oai(status = 502, content_type = "application/json")]
+    BadGateway(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
+}
+impl From<crate::api::error::ApiError> for GetUploadResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
+/// Every answer `delete_upload` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum DeleteUploadResponse {
+    /// The session, now deleted.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<Upload>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// It does not exist.
+    #[oai(status = 404, content_type = "application/json")]
+    NotFound(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
+    #[oai(status = 502, content_type = "application/json")]
+    BadGateway(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
+}
+impl From<crate::api::error::ApiError> for DeleteUploadResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
+/// Every answer `sign_upload_parts` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum SignUploadPartsResponse {
+    /// One signed request per part.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<SignedParts>),
+    /// The upload session expired before it was completed.
+    #[oai(status = 410, content_type = "application/json")]
+    Status410(poem_openapi::payload::Json<Error>),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// It does not exist.
+    #[oai(status = 404, content_type = "application/json")]
+    NotFound(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
+    #[oai(status = 502, content_type = "application/json")]
+    BadGateway(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
+}
+impl From<crate::api::error::ApiError> for SignUploadPartsResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            410 => Self::Status410(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
+/// Every answer `complete_upload` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum CompleteUploadResponse {
+    /// The verified upload.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<Upload>),
+    /// It exists already.
+    #[oai(status = 409, content_type = "application/json")]
+    Conflict(poem_openapi::payload::Json<Error>),
+    /// The upload session expired before it was completed.
+    #[oai(status = 410, content_type = "application/json")]
+    Status410(poem_openapi::payload::Json<Error>),
+    /// What COS holds is not what was declared; it was deleted.
+    #[oai(status = 422, content_type = "application/json")]
+    UnprocessableEntity(poem_openapi::payload::Json<Error>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// It does not exist.
+    #[oai(status = 404, content_type = "application/json")]
+    NotFound(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
+    #[oai(status = 502, content_type = "application/json")]
+    BadGateway(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
+}
+impl From<crate::api::error::ApiError> for CompleteUploadResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            409 => Self::Conflict(poem_openapi::payload::Json(err.body())),
+            410 => Self::Status410(poem_openapi::payload::Json(err.body())),
+            422 => Self::UnprocessableEntity(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
 /// Every answer `get_health` can give, as docs/v1.yml lists them.
 #[derive(Debug, poem_openapi::ApiResponse)]
 #[oai(bad_request_handler = "crate::api::error::from_poem_error")]
@@ -2024,6 +2842,99 @@ pub trait CosApi: Send + Sync + 'static {
         Output = Result<CosCredentials, crate::api::error::ApiError>,
     > + Send;
 }
+/// The operations tagged `Uploads` in docs/v1.yml; `src/api/uploads.rs` implements them.
+pub trait UploadsApi: Send + Sync + 'static {
+    /// The caller's upload sessions
+    ///
+    /// Newest first, `limit` at a time (20 by default, at most 100); pass `next_cursor` as `cursor` for the next page.
+    fn list_uploads(
+        &self,
+        claims: crate::api::security::Claims,
+        status: Option<String>,
+        cursor: Option<String>,
+        limit: Option<i64>,
+    ) -> impl ::std::future::Future<
+        Output = Result<UploadList, crate::api::error::ApiError>,
+    > + Send;
+    /// Start an upload session
+    ///
+    /// Say what will be uploaded: the file's name, its exact size and content
+    /// type, optionally its `Content-MD5` and a profile. cosgate checks them
+    /// against the profile (types and largest size, `UPLOAD_PROFILES`), chooses
+    /// the key itself (`uploads/<account>/<yyyy>/<mm>/<id>.<ext>`; the filename
+    /// is stored, never part of the key), reserves the bytes against the daily
+    /// and stored quotas, and answers how to upload: one PUT to `put.url` with
+    /// exactly `put.headers` (their values are signed, so COS refuses any other
+    /// body), or, above the part size, a multipart plan whose parts
+    /// `POST /v1/uploads/{upload_id}/parts` signs (cosgate initiated the
+    /// multipart upload at COS itself). Then `POST /v1/uploads/{upload_id}/complete`.
+    /// A type the profile does not list is 415 `unsupported_media_type`; one that
+    /// browsers render as active content (HTML, SVG, script) is never listed.
+    fn create_upload(
+        &self,
+        claims: crate::api::security::Claims,
+        body: NewUpload,
+    ) -> impl ::std::future::Future<
+        Output = Result<Upload, crate::api::error::ApiError>,
+    > + Send;
+    /// One upload session
+    ///
+    /// The session's state. For a pending single upload, a fresh `put`; for a
+    /// pending multipart upload, `parts_present`: the planned parts COS already
+    /// holds, so an app that was stopped mid-upload signs and sends only the rest.
+    fn get_upload(
+        &self,
+        claims: crate::api::security::Claims,
+        upload_id: String,
+    ) -> impl ::std::future::Future<
+        Output = Result<Upload, crate::api::error::ApiError>,
+    > + Send;
+    /// Abort or delete an upload
+    ///
+    /// A pending session is aborted at COS (its multipart upload, any object at
+    /// its key) and its reserved bytes are released; a completed upload's object
+    /// is deleted at COS and its stored bytes are released. cosgate does this with
+    /// its own key: no client ever holds delete rights. Deleting again answers the
+    /// same.
+    fn delete_upload(
+        &self,
+        claims: crate::api::security::Claims,
+        upload_id: String,
+    ) -> impl ::std::future::Future<
+        Output = Result<Upload, crate::api::error::ApiError>,
+    > + Send;
+    /// Sign parts of a multipart upload session
+    ///
+    /// Presigned `UploadPart` URLs for the planned parts asked for (at most 100 at
+    /// once), each for this session's COS upload only and with the exact
+    /// `Content-Length` the plan gives that part. Part signatures count against
+    /// `RATE_LIMIT_PARTS_PER_MIN`.
+    fn sign_upload_parts(
+        &self,
+        claims: crate::api::security::Claims,
+        upload_id: String,
+        body: PartsRequest,
+    ) -> impl ::std::future::Future<
+        Output = Result<SignedParts, crate::api::error::ApiError>,
+    > + Send;
+    /// Verify an upload at COS and record it
+    ///
+    /// cosgate checks at COS with its own key: the object (`HEAD`), or for a
+    /// multipart upload every planned part (`ListParts`), which it completes
+    /// itself. The size must be the declared size and the type the declared
+    /// type; then the session is `completed`, with the ETag. Otherwise the object
+    /// is deleted, the session is `rejected` and its bytes released (422
+    /// `upload_mismatch`). Nothing at COS yet: 409 `upload_incomplete` (retry once
+    /// the upload finished). Past the session's expiry: 410 `upload_expired`.
+    /// Completing again answers the same.
+    fn complete_upload(
+        &self,
+        claims: crate::api::security::Claims,
+        upload_id: String,
+    ) -> impl ::std::future::Future<
+        Output = Result<Upload, crate::api::error::ApiError>,
+    > + Send;
+}
 /// The operations tagged `Ops` in docs/v1.yml; `src/api/ops.rs` implements them.
 pub trait OpsApi: Send + Sync + 'static {
     /// Liveness check
@@ -2051,7 +2962,7 @@ pub trait OpsApi: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct CosgateApi<T>(pub T);
 #[poem_openapi::OpenApi]
-impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
+impl<T: AuthApi + AccountsApi + CosApi + UploadsApi + OpsApi> CosgateApi<T> {
     /// Log in with a wx.login code
     ///
     /// Exchanges the `code` from `wx.login` for an access token and a refresh
@@ -2370,6 +3281,184 @@ impl<T: AuthApi + AccountsApi + CosApi + OpsApi> CosgateApi<T> {
             Err(err) => err.into(),
         }
     }
+    /// The caller's upload sessions
+    ///
+    /// Newest first, `limit` at a time (20 by default, at most 100); pass `next_cursor` as `cursor` for the next page.
+    #[oai(
+        path = "/v1/uploads",
+        method = "get",
+        operation_id = "list_uploads",
+        tag = "ApiTags::Uploads"
+    )]
+    async fn list_uploads(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        /// Only sessions in this state (pending, completed, rejected, expired, deleted).
+        #[oai(name = "status")]
+        status: poem_openapi::param::Query<Option<String>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(name = "cursor")]
+        cursor: poem_openapi::param::Query<Option<String>>,
+        /// At most this many, 1 to 100.
+        #[oai(name = "limit")]
+        limit: poem_openapi::param::Query<Option<i64>>,
+    ) -> ListUploadsResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        match UploadsApi::list_uploads(&self.0, auth.0, status.0, cursor.0, limit.0)
+            .await
+        {
+            Ok(body) => ListUploadsResponse::Ok(poem_openapi::payload::Json(body)),
+            Err(err) => err.into(),
+        }
+    }
+    /// Start an upload session
+    ///
+    /// Say what will be uploaded: the file's name, its exact size and content
+    /// type, optionally its `Content-MD5` and a profile. cosgate checks them
+    /// against the profile (types and largest size, `UPLOAD_PROFILES`), chooses
+    /// the key itself (`uploads/<account>/<yyyy>/<mm>/<id>.<ext>`; the filename
+    /// is stored, never part of the key), reserves the bytes against the daily
+    /// and stored quotas, and answers how to upload: one PUT to `put.url` with
+    /// exactly `put.headers` (their values are signed, so COS refuses any other
+    /// body), or, above the part size, a multipart plan whose parts
+    /// `POST /v1/uploads/{upload_id}/parts` signs (cosgate initiated the
+    /// multipart upload at COS itself). Then `POST /v1/uploads/{upload_id}/complete`.
+    /// A type the profile does not list is 415 `unsupported_media_type`; one that
+    /// browsers render as active content (HTML, SVG, script) is never listed.
+    #[oai(
+        path = "/v1/uploads",
+        method = "post",
+        operation_id = "create_upload",
+        tag = "ApiTags::Uploads"
+    )]
+    async fn create_upload(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        body: poem_openapi::payload::Json<NewUpload>,
+    ) -> CreateUploadResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        match UploadsApi::create_upload(&self.0, auth.0, body.0).await {
+            Ok(body) => CreateUploadResponse::Created(poem_openapi::payload::Json(body)),
+            Err(err) => err.into(),
+        }
+    }
+    /// One upload session
+    ///
+    /// The session's state. For a pending single upload, a fresh `put`; for a
+    /// pending multipart upload, `parts_present`: the planned parts COS already
+    /// holds, so an app that was stopped mid-upload signs and sends only the rest.
+    #[oai(
+        path = "/v1/uploads/:upload_id",
+        method = "get",
+        operation_id = "get_upload",
+        tag = "ApiTags::Uploads"
+    )]
+    async fn get_upload(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        /// The session's id, `up_…`.
+        #[oai(name = "upload_id")]
+        upload_id: poem_openapi::param::Path<String>,
+    ) -> GetUploadResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        match UploadsApi::get_upload(&self.0, auth.0, upload_id.0).await {
+            Ok(body) => GetUploadResponse::Ok(poem_openapi::payload::Json(body)),
+            Err(err) => err.into(),
+        }
+    }
+    /// Abort or delete an upload
+    ///
+    /// A pending session is aborted at COS (its multipart upload, any object at
+    /// its key) and its reserved bytes are released; a completed upload's object
+    /// is deleted at COS and its stored bytes are released. cosgate does this with
+    /// its own key: no client ever holds delete rights. Deleting again answers the
+    /// same.
+    #[oai(
+        path = "/v1/uploads/:upload_id",
+        method = "delete",
+        operation_id = "delete_upload",
+        tag = "ApiTags::Uploads"
+    )]
+    async fn delete_upload(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        /// The session's id, `up_…`.
+        #[oai(name = "upload_id")]
+        upload_id: poem_openapi::param::Path<String>,
+    ) -> DeleteUploadResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        match UploadsApi::delete_upload(&self.0, auth.0, upload_id.0).await {
+            Ok(body) => DeleteUploadResponse::Ok(poem_openapi::payload::Json(body)),
+            Err(err) => err.into(),
+        }
+    }
+    /// Sign parts of a multipart upload session
+    ///
+    /// Presigned `UploadPart` URLs for the planned parts asked for (at most 100 at
+    /// once), each for this session's COS upload only and with the exact
+    /// `Content-Length` the plan gives that part. Part signatures count against
+    /// `RATE_LIMIT_PARTS_PER_MIN`.
+    #[oai(
+        path = "/v1/uploads/:upload_id/parts",
+        method = "post",
+        operation_id = "sign_upload_parts",
+        tag = "ApiTags::Uploads"
+    )]
+    async fn sign_upload_parts(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        /// The session's id, `up_…`.
+        #[oai(name = "upload_id")]
+        upload_id: poem_openapi::param::Path<String>,
+        body: poem_openapi::payload::Json<PartsRequest>,
+    ) -> SignUploadPartsResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        match UploadsApi::sign_upload_parts(&self.0, auth.0, upload_id.0, body.0).await {
+            Ok(body) => SignUploadPartsResponse::Ok(poem_openapi::payload::Json(body)),
+            Err(err) => err.into(),
+        }
+    }
+    /// Verify an upload at COS and record it
+    ///
+    /// cosgate checks at COS with its own key: the object (`HEAD`), or for a
+    /// multipart upload every planned part (`ListParts`), which it completes
+    /// itself. The size must be the declared size and the type the declared
+    /// type; then the session is `completed`, with the ETag. Otherwise the object
+    /// is deleted, the session is `rejected` and its bytes released (422
+    /// `upload_mismatch`). Nothing at COS yet: 409 `upload_incomplete` (retry once
+    /// the upload finished). Past the session's expiry: 410 `upload_expired`.
+    /// Completing again answers the same.
+    #[oai(
+        path = "/v1/uploads/:upload_id/complete",
+        method = "post",
+        operation_id = "complete_upload",
+        tag = "ApiTags::Uploads"
+    )]
+    async fn complete_upload(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        /// The session's id, `up_…`.
+        #[oai(name = "upload_id")]
+        upload_id: poem_openapi::param::Path<String>,
+    ) -> CompleteUploadResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        match UploadsApi::complete_upload(&self.0, auth.0, upload_id.0).await {
+            Ok(body) => CompleteUploadResponse::Ok(poem_openapi::payload::Json(body)),
+            Err(err) => err.into(),
+        }
+    }
     /// Liveness check
     ///
     /// Answers 200 while the process serves requests. Needs no credentials.
@@ -2484,6 +3573,53 @@ impl CosApi for SpecOnly {
         _: crate::api::security::Claims,
         _: CredentialsRequest,
     ) -> Result<CosCredentials, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+}
+impl UploadsApi for SpecOnly {
+    async fn list_uploads(
+        &self,
+        _: crate::api::security::Claims,
+        _: Option<String>,
+        _: Option<String>,
+        _: Option<i64>,
+    ) -> Result<UploadList, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+    async fn create_upload(
+        &self,
+        _: crate::api::security::Claims,
+        _: NewUpload,
+    ) -> Result<Upload, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+    async fn get_upload(
+        &self,
+        _: crate::api::security::Claims,
+        _: String,
+    ) -> Result<Upload, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+    async fn delete_upload(
+        &self,
+        _: crate::api::security::Claims,
+        _: String,
+    ) -> Result<Upload, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+    async fn sign_upload_parts(
+        &self,
+        _: crate::api::security::Claims,
+        _: String,
+        _: PartsRequest,
+    ) -> Result<SignedParts, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+    async fn complete_upload(
+        &self,
+        _: crate::api::security::Claims,
+        _: String,
+    ) -> Result<Upload, crate::api::error::ApiError> {
         unreachable!("SpecOnly documents the API and is never served")
     }
 }

@@ -1,0 +1,385 @@
+//! Upload sessions and the two byte quotas they reserve: the daily bytes
+//! (`upload_quota`, shared with the per-request signatures) and the stored
+//! bytes (`storage_quota`). A session reserves both in the transaction that
+//! creates it; every later change of status is one conditional update on
+//! the status it leaves, and gives back exactly what the row says it took,
+//! in the same transaction, so a retry, a second replica or a restart after
+//! kill -9 never releases twice.
+
+use sqlx::{Any, Row, Transaction, any::AnyRow};
+
+use super::{Result, Store};
+
+/// Where an upload session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadStatus {
+    /// Created, bytes reserved; the client may upload.
+    Pending,
+    /// Verified at COS: the record an app can trust.
+    Completed,
+    /// What COS held did not match what was declared; deleted there.
+    Rejected,
+    /// Never completed before its expiry.
+    Expired,
+    /// Deleted by its owner.
+    Deleted,
+}
+
+impl UploadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Completed => "completed",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Completed,
+            Self::Rejected,
+            Self::Expired,
+            Self::Deleted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// One upload session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    pub id: String,
+    pub account_id: String,
+    pub status: UploadStatus,
+    pub object_key: String,
+    pub filename: String,
+    pub size_bytes: i64,
+    pub content_type: String,
+    pub content_md5: Option<String>,
+    pub profile: String,
+    pub cos_upload_id: Option<String>,
+    pub part_size: i64,
+    pub part_count: i64,
+    pub day: i64,
+    pub daily_bytes: i64,
+    pub storage_bytes: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub completed_at: Option<i64>,
+    pub etag: Option<String>,
+    pub crc64: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// The limits a new session is reserved against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    /// `QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`.
+    pub daily: Option<i64>,
+    /// `QCOS_STORAGE_BYTES_PER_ACCOUNT`.
+    pub storage: Option<i64>,
+}
+
+/// Why a session could not be reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaRefusal {
+    Daily,
+    Storage,
+}
+
+/// What a completed verification recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub etag: String,
+    pub crc64: Option<String>,
+    pub completed_at: i64,
+}
+
+const COLUMNS: &str = "id, account_id, status, object_key, filename, size_bytes, content_type, \
+     content_md5, profile, cos_upload_id, part_size, part_count, day, daily_bytes, storage_bytes, \
+     created_at, expires_at, completed_at, etag, crc64, reason";
+
+impl Store {
+    /// Stores `upload` (status pending) after reserving its bytes against
+    /// both quotas, all or nothing. The row's `daily_bytes` and
+    /// `storage_bytes` are set to what was reserved.
+    pub async fn create_upload(
+        &self,
+        upload: &UploadRow,
+        quotas: Quotas,
+    ) -> Result<std::result::Result<(), QuotaRefusal>> {
+        self.run("create_upload", || async move {
+            let mut tx = self.begin_write().await?;
+            let size = upload.size_bytes;
+            if let Some(limit) = quotas.daily {
+                let charged = sqlx::query(
+                    "INSERT INTO upload_quota (account_id, day, bytes) \
+                     SELECT $1, $2, $3 WHERE $3 <= $4 \
+                     ON CONFLICT (account_id, day) DO UPDATE SET bytes = upload_quota.bytes + excluded.bytes \
+                     WHERE upload_quota.bytes + excluded.bytes <= $4",
+                )
+                .bind(&upload.account_id)
+                .bind(upload.day)
+                .bind(size)
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?;
+                if charged.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(Err(QuotaRefusal::Daily));
+                }
+            }
+            if let Some(limit) = quotas.storage {
+                let charged = sqlx::query(
+                    "INSERT INTO storage_quota (account_id, bytes) \
+                     SELECT $1, $2 WHERE $2 <= $3 \
+                     ON CONFLICT (account_id) DO UPDATE SET bytes = storage_quota.bytes + excluded.bytes \
+                     WHERE storage_quota.bytes + excluded.bytes <= $3",
+                )
+                .bind(&upload.account_id)
+                .bind(size)
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?;
+                if charged.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(Err(QuotaRefusal::Storage));
+                }
+            }
+            let daily = if quotas.daily.is_some() { size } else { 0 };
+            let storage = if quotas.storage.is_some() { size } else { 0 };
+            sqlx::query(&format!(
+                "INSERT INTO uploads ({COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+            ))
+            .bind(&upload.id)
+            .bind(&upload.account_id)
+            .bind(UploadStatus::Pending.as_str())
+            .bind(&upload.object_key)
+            .bind(&upload.filename)
+            .bind(size)
+            .bind(&upload.content_type)
+            .bind(&upload.content_md5)
+            .bind(&upload.profile)
+            .bind(&upload.cos_upload_id)
+            .bind(upload.part_size)
+            .bind(upload.part_count)
+            .bind(upload.day)
+            .bind(daily)
+            .bind(storage)
+            .bind(upload.created_at)
+            .bind(upload.expires_at)
+            .bind(None::<i64>)
+            .bind(None::<String>)
+            .bind(None::<String>)
+            .bind(None::<String>)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// Records the COS multipart upload id of a pending session.
+    pub async fn set_cos_upload_id(&self, id: &str, cos_upload_id: &str) -> Result<()> {
+        self.run("set_cos_upload_id", || async move {
+            sqlx::query(
+                "UPDATE uploads SET cos_upload_id = $1 WHERE id = $2 AND status = 'pending'",
+            )
+            .bind(cos_upload_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The session `id`, if it exists.
+    pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM uploads WHERE id = $1");
+        let query = sqlx::query(&sql).bind(id).fetch_optional(&self.pool);
+        let row = self.timed("upload", query).await?;
+        row.map(|r| upload_row(&r)).transpose()
+    }
+
+    /// The account's sessions, newest first: at most `limit` created before
+    /// `(before_time, before_id)` when given, of `status` when given.
+    pub async fn uploads(
+        &self,
+        account_id: &str,
+        status: Option<UploadStatus>,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<UploadRow>> {
+        let (before_time, before_id) = before.unwrap_or((i64::MAX, ""));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM uploads WHERE account_id = $1 \
+             AND ($2 = '' OR status = $2) \
+             AND (created_at < $3 OR (created_at = $3 AND ($4 = '' OR id < $4))) \
+             ORDER BY created_at DESC, id DESC LIMIT $5"
+        );
+        let query = sqlx::query(&sql)
+            .bind(account_id)
+            .bind(status.map_or("", UploadStatus::as_str))
+            .bind(before_time)
+            .bind(before_id)
+            .bind(limit)
+            .fetch_all(&self.pool);
+        let rows = self.timed("uploads", query).await?;
+        rows.iter().map(upload_row).collect()
+    }
+
+    /// Pending sessions whose expiry passed before `now`, oldest first.
+    pub async fn expired_uploads(&self, now: i64, limit: i64) -> Result<Vec<UploadRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM uploads WHERE status = 'pending' AND expires_at < $1 \
+             ORDER BY expires_at LIMIT $2"
+        );
+        let query = sqlx::query(&sql)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool);
+        let rows = self.timed("expired_uploads", query).await?;
+        rows.iter().map(upload_row).collect()
+    }
+
+    /// pending → completed, with what COS verified. `false` when the session
+    /// was no longer pending (another request got there first).
+    pub async fn complete_upload(&self, id: &str, verified: &Verified) -> Result<bool> {
+        self.run("complete_upload", || async move {
+            let done = sqlx::query(
+                "UPDATE uploads SET status = 'completed', etag = $1, crc64 = $2, completed_at = $3 \
+                 WHERE id = $4 AND status = 'pending'",
+            )
+            .bind(&verified.etag)
+            .bind(&verified.crc64)
+            .bind(verified.completed_at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// `from` → `to` (rejected, expired or deleted), giving back what the
+    /// session reserved: both quotas when it leaves `pending`, the stored
+    /// bytes only when a completed upload is deleted (its bytes were
+    /// uploaded that day). `false` when it was not in `from`.
+    pub async fn end_upload(
+        &self,
+        id: &str,
+        from: UploadStatus,
+        to: UploadStatus,
+        reason: Option<&str>,
+    ) -> Result<bool> {
+        self.run("end_upload", || async move {
+            let mut tx = self.begin_write().await?;
+            let moved = sqlx::query(
+                "UPDATE uploads SET status = $1, reason = COALESCE($2, reason) \
+                 WHERE id = $3 AND status = $4",
+            )
+            .bind(to.as_str())
+            .bind(reason)
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            let row = sqlx::query(
+                "SELECT account_id, day, daily_bytes, storage_bytes FROM uploads WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let account: String = row.try_get("account_id")?;
+            if from == UploadStatus::Pending {
+                release_daily(
+                    &mut tx,
+                    &account,
+                    row.try_get("day")?,
+                    row.try_get("daily_bytes")?,
+                )
+                .await?;
+            }
+            let storage: i64 = row.try_get("storage_bytes")?;
+            if storage > 0 {
+                sqlx::query("UPDATE storage_quota SET bytes = bytes - $1 WHERE account_id = $2")
+                    .bind(storage)
+                    .bind(&account)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// The bytes `account_id` holds in completed and reserved sessions.
+    pub async fn stored_bytes(&self, account_id: &str) -> Result<i64> {
+        let query = sqlx::query("SELECT bytes FROM storage_quota WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool);
+        let row = self.timed("stored_bytes", query).await?;
+        Ok(match row {
+            Some(row) => row.try_get("bytes")?,
+            None => 0,
+        })
+    }
+}
+
+async fn release_daily(
+    tx: &mut Transaction<'static, Any>,
+    account: &str,
+    day: i64,
+    bytes: i64,
+) -> Result<()> {
+    if bytes > 0 {
+        sqlx::query(
+            "UPDATE upload_quota SET bytes = bytes - $1 WHERE account_id = $2 AND day = $3",
+        )
+        .bind(bytes)
+        .bind(account)
+        .bind(day)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn upload_row(row: &AnyRow) -> Result<UploadRow> {
+    let status: String = row.try_get("status")?;
+    Ok(UploadRow {
+        id: row.try_get("id")?,
+        account_id: row.try_get("account_id")?,
+        status: UploadStatus::parse(&status).unwrap_or(UploadStatus::Rejected),
+        object_key: row.try_get("object_key")?,
+        filename: row.try_get("filename")?,
+        size_bytes: row.try_get("size_bytes")?,
+        content_type: row.try_get("content_type")?,
+        content_md5: row.try_get("content_md5")?,
+        profile: row.try_get("profile")?,
+        cos_upload_id: row.try_get("cos_upload_id")?,
+        part_size: row.try_get("part_size")?,
+        part_count: row.try_get("part_count")?,
+        day: row.try_get("day")?,
+        daily_bytes: row.try_get("daily_bytes")?,
+        storage_bytes: row.try_get("storage_bytes")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        completed_at: row.try_get("completed_at")?,
+        etag: row.try_get("etag")?,
+        crc64: row.try_get("crc64")?,
+        reason: row.try_get("reason")?,
+    })
+}

@@ -1,0 +1,696 @@
+//! Upload sessions: cosgate knows what was uploaded.
+//!
+//! The client says what it will upload; cosgate checks it against a
+//! profile, chooses the key, reserves the bytes, and signs exactly that: one
+//! PUT binding `Content-Length`, `Content-Type` and `Content-MD5`, or the
+//! parts of a multipart upload it initiated itself, each with its planned
+//! size. On completion cosgate verifies the object at COS with its own key
+//! (`HEAD`, or `ListParts` + `CompleteMultipartUpload` + `HEAD`) and records
+//! it, or deletes it and releases the bytes. Knows no HTTP; time is passed
+//! in.
+
+mod error;
+
+pub use error::UploadError;
+
+use std::sync::Arc;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+
+use crate::{
+    clock::random_bytes,
+    config::{CosSettings, UploadSettings},
+    cos_client::{CosClient, CosError, Part},
+    metrics::Metrics,
+    paths::ObjectKey,
+    signer::hex,
+    signing::{ExactRequest, Signing},
+    store::{QuotaRefusal, Quotas, Store, UploadRow, UploadStatus, Verified},
+};
+
+/// COS's bounds on one multipart upload.
+const MAX_PARTS: u64 = 10_000;
+const MIN_PART_BYTES: u64 = 1024 * 1024;
+/// The most parts one request signs.
+const MAX_PARTS_PER_REQUEST: usize = 100;
+/// How long a signed PUT or part lives.
+const UPLOAD_SIGNATURE_TTL: u64 = 900;
+const SECONDS_PER_DAY: u64 = 86_400;
+/// The longest filename kept.
+const MAX_FILENAME_BYTES: usize = 255;
+
+/// What a client says it will upload.
+#[derive(Debug, Clone, Default)]
+pub struct NewUpload {
+    pub filename: String,
+    pub size_bytes: i64,
+    pub content_type: String,
+    pub content_md5: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// A signed request for the client to send.
+#[derive(Debug, Clone)]
+pub struct SignedRequest {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub expired_time: u64,
+}
+
+/// A session, and while it is pending, how to go on.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub row: UploadRow,
+    /// The PUT of a pending single upload.
+    pub put: Option<SignedRequest>,
+    /// The planned parts COS holds, for a pending multipart upload (when
+    /// asked for).
+    pub parts_present: Option<Vec<u64>>,
+}
+
+/// Upload sessions over the store, COS and the signer.
+#[derive(Debug)]
+pub struct Uploads {
+    settings: UploadSettings,
+    cos: CosSettings,
+    store: Store,
+    client: CosClient,
+    signing: Arc<Signing>,
+    metrics: Arc<Metrics>,
+}
+
+impl Uploads {
+    pub fn new(
+        settings: UploadSettings,
+        cos: CosSettings,
+        store: Store,
+        client: CosClient,
+        signing: Arc<Signing>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            settings,
+            cos,
+            store,
+            client,
+            signing,
+            metrics,
+        }
+    }
+
+    /// Checks `new` against its profile, chooses the key, reserves the
+    /// bytes, initiates a multipart upload at COS when the file is larger
+    /// than a part, and answers how to upload.
+    pub async fn create(
+        &self,
+        account: &str,
+        new: NewUpload,
+        now: u64,
+    ) -> Result<Session, UploadError> {
+        self.signing.limit(account)?;
+        let filename = checked_filename(&new.filename)?;
+        let content_type = essence(&new.content_type);
+        let profile_name = new
+            .profile
+            .clone()
+            .unwrap_or_else(|| self.settings.default_profile.clone());
+        let profile = self.settings.profile(&profile_name).ok_or_else(|| {
+            UploadError::InvalidRequest(format!("no upload profile {profile_name:?}"))
+        })?;
+        if !profile.accepts(&content_type) {
+            return Err(UploadError::UnsupportedMediaType {
+                content_type,
+                profile: profile.name.clone(),
+            });
+        }
+        let size = u64::try_from(new.size_bytes)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| UploadError::InvalidRequest("size_bytes must be positive".into()))?;
+        if size > profile.max_bytes {
+            return Err(UploadError::TooLarge {
+                size,
+                max: profile.max_bytes,
+            });
+        }
+        let content_md5 = new.content_md5.map(checked_md5).transpose()?;
+        let id = format!("up_{}", hex(&random_bytes::<12>()));
+        let key = self.key_for(account, &id, &content_type, now)?;
+        let (part_size, part_count) = self.plan(size);
+        let row = UploadRow {
+            id: id.clone(),
+            account_id: account.to_string(),
+            status: UploadStatus::Pending,
+            object_key: key.as_str().to_string(),
+            filename,
+            size_bytes: size as i64,
+            content_type,
+            content_md5,
+            profile: profile.name.clone(),
+            cos_upload_id: None,
+            part_size: part_size as i64,
+            part_count: part_count as i64,
+            day: (now / SECONDS_PER_DAY) as i64,
+            daily_bytes: 0,
+            storage_bytes: 0,
+            created_at: now as i64,
+            expires_at: (now + self.settings.ttl) as i64,
+            completed_at: None,
+            etag: None,
+            crc64: None,
+            reason: None,
+        };
+        let quotas = Quotas {
+            daily: self.cos.daily_upload_bytes.map(|n| n as i64),
+            storage: self.settings.storage_bytes.map(|n| n as i64),
+        };
+        match self.store.create_upload(&row, quotas).await? {
+            Ok(()) => {}
+            Err(QuotaRefusal::Daily) => {
+                let day = now / SECONDS_PER_DAY;
+                return Err(UploadError::DailyQuota {
+                    limit: self.cos.daily_upload_bytes.unwrap_or_default(),
+                    retry_after: (day + 1) * SECONDS_PER_DAY - now,
+                });
+            }
+            Err(QuotaRefusal::Storage) => {
+                return Err(UploadError::StorageQuota {
+                    limit: self.settings.storage_bytes.unwrap_or_default(),
+                });
+            }
+        }
+        self.metrics.upload("created", 0);
+        let mut row = row;
+        if part_count > 1 {
+            match self
+                .client
+                .initiate(key.as_str(), &row.content_type, now)
+                .await
+            {
+                Ok(upload_id) => {
+                    self.store.set_cos_upload_id(&id, &upload_id).await?;
+                    row.cos_upload_id = Some(upload_id);
+                }
+                Err(e) => {
+                    // Nothing to clean at COS; the reservation goes back.
+                    self.store
+                        .end_upload(
+                            &id,
+                            UploadStatus::Pending,
+                            UploadStatus::Rejected,
+                            Some("COS could not start the upload"),
+                        )
+                        .await?;
+                    return Err(e.into());
+                }
+            }
+        }
+        self.session(row, now, false).await
+    }
+
+    /// Presigned `UploadPart` requests for `numbers` of the session's plan.
+    pub async fn sign_parts(
+        &self,
+        account: &str,
+        id: &str,
+        numbers: &[i64],
+        now: u64,
+    ) -> Result<Vec<(u64, SignedRequest)>, UploadError> {
+        let row = self.pending(account, id, now).await?;
+        let Some(upload_id) = row.cos_upload_id.clone().filter(|_| row.part_count > 1) else {
+            return Err(UploadError::InvalidRequest(
+                "this upload is one PUT, not parts; see its `put`".into(),
+            ));
+        };
+        if numbers.is_empty() || numbers.len() > MAX_PARTS_PER_REQUEST {
+            return Err(UploadError::InvalidRequest(format!(
+                "ask for 1 to {MAX_PARTS_PER_REQUEST} part numbers at once"
+            )));
+        }
+        let key =
+            ObjectKey::parse(&row.object_key).map_err(|e| UploadError::Internal(e.to_string()))?;
+        let mut signed = Vec::with_capacity(numbers.len());
+        for &number in numbers {
+            let number = u64::try_from(number)
+                .ok()
+                .filter(|n| (1..=row.part_count as u64).contains(n))
+                .ok_or_else(|| {
+                    UploadError::InvalidRequest(format!(
+                        "part {number} is not in this upload's plan (1 to {})",
+                        row.part_count
+                    ))
+                })?;
+            self.signing.limit_part(account)?;
+            let length = part_length(&row, number).to_string();
+            let part = number.to_string();
+            let request = ExactRequest {
+                method: "put",
+                key: &key,
+                query: &[("partNumber", &part), ("uploadId", &upload_id)],
+                headers: &[("content-length", &length)],
+            };
+            let presigned = self
+                .signing
+                .presign_exact(account, request, UPLOAD_SIGNATURE_TTL, now)
+                .await?;
+            signed.push((
+                number,
+                SignedRequest {
+                    url: presigned.url,
+                    headers: vec![("Content-Length".into(), length)],
+                    expired_time: presigned.key_time.end,
+                },
+            ));
+        }
+        Ok(signed)
+    }
+
+    /// Verifies the upload at COS and records it: completed, or rejected
+    /// (deleted at COS, bytes released). Completing again answers the same.
+    pub async fn complete(
+        &self,
+        account: &str,
+        id: &str,
+        now: u64,
+    ) -> Result<Session, UploadError> {
+        let row = self.owned(account, id).await?;
+        match row.status {
+            UploadStatus::Completed => return self.session(row, now, false).await,
+            UploadStatus::Rejected => {
+                return Err(UploadError::Mismatch(row.reason.unwrap_or_default()));
+            }
+            UploadStatus::Expired => return Err(UploadError::Expired),
+            UploadStatus::Deleted => return Err(UploadError::NotFound),
+            UploadStatus::Pending => {}
+        }
+        if row.expires_at < now as i64 {
+            self.expire(&row, now).await?;
+            return Err(UploadError::Expired);
+        }
+        let head = if row.part_count > 1 {
+            self.complete_parts(&row, now).await?
+        } else {
+            self.client.head(&row.object_key, now).await?
+        };
+        let Some(head) = head else {
+            return Err(UploadError::Incomplete(
+                "COS does not hold the object yet; upload it, then complete".into(),
+            ));
+        };
+        let declared = row.size_bytes as u64;
+        let mismatch = if head.size != declared {
+            Some(format!(
+                "COS holds {} bytes, {declared} were declared",
+                head.size
+            ))
+        } else if essence(&head.content_type) != row.content_type {
+            Some(format!(
+                "COS holds the type {:?}, {:?} was declared",
+                head.content_type, row.content_type
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = mismatch {
+            self.reject(&row, &why, now).await?;
+            return Err(UploadError::Mismatch(why));
+        }
+        let verified = Verified {
+            etag: head.etag.trim_matches('"').to_string(),
+            crc64: head.crc64,
+            completed_at: now as i64,
+        };
+        if self.store.complete_upload(id, &verified).await? {
+            self.metrics.upload("completed", declared);
+        }
+        let row = self.owned(account, id).await?;
+        self.session(row, now, false).await
+    }
+
+    /// The session, with a fresh PUT or the parts COS holds while pending.
+    pub async fn get(&self, account: &str, id: &str, now: u64) -> Result<Session, UploadError> {
+        let row = self.owned(account, id).await?;
+        if row.status == UploadStatus::Pending && row.expires_at < now as i64 {
+            self.expire(&row, now).await?;
+            let row = self.owned(account, id).await?;
+            return self.session(row, now, false).await;
+        }
+        self.session(row, now, true).await
+    }
+
+    /// The account's sessions, newest first.
+    pub async fn list(
+        &self,
+        account: &str,
+        status: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<(Vec<UploadRow>, Option<String>), UploadError> {
+        let status = status
+            .map(|s| {
+                UploadStatus::parse(s)
+                    .ok_or_else(|| UploadError::InvalidRequest(format!("no status {s:?}")))
+            })
+            .transpose()?;
+        let limit = limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(UploadError::InvalidRequest("limit must be 1 to 100".into()));
+        }
+        let before = cursor
+            .map(|c| {
+                c.split_once('.')
+                    .and_then(|(time, id)| Some((time.parse::<i64>().ok()?, id)))
+                    .ok_or_else(|| {
+                        UploadError::InvalidRequest("cursor is not one cosgate gave".into())
+                    })
+            })
+            .transpose()?;
+        let rows = self.store.uploads(account, status, before, limit).await?;
+        let next = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|r| format!("{}.{}", r.created_at, r.id)))
+            .flatten();
+        Ok((rows, next))
+    }
+
+    /// Aborts a pending upload or deletes a completed one, at COS with
+    /// cosgate's key, releasing the bytes. Deleting again answers the same.
+    pub async fn delete(&self, account: &str, id: &str, now: u64) -> Result<Session, UploadError> {
+        let row = self.owned(account, id).await?;
+        match row.status {
+            UploadStatus::Pending => {
+                self.clean_at_cos(&row, now).await?;
+                self.store
+                    .end_upload(id, UploadStatus::Pending, UploadStatus::Deleted, None)
+                    .await?;
+            }
+            UploadStatus::Completed => {
+                self.client.delete(&row.object_key, now).await?;
+                self.store
+                    .end_upload(id, UploadStatus::Completed, UploadStatus::Deleted, None)
+                    .await?;
+            }
+            UploadStatus::Rejected | UploadStatus::Expired | UploadStatus::Deleted => {}
+        }
+        self.metrics.upload("deleted", 0);
+        let row = self.owned(account, id).await?;
+        self.session(row, now, false).await
+    }
+
+    /// Cleans an expired pending session at COS and releases its bytes
+    /// (the sweeper's job, done here too when a client meets one).
+    pub async fn expire(&self, row: &UploadRow, now: u64) -> Result<(), UploadError> {
+        self.clean_at_cos(row, now).await?;
+        if self
+            .store
+            .end_upload(&row.id, UploadStatus::Pending, UploadStatus::Expired, None)
+            .await?
+        {
+            self.metrics.upload("expired", 0);
+        }
+        Ok(())
+    }
+
+    /// ListParts, every planned part present at its planned size, then
+    /// Complete, then HEAD. When COS no longer knows the multipart upload,
+    /// an earlier completion may have reached COS but not the store (a
+    /// crash in between): HEAD says.
+    async fn complete_parts(
+        &self,
+        row: &UploadRow,
+        now: u64,
+    ) -> Result<Option<crate::cos_client::ObjectHead>, UploadError> {
+        let Some(upload_id) = &row.cos_upload_id else {
+            return Err(UploadError::Incomplete(
+                "the multipart upload was not started at COS; start a new session".into(),
+            ));
+        };
+        let parts = match self
+            .client
+            .list_parts(&row.object_key, upload_id, now)
+            .await
+        {
+            Ok(parts) => parts,
+            Err(CosError::NoSuchUpload) => {
+                return Ok(self.client.head(&row.object_key, now).await?);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut planned: Vec<Part> = Vec::with_capacity(row.part_count as usize);
+        let mut missing = Vec::new();
+        for number in 1..=row.part_count as u64 {
+            match parts.iter().find(|p| p.number == number) {
+                Some(part) if part.size == part_length(row, number) => planned.push(part.clone()),
+                Some(part) => {
+                    let why = format!(
+                        "part {number} is {} bytes, the plan says {}",
+                        part.size,
+                        part_length(row, number)
+                    );
+                    self.reject(row, &why, now).await?;
+                    return Err(UploadError::Mismatch(why));
+                }
+                None => missing.push(number),
+            }
+        }
+        if let Some(extra) = parts.iter().find(|p| p.number > row.part_count as u64) {
+            let why = format!("part {} is not in the plan", extra.number);
+            self.reject(row, &why, now).await?;
+            return Err(UploadError::Mismatch(why));
+        }
+        if !missing.is_empty() {
+            return Err(UploadError::Incomplete(format!(
+                "COS does not hold parts {missing:?} yet"
+            )));
+        }
+        self.client
+            .complete(&row.object_key, upload_id, &planned, now)
+            .await?;
+        Ok(self.client.head(&row.object_key, now).await?)
+    }
+
+    /// Deletes what COS holds for `row` and records why it was rejected.
+    async fn reject(&self, row: &UploadRow, why: &str, now: u64) -> Result<(), UploadError> {
+        self.clean_at_cos(row, now).await?;
+        if self
+            .store
+            .end_upload(
+                &row.id,
+                UploadStatus::Pending,
+                UploadStatus::Rejected,
+                Some(why),
+            )
+            .await?
+        {
+            tracing::warn!(upload = %row.id, reason = why, "upload rejected");
+            self.metrics.upload("rejected", 0);
+        }
+        Ok(())
+    }
+
+    /// Aborts the session's multipart upload and deletes any object at its
+    /// key.
+    async fn clean_at_cos(&self, row: &UploadRow, now: u64) -> Result<(), UploadError> {
+        if let Some(upload_id) = &row.cos_upload_id {
+            self.client.abort(&row.object_key, upload_id, now).await?;
+        }
+        self.client.delete(&row.object_key, now).await?;
+        Ok(())
+    }
+
+    /// The account's session `id`; another account's is not found.
+    async fn owned(&self, account: &str, id: &str) -> Result<UploadRow, UploadError> {
+        match self.store.upload(id).await? {
+            Some(row) if row.account_id == account => Ok(row),
+            _ => Err(UploadError::NotFound),
+        }
+    }
+
+    /// The account's pending, unexpired session `id`.
+    async fn pending(&self, account: &str, id: &str, now: u64) -> Result<UploadRow, UploadError> {
+        let row = self.owned(account, id).await?;
+        match row.status {
+            UploadStatus::Pending if row.expires_at < now as i64 => {
+                self.expire(&row, now).await?;
+                Err(UploadError::Expired)
+            }
+            UploadStatus::Pending => Ok(row),
+            UploadStatus::Expired => Err(UploadError::Expired),
+            _ => Err(UploadError::InvalidRequest(format!(
+                "this upload is {}, not pending",
+                row.status.as_str()
+            ))),
+        }
+    }
+
+    /// The row with its instructions: a signed PUT for a pending single
+    /// upload; the parts COS holds for a pending multipart one when asked.
+    async fn session(
+        &self,
+        row: UploadRow,
+        now: u64,
+        with_parts: bool,
+    ) -> Result<Session, UploadError> {
+        let mut session = Session {
+            put: None,
+            parts_present: None,
+            row,
+        };
+        if session.row.status != UploadStatus::Pending {
+            return Ok(session);
+        }
+        if session.row.part_count > 1 {
+            if with_parts && let Some(upload_id) = &session.row.cos_upload_id {
+                let parts = self
+                    .client
+                    .list_parts(&session.row.object_key, upload_id, now)
+                    .await?;
+                session.parts_present = Some(
+                    parts
+                        .iter()
+                        .filter(|p| p.size == part_length(&session.row, p.number))
+                        .map(|p| p.number)
+                        .collect(),
+                );
+            }
+            return Ok(session);
+        }
+        let row = &session.row;
+        let key =
+            ObjectKey::parse(&row.object_key).map_err(|e| UploadError::Internal(e.to_string()))?;
+        let length = row.size_bytes.to_string();
+        let mut headers = vec![
+            ("content-length", length.as_str()),
+            ("content-type", row.content_type.as_str()),
+        ];
+        if let Some(md5) = &row.content_md5 {
+            headers.push(("content-md5", md5.as_str()));
+        }
+        let request = ExactRequest {
+            method: "put",
+            key: &key,
+            query: &[],
+            headers: &headers,
+        };
+        let presigned = self
+            .signing
+            .presign_exact(&row.account_id, request, UPLOAD_SIGNATURE_TTL, now)
+            .await?;
+        let mut sent = vec![
+            ("Content-Length".to_string(), length.clone()),
+            ("Content-Type".to_string(), row.content_type.clone()),
+        ];
+        if let Some(md5) = &row.content_md5 {
+            sent.push(("Content-MD5".to_string(), md5.clone()));
+        }
+        session.put = Some(SignedRequest {
+            url: presigned.url,
+            headers: sent,
+            expired_time: presigned.key_time.end,
+        });
+        Ok(session)
+    }
+
+    /// `{home}/{yyyy}/{mm}/{id}.{ext}`.
+    fn key_for(
+        &self,
+        account: &str,
+        id: &str,
+        content_type: &str,
+        now: u64,
+    ) -> Result<ObjectKey, UploadError> {
+        let home = self
+            .cos
+            .policy
+            .scope
+            .home(account)
+            .map_err(|e| UploadError::InvalidRequest(e.to_string()))?;
+        let date = time::OffsetDateTime::from_unix_timestamp(now as i64)
+            .map_err(|e| UploadError::Internal(e.to_string()))?;
+        let key = format!(
+            "{}/{:04}/{:02}/{id}.{}",
+            home.as_str().trim_start_matches('/'),
+            date.year(),
+            u8::from(date.month()),
+            extension(content_type)
+        );
+        ObjectKey::parse(&key).map_err(|e| UploadError::Internal(e.to_string()))
+    }
+
+    /// One PUT up to the part size; above, parts of at least that size (and
+    /// of at least 1 MiB, at most 10,000 of them).
+    fn plan(&self, size: u64) -> (u64, u64) {
+        if size <= self.settings.part_bytes {
+            return (size, 1);
+        }
+        let part = self
+            .settings
+            .part_bytes
+            .max(size.div_ceil(MAX_PARTS))
+            .max(MIN_PART_BYTES);
+        (part, size.div_ceil(part))
+    }
+}
+
+/// The planned length of part `number`: the part size, the last one short.
+fn part_length(row: &UploadRow, number: u64) -> u64 {
+    let (size, part, count) = (
+        row.size_bytes as u64,
+        row.part_size as u64,
+        row.part_count as u64,
+    );
+    if number < count {
+        part
+    } else {
+        size - part * (count - 1)
+    }
+}
+
+/// `type/subtype`, lower case, without parameters.
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The key's extension for a content type; `bin` for one not listed.
+fn extension(content_type: &str) -> &'static str {
+    match content_type {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        "image/heic" => "heic",
+        "image/heif" => "heif",
+        "image/avif" => "avif",
+        "video/mp4" => "mp4",
+        "video/quicktime" => "mov",
+        "audio/mpeg" => "mp3",
+        "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        _ => "bin",
+    }
+}
+
+/// A filename to store: 1 to 255 bytes, no control characters. It never
+/// becomes part of a key, so nothing else is refused.
+fn checked_filename(name: &str) -> Result<String, UploadError> {
+    if name.is_empty() || name.len() > MAX_FILENAME_BYTES || name.chars().any(char::is_control) {
+        return Err(UploadError::InvalidRequest(format!(
+            "filename must be 1 to {MAX_FILENAME_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+/// A `Content-MD5`: base64 of 16 bytes.
+fn checked_md5(md5: String) -> Result<String, UploadError> {
+    match STANDARD.decode(&md5) {
+        Ok(bytes) if bytes.len() == 16 => Ok(md5),
+        _ => Err(UploadError::InvalidRequest(
+            "content_md5 must be the base64 of a 16-byte MD5".into(),
+        )),
+    }
+}
