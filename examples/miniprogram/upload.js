@@ -1,7 +1,10 @@
 // cosgate in a WeChat mini-program: log in, then upload a picked image.
 //
-// Two ways, side by side:
-//   uploadV5() — today's way: cos-wx-sdk-v5, whose getAuthorization asks
+// Three ways, side by side:
+//   uploadPhoto() — the recommended way: an upload session (POST
+//                /v1/uploads): cosgate chooses the key, signs exactly this
+//                file, and verifies it at COS before the app counts it;
+//   uploadV5() — cos-wx-sdk-v5, whose getAuthorization asks
 //                cosgate to sign each request (POST /v1/qc_cos/authorization);
 //   uploadV4() — the 2017 seed's way: one v4 signature for a directory
 //                (GET /v1/qc_cos/config) and wx.uploadFile to COS's v4 JSON API.
@@ -151,6 +154,89 @@ function uploadFile(path, key, onProgress, done) {
   });
 }
 
+// The recommended way: an upload session. cosgate chooses the key, signs
+// exactly this file's size and type, and verifies it at COS before the app
+// counts it (POST /v1/uploads/{id}/complete answers the verified record).
+const sessionsByKey = {};
+let sessionClient = null;
+function sessionCos() {
+  if (sessionClient) return sessionClient;
+  sessionClient = new COS({
+    Domain: config.domain || undefined,
+    getAuthorization(options, callback) {
+      const session = sessionsByKey[options.Key];
+      withToken({ url: config.cosgate + '/v1/uploads/' + session.id + '/authorization', method: 'POST', data: options }).then(
+        (a) => callback({
+          Authorization: a.authorization, SecurityToken: a.security_token,
+          StartTime: a.start_time, ExpiredTime: a.expired_time,
+        }),
+        (err) => {
+          refusals[options.Key] = { error_code: err.error_code || 'network_error', message: err.message || err.errMsg || String(err) };
+          callback({});
+        },
+      );
+    },
+  });
+  return sessionClient;
+}
+
+const fs = () => wx.getFileSystemManager();
+const call = (method, params) => new Promise((resolve, reject) => sessionCos()[method](params, (err, data) => {
+  if (!err) return resolve(data);
+  reject(refusals[params.Key] ? { ...refusals[params.Key], sdkError: err } : err);
+}));
+
+// Uploads the file at `path` through a session; `done(err, upload)` gets
+// cosgate's verified record (status 'completed', key, size, ETag) or its
+// refusal (err.error_code). A multipart upload resumes: parts COS already
+// holds are not sent again.
+function uploadSession(path, contentType, profile, onProgress, done) {
+  new Promise((resolve, reject) => fs().stat({ path, success: resolve, fail: reject }))
+    .then(({ stats }) => withToken({
+      url: config.cosgate + '/v1/uploads',
+      method: 'POST',
+      data: { filename: path.split('/').pop(), size_bytes: stats.size, content_type: contentType, profile },
+    }))
+    .then((session) => {
+      sessionsByKey[session.key] = session;
+      const target = { Bucket: config.bucket, Region: config.region, Key: session.key };
+      if (!session.multipart) {
+        return call('putObject', { ...target, FilePath: path, ContentType: contentType, onProgress }).then(() => session);
+      }
+      const plan = session.multipart;
+      const read = (n) => new Promise((resolve, reject) => fs().readFile({
+        filePath: path,
+        position: (n - 1) * plan.part_size,
+        length: Math.min(plan.part_size, session.size_bytes - (n - 1) * plan.part_size),
+        success: (res) => resolve(res.data),
+        fail: reject,
+      }));
+      return withToken({ url: config.cosgate + '/v1/uploads/' + session.id, method: 'GET' }).then((state) => {
+        const present = state.multipart.parts_present || [];
+        let chain = Promise.resolve();
+        for (let n = 1; n <= plan.part_count; n++) {
+          if (present.indexOf(n) >= 0) continue;
+          chain = chain.then(() => read(n)).then((body) => call('multipartUpload', {
+            ...target, UploadId: plan.upload_id, PartNumber: n, ContentLength: body.byteLength, Body: body,
+          })).then(() => onProgress && onProgress({ percent: n / plan.part_count }));
+        }
+        return chain.then(() => session);
+      });
+    })
+    .then((session) => withToken({ url: config.cosgate + '/v1/uploads/' + session.id + '/complete', method: 'POST' }))
+    .then((upload) => done(null, upload), (err) => done(err));
+}
+
+// The user picks a photo; it goes through a session.
+function uploadPhoto(page) {
+  pickImage((path) => {
+    uploadSession(path, 'image/jpeg', 'photo', (p) => page.setData({ upload_progress: Math.round(p.percent * 100) }), (err, upload) => {
+      if (err) return page.setData({ upload_progress: 0, upload_error: err.error_code ? err.error_code + ': ' + err.message : String(err.message || err) });
+      page.setData({ upload_progress: 0, upload_error: '', uploaded: upload });
+    });
+  });
+}
+
 // Lets the user pick one image; calls back with its temp path and a name.
 function pickImage(then) {
   wx.chooseMedia({
@@ -191,4 +277,4 @@ function uploadV4(page) {
   }, (err) => page.setData({ upload_error: err.error_code + ': ' + err.message }));
 }
 
-module.exports = { config, session, login, refresh, uploadFile, uploadV5, uploadV4 };
+module.exports = { config, session, login, refresh, uploadFile, uploadSession, uploadPhoto, uploadV5, uploadV4 };

@@ -46,16 +46,10 @@ impl CosApi for Handlers {
     ) -> Result<CosAuthorization, ApiError> {
         let cos = &self.state.settings.cos;
         let asked = SdkRequest::read(body, &cos.bucket_with_appid(), &cos.region)?;
-        let request = RequestToSign {
-            method: &asked.method,
-            key: &asked.key,
-            query: &asked.query,
-            headers: &asked.headers,
-        };
         let signed = self
             .state
             .signing
-            .sign_request(&claims.sub, request, asked.sign_host, unix_now())
+            .sign_request(&claims.sub, asked.as_request(), asked.sign_host, unix_now())
             .await?;
         Ok(CosAuthorization {
             authorization: signed.authorization,
@@ -141,18 +135,32 @@ impl CosApi for Handlers {
 
 /// A request to sign in either spelling: the documented fields or the
 /// options object the SDKs pass to `getAuthorization`.
-struct SdkRequest {
+pub(super) struct SdkRequest {
     method: String,
     key: String,
     headers: BTreeMap<String, String>,
     query: BTreeMap<String, String>,
-    sign_host: Option<bool>,
+    pub(super) sign_host: Option<bool>,
 }
 
 impl SdkRequest {
+    /// The request as the policy and the sessions read it.
+    pub(super) fn as_request(&self) -> RequestToSign<'_> {
+        RequestToSign {
+            method: &self.method,
+            key: &self.key,
+            query: &self.query,
+            headers: &self.headers,
+        }
+    }
+
     /// Reads `body`, refusing both spellings of one field, a `Pathname`
     /// that disagrees with the key, and another bucket or region.
-    fn read(body: CosRequestToSign, bucket: &str, region: &str) -> Result<Self, ApiError> {
+    pub(super) fn read(
+        body: CosRequestToSign,
+        bucket: &str,
+        region: &str,
+    ) -> Result<Self, ApiError> {
         let method = one("method", body.method, "Method", body.Method)?
             .ok_or_else(|| ApiError::invalid_request("method (or Method) is required"))?;
         let key = one("key", body.key, "Key", body.Key)?

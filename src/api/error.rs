@@ -374,6 +374,7 @@ impl From<UploadError> for ApiError {
             }
             UploadError::StorageQuota { .. } => Self::new(ErrorCode::StorageQuotaExceeded, message),
             UploadError::NotFound => Self::new(ErrorCode::UploadNotFound, message),
+            UploadError::NotThisSession(_) => Self::new(ErrorCode::OperationNotAllowed, message),
             UploadError::Incomplete(_) => Self::new(ErrorCode::UploadIncomplete, message),
             UploadError::Mismatch(_) => Self::new(ErrorCode::UploadMismatch, message),
             UploadError::Expired => Self::new(ErrorCode::UploadExpired, message),

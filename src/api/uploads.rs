@@ -3,8 +3,9 @@
 //! `?` maps its errors (`src/api/error.rs`).
 
 use super::{
-    Handlers, MultipartPlan, NewUpload, PartsRequest, SignedPart, SignedParts, SignedPut, Upload,
-    UploadList, UploadsApi, error::ApiError, security::Claims,
+    CosAuthorization, CosRequestToSign, Handlers, MultipartPlan, NewUpload, PartsRequest,
+    SignedPart, SignedParts, SignedPut, Upload, UploadList, UploadsApi, cos::SdkRequest,
+    error::ApiError, security::Claims,
 };
 use crate::{clock::unix_now, store::UploadRow, uploads};
 
@@ -85,6 +86,32 @@ impl UploadsApi for Handlers {
         })
     }
 
+    async fn sign_upload_request(
+        &self,
+        claims: Claims,
+        upload_id: String,
+        body: CosRequestToSign,
+    ) -> Result<CosAuthorization, ApiError> {
+        let cos = &self.state.settings.cos;
+        let asked = SdkRequest::read(body, &cos.bucket_with_appid(), &cos.region)?;
+        if asked.sign_host == Some(false) {
+            return Err(ApiError::invalid_request("ForceSignHost must be true"));
+        }
+        let signed = self
+            .state
+            .uploads
+            .authorize(&claims.sub, &upload_id, asked.as_request(), unix_now())
+            .await?;
+        Ok(CosAuthorization {
+            authorization: signed.authorization,
+            start_time: signed.key_time.start as i64,
+            expired_time: signed.key_time.end as i64,
+            host: signed.host,
+            url: signed.url,
+            security_token: signed.security_token,
+        })
+    }
+
     async fn complete_upload(&self, claims: Claims, upload_id: String) -> Result<Upload, ApiError> {
         let session = self
             .state
@@ -109,6 +136,7 @@ fn upload(session: uploads::Session) -> Upload {
 
 fn record(row: UploadRow, parts_present: Option<Vec<u64>>) -> Upload {
     let multipart = (row.part_count > 1).then(|| MultipartPlan {
+        upload_id: row.cos_upload_id.clone().unwrap_or_default(),
         part_size: row.part_size,
         part_count: row.part_count,
         parts_present: parts_present.map(|p| p.into_iter().map(|n| n as i64).collect()),

@@ -506,34 +506,64 @@ impl Signing {
         ttl: u64,
         now: u64,
     ) -> Result<Presigned, SignError> {
-        let ExactRequest {
-            method,
-            key,
-            query,
-            headers,
-        } = request;
-        let signing = self.signing_key(account, now).await?;
-        let key_time = signing.window(now, ttl);
-        let path = key.path();
-        let request = v5::Request {
-            method,
-            path: &path,
-            query: SignedPairs::new(query.iter().copied()),
-            headers: SignedPairs::new(headers.iter().copied().chain([("host", self.cos.host())])),
-            key_time,
-        };
-        let authorization = v5::sign(&signing.credentials, &request);
-        self.metrics.signature("upload_session");
-        let mut url = self.object_url(key);
+        let (authorization, key_time, token) = self.sign_exact(account, request, ttl, now).await?;
+        let mut url = self.object_url(request.key);
         url.push('?');
-        for (name, value) in query {
+        for (name, value) in request.query {
             url.push_str(&format!("{}={}&", v5::encode(name), v5::encode(value)));
         }
         url.push_str(&authorization.query_string());
-        if let Some(token) = signing.token {
+        if let Some(token) = token {
             url.push_str(&format!("&x-cos-security-token={}", v5::encode(&token)));
         }
         Ok(Presigned { url, key_time })
+    }
+
+    /// [`presign_exact`](Self::presign_exact) as an `Authorization` header,
+    /// for an SDK's `getAuthorization`.
+    pub(crate) async fn authorize_exact(
+        &self,
+        account: &str,
+        request: ExactRequest<'_>,
+        ttl: u64,
+        now: u64,
+    ) -> Result<SignedRequest, SignError> {
+        let (authorization, key_time, token) = self.sign_exact(account, request, ttl, now).await?;
+        Ok(SignedRequest {
+            authorization: authorization.to_string(),
+            key_time,
+            host: self.cos.host().to_string(),
+            url: self.object_url(request.key),
+            security_token: token,
+        })
+    }
+
+    async fn sign_exact(
+        &self,
+        account: &str,
+        request: ExactRequest<'_>,
+        ttl: u64,
+        now: u64,
+    ) -> Result<(v5::Authorization, KeyTime, Option<String>), SignError> {
+        let signing = self.signing_key(account, now).await?;
+        let key_time = signing.window(now, ttl);
+        let path = request.key.path();
+        let signed = v5::Request {
+            method: request.method,
+            path: &path,
+            query: SignedPairs::new(request.query.iter().copied()),
+            headers: SignedPairs::new(
+                request
+                    .headers
+                    .iter()
+                    .copied()
+                    .chain([("host", self.cos.host())]),
+            ),
+            key_time,
+        };
+        let authorization = v5::sign(&signing.credentials, &signed);
+        self.metrics.signature("upload_session");
+        Ok((authorization, key_time, signing.token))
     }
 
     /// `RATE_LIMIT_SIGN_PER_MIN` for `account`.

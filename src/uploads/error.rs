@@ -22,6 +22,9 @@ pub enum UploadError {
     StorageQuota { limit: u64 },
     #[error("no such upload")]
     NotFound,
+    /// An SDK asked to sign something that is not this session's upload.
+    #[error("{0}")]
+    NotThisSession(String),
     #[error("{0}")]
     Incomplete(String),
     #[error("the upload did not match what was declared, and was deleted: {0}")]

@@ -23,8 +23,9 @@ use crate::{
     cos_client::{CosClient, CosError, Part},
     metrics::Metrics,
     paths::ObjectKey,
+    policy::signing::RequestToSign,
     signer::hex,
-    signing::{ExactRequest, Signing},
+    signing::{self, ExactRequest, Signing},
     store::{QuotaRefusal, Quotas, Store, UploadRow, UploadStatus, Verified},
 };
 
@@ -263,6 +264,128 @@ impl Uploads {
             ));
         }
         Ok(signed)
+    }
+
+    /// An `Authorization` for the request an SDK's `getAuthorization`
+    /// describes, if it is this session's: its PUT (the declared
+    /// `Content-Length`, `Content-Type` and `Content-MD5`, which the SDK
+    /// must send) or one planned part of its multipart upload (that part's
+    /// `Content-Length`). Anything else is refused.
+    pub async fn authorize(
+        &self,
+        account: &str,
+        id: &str,
+        asked: RequestToSign<'_>,
+        now: u64,
+    ) -> Result<signing::SignedRequest, UploadError> {
+        let RequestToSign {
+            method,
+            key,
+            query,
+            headers,
+        } = asked;
+        let row = self.pending(account, id, now).await?;
+        let refuse = |why: String| Err(UploadError::NotThisSession(why));
+        if !method.eq_ignore_ascii_case("put") {
+            return refuse(format!(
+                "{method} is not this session's upload; only PUT is signed"
+            ));
+        }
+        if key.trim_start_matches('/') != row.object_key {
+            return refuse(format!("the key of this session is {}", row.object_key));
+        }
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        if let Some((extra, _)) = headers.iter().find(|(n, _)| {
+            !["content-length", "content-type", "content-md5", "host"]
+                .iter()
+                .any(|known| n.eq_ignore_ascii_case(known))
+        }) {
+            return refuse(format!(
+                "the header {extra:?} is not part of this session's upload"
+            ));
+        }
+        if let Some(host) = header("host")
+            && !host.eq_ignore_ascii_case(self.cos.host())
+        {
+            return refuse(format!(
+                "Host {host:?} is not the bucket's host, {}",
+                self.cos.host()
+            ));
+        }
+        let object =
+            ObjectKey::parse(&row.object_key).map_err(|e| UploadError::Internal(e.to_string()))?;
+        let (length, part, upload_id) = if row.part_count > 1 {
+            let upload_id = row.cos_upload_id.clone().unwrap_or_default();
+            let part = query
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("partnumber"))
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .filter(|n| (1..=row.part_count as u64).contains(n));
+            let same_upload = query
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("uploadid") && *v == upload_id);
+            let (Some(part), true, 2) = (part, same_upload, query.len()) else {
+                return refuse(format!(
+                    "only parts 1 to {} of this session's upload ({upload_id}) are signed",
+                    row.part_count
+                ));
+            };
+            self.signing.limit_part(account)?;
+            (part_length(&row, part), Some(part.to_string()), upload_id)
+        } else {
+            if !query.is_empty() {
+                return refuse("this session is one PUT, with no query".into());
+            }
+            // The SDKs leave Content-Type out of what they pass here, but send
+            // it: the declared one is signed, so COS refuses any other.
+            if let Some(asked) = header("content-type")
+                && essence(asked) != row.content_type
+            {
+                return refuse(format!(
+                    "this session's Content-Type is {} (pass it to the SDK as ContentType)",
+                    row.content_type
+                ));
+            }
+            if row.content_md5.is_some() && header("content-md5") != row.content_md5.as_deref() {
+                return refuse("send the Content-MD5 this session declared".into());
+            }
+            self.signing.limit(account)?;
+            (row.size_bytes as u64, None, String::new())
+        };
+        if header("content-length") != Some(length.to_string().as_str()) {
+            return refuse(format!("Content-Length must be {length}"));
+        }
+        let length = length.to_string();
+        let mut signed_headers = vec![("content-length", length.as_str())];
+        if part.is_none() {
+            signed_headers.push(("content-type", row.content_type.as_str()));
+        }
+        if let Some(md5) = header("content-md5") {
+            signed_headers.push(("content-md5", md5));
+        }
+        let part_query;
+        let query: &[(&str, &str)] = match &part {
+            Some(n) => {
+                part_query = [("partNumber", n.as_str()), ("uploadId", upload_id.as_str())];
+                &part_query
+            }
+            None => &[],
+        };
+        let request = ExactRequest {
+            method: "put",
+            key: &object,
+            query,
+            headers: &signed_headers,
+        };
+        Ok(self
+            .signing
+            .authorize_exact(account, request, UPLOAD_SIGNATURE_TTL, now)
+            .await?)
     }
 
     /// Verifies the upload at COS and records it: completed, or rejected

@@ -581,3 +581,106 @@ async fn with_log_format_json_every_line_the_process_writes_is_json() {
         "{messages:?}"
     );
 }
+
+/// An upload session and its reserved bytes survive kill -9 between create
+/// and complete: after a restart on the same store, both a single and a
+/// multipart session complete, and the bytes are counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_sessions_survive_kill_9_between_create_and_complete() {
+    if !crate::js_sdk::js_tooling_ready() {
+        return;
+    }
+    let cos = crate::fakes::start_fake_cos();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://{}", cos.host);
+    let db = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    let vars = [
+        ("QCOS_ENDPOINT", endpoint.as_str()),
+        ("QCOS_STORAGE_BYTES_PER_ACCOUNT", "10000000"),
+        ("UPLOAD_PART_BYTES", "1048576"),
+        ("DATABASE_URL", db.as_str()),
+    ];
+    let client = reqwest::Client::new();
+    let token = token_for("acc1");
+    let mut served = serve(dir.path(), &vars);
+    let create = |base: String, body: serde_json::Value| {
+        let req = client
+            .post(format!("{base}/v1/uploads"))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 201);
+            resp.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let small: Vec<u8> = (0..30_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let large: Vec<u8> = (0..(2 * 1024 * 1024 + 9u32))
+        .map(|i| (i * 13 % 249) as u8)
+        .collect();
+    let single = create(
+        served.base.clone(),
+        serde_json::json!({"filename": "a.jpg", "size_bytes": small.len(), "content_type": "image/jpeg"}),
+    )
+    .await;
+    let multi = create(
+        served.base.clone(),
+        serde_json::json!({"filename": "b.mp4", "size_bytes": large.len(), "content_type": "video/mp4", "profile": "video"}),
+    )
+    .await;
+    served.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    let _ = served.child.wait();
+
+    let restarted = serve(dir.path(), &vars);
+    let base = restarted.base.clone();
+    let put = client
+        .put(single["put"]["url"].as_str().unwrap())
+        .header("Content-Type", "image/jpeg")
+        .body(small.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let id = multi["id"].as_str().unwrap();
+    let parts: serde_json::Value = client
+        .post(format!("{base}/v1/uploads/{id}/parts"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"part_numbers": [1, 2, 3]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for part in parts["parts"].as_array().unwrap() {
+        let n = part["part_number"].as_u64().unwrap() as usize;
+        let body = large[(n - 1) * 1048576..(n * 1048576).min(large.len())].to_vec();
+        let sent = client
+            .put(part["url"].as_str().unwrap())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+    }
+    for session in [&single, &multi] {
+        let id = session["id"].as_str().unwrap();
+        let done: serde_json::Value = client
+            .post(format!("{base}/v1/uploads/{id}/complete"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(done["status"], "completed", "{done}");
+    }
+    drop(restarted);
+    let store = cosgate::store::Store::connect(&db).await.unwrap();
+    assert_eq!(
+        store.stored_bytes("acc1").await.unwrap(),
+        (small.len() + large.len()) as i64,
+        "counted once"
+    );
+}

@@ -211,3 +211,48 @@ async fn a_host_that_is_not_the_buckets_is_refused_naming_the_right_one() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_example_uploads_through_sessions() {
+    if !wx_sdk_ready() {
+        return;
+    }
+    let cos = start_fake_cos();
+    let endpoint = format!("http://{}", cos.host);
+    let app = spawn_app_with(&[
+        ("QCOS_ENDPOINT", endpoint.as_str()),
+        ("UPLOAD_PART_BYTES", "1048576"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.jpg");
+    let large = dir.path().join("large.mp4");
+    let svg = dir.path().join("trick.svg");
+    std::fs::write(&small, picture(150 * 1024, 5)).unwrap();
+    std::fs::write(&large, picture(2560 * 1024, 6)).unwrap();
+    std::fs::write(&svg, b"<svg/>").unwrap();
+    let steps = json!([
+        {"session": small, "type": "image/jpeg", "profile": "photo"},
+        {"session": large, "type": "video/mp4", "profile": "video"},
+        {"session": svg, "type": "image/svg+xml", "profile": "photo"},
+    ]);
+    let report = run_example(&app, &cos, "dev-sessions", steps, "1048576").await;
+    let account = report["account"].as_str().unwrap().to_string();
+    for (step, file) in report["steps"].as_array().unwrap()[..2]
+        .iter()
+        .zip([&small, &large])
+    {
+        assert_eq!(step["ok"], true, "{report}");
+        let upload = &step["upload"];
+        assert_eq!(upload["status"], "completed", "{report}");
+        assert_eq!(upload["size_bytes"], std::fs::metadata(file).unwrap().len());
+        let (status, bytes) = fetch_bytes(&app, &account, upload["key"].as_str().unwrap()).await;
+        assert_eq!(status, 200);
+        assert!(bytes == std::fs::read(file).unwrap(), "the bytes differ");
+    }
+    assert_eq!(report["steps"][2]["ok"], false);
+    assert_eq!(
+        report["steps"][2]["error_code"], "unsupported_media_type",
+        "{report}"
+    );
+}

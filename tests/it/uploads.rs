@@ -725,3 +725,52 @@ async fn list_upload_id(app: &TestApp, key: &str) -> String {
     let end = listed[start..].find("</UploadId>").unwrap() + start;
     listed[start..end].to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_sdk_uploads_through_sessions() {
+    let Some((cos, app)) = world(&[]).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (small, large) = (dir.path().join("small.jpg"), dir.path().join("large.mp4"));
+    std::fs::write(&small, bytes(100_000, 7)).unwrap();
+    std::fs::write(&large, bytes(2 * 1024 * 1024 + 77, 8)).unwrap();
+    let report = crate::js_sdk::node_report(
+        "sdk_session.cjs",
+        [
+            app.base.clone(),
+            token_for("acc1"),
+            cos.host.clone(),
+            small.display().to_string(),
+            large.display().to_string(),
+        ],
+        [],
+    )
+    .await;
+    assert!(report.get("error").is_none(), "{report}");
+    assert_eq!(report["put"]["status"], 200, "{report}");
+    assert_eq!(report["put_elsewhere"], "refused", "{report}");
+    assert_eq!(report["other_upload_id"], "refused", "{report}");
+    assert!(
+        report["refusals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r == "403 operation_not_allowed"),
+        "{report}"
+    );
+    assert_eq!(report["small"]["status"], "completed", "{report}");
+    assert_eq!(report["parts_present"], json!([1, 2, 3]), "{report}");
+    assert_eq!(report["large"]["status"], "completed", "{report}");
+    for (key, file) in [
+        (&report["small"]["key"], &small),
+        (&report["large"]["key"], &large),
+    ] {
+        let (status, back) = fetch_bytes(&app, "acc1", key.as_str().unwrap()).await;
+        assert_eq!(status, 200);
+        assert!(
+            back == std::fs::read(file).unwrap(),
+            "{key}: the bytes differ"
+        );
+    }
+}

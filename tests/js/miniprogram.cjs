@@ -7,7 +7,8 @@
 // STEPS is JSON: [{"pick": "/path/a.jpg"}, {"file": "/path/b.jpg", "key": "uploads/other/b.jpg"}]
 // - pick: the user picks the file and uploadV5 uploads it to their own
 //   directory (the page's setData says how it went);
-// - file + key: uploadFile to that key.
+// - file + key: uploadFile to that key;
+// - session + type (+ profile): uploadSession, cosgate's verified record.
 // Prints one JSON line: the account, the access token, and each step's outcome.
 const fs = require("fs");
 const os = require("os");
@@ -51,6 +52,15 @@ function viaPage(file) {
   });
 }
 
+function viaSession(file, type, profile) {
+  return new Promise((resolve) => {
+    example.uploadSession(file, type, profile, () => {}, (err, upload) => {
+      if (err) resolve({ ok: false, error_code: err.error_code || null, message: err.message || String(err) });
+      else resolve({ ok: true, upload });
+    });
+  });
+}
+
 function direct(file, key) {
   return new Promise((resolve) => {
     example.uploadFile(file, key, () => {}, (err, data) => {
@@ -70,7 +80,10 @@ function direct(file, key) {
   report.account = example.session.accountId;
   report.access_token = example.session.accessToken;
   for (const step of JSON.parse(stepsJson)) {
-    report.steps.push(step.pick ? await viaPage(step.pick) : await direct(step.file, step.key));
+    report.steps.push(
+      step.pick ? await viaPage(step.pick)
+        : step.session ? await viaSession(step.session, step.type, step.profile)
+          : await direct(step.file, step.key));
   }
   report.requests = shim.requests;
   clearTimeout(timer);

@@ -21,6 +21,7 @@ pub const OPERATIONS: &[(&str, &str, &str, &str)] = &[
     ("GET", "/v1/uploads/:upload_id", "get_upload", "jwt"),
     ("DELETE", "/v1/uploads/:upload_id", "delete_upload", "jwt"),
     ("POST", "/v1/uploads/:upload_id/parts", "sign_upload_parts", "jwt"),
+    ("POST", "/v1/uploads/:upload_id/authorization", "sign_upload_request", "jwt"),
     ("POST", "/v1/uploads/:upload_id/complete", "complete_upload", "jwt"),
     ("GET", "/healthz", "get_health", ""),
     ("GET", "/readyz", "get_readiness", ""),
@@ -601,6 +602,9 @@ impl SignedPut {
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct MultipartPlan {
+    /// COS's id of the multipart upload, for SDKs that upload parts with it (`UploadId`).
+    #[oai(deserialize_with = "Self::json_upload_id")]
+    pub upload_id: String,
     /// Every part but the last has this size, bytes.
     pub part_size: i64,
     pub part_count: i64,
@@ -611,6 +615,11 @@ pub struct MultipartPlan {
 /// Strict JSON: a number or bool for a string, or a `null`, is
 /// refused, naming the field.
 impl MultipartPlan {
+    fn json_upload_id(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("upload_id", value)
+    }
     fn json_parts_present(
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<Option<Vec<i64>>> {
@@ -2486,6 +2495,103 @@ impl From<crate::api::error::ApiError> for SignUploadPartsResponse {
         }
     }
 }
+/// Every answer `sign_upload_request` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum SignUploadRequestResponse {
+    /// The signed request.
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<CosAuthorization>),
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// No credentials, or credentials that are invalid or expired.
+    #[oai(status = 401, content_type = "application/json")]
+    Unauthorized(
+        poem_openapi::payload::Json<Error>,
+        /// The authentication scheme to use and why the credentials failed.
+        #[oai(header = "WWW-Authenticate")]
+        String,
+    ),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// It does not exist.
+    #[oai(status = 404, content_type = "application/json")]
+    NotFound(poem_openapi::payload::Json<Error>),
+    /// The upload session expired before it was completed.
+    #[oai(status = 410, content_type = "application/json")]
+    Status410(poem_openapi::payload::Json<Error>),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
+    /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
+    /// would be exceeded by this signature (`quota_exceeded`), or the account
+    /// sends too many signing requests (`rate_limited`); retry after
+    /// `Retry-After`.
+    #[oai(status = 429, content_type = "application/json")]
+    TooManyRequests(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
+        #[oai(header = "Retry-After")]
+        String,
+    ),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
+    #[oai(status = 502, content_type = "application/json")]
+    BadGateway(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
+}
+impl From<crate::api::error::ApiError> for SignUploadRequestResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            401 => {
+                Self::Unauthorized(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("WWW-Authenticate").unwrap_or_default(),
+                )
+            }
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            410 => Self::Status410(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            429 => {
+                Self::TooManyRequests(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After").unwrap_or_default(),
+                )
+            }
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
 /// Every answer `complete_upload` can give, as docs/v1.yml lists them.
 #[derive(Debug, poem_openapi::ApiResponse)]
 #[oai(bad_request_handler = "crate::api::error::from_poem_error")]
@@ -2916,6 +3022,25 @@ pub trait UploadsApi: Send + Sync + 'static {
         body: PartsRequest,
     ) -> impl ::std::future::Future<
         Output = Result<SignedParts, crate::api::error::ApiError>,
+    > + Send;
+    /// Sign an SDK's request for this session
+    ///
+    /// For the `getAuthorization` callback of cos-js-sdk-v5 and cos-wx-sdk-v5 while
+    /// they upload this session: send the callback's `options` as they are (the same
+    /// shape as `/v1/qc_cos/authorization`). Only this session's upload is signed:
+    /// its PUT with the declared `Content-Length`, `Content-Type` and `Content-MD5`,
+    /// all signed, so the request must send them (pass `ContentType` and
+    /// `ContentMD5` to `putObject`; the SDKs leave the type out of what they ask
+    /// to sign, but send it); or one planned
+    /// part of the multipart upload cosgate initiated, with that part's
+    /// `Content-Length`. Anything else is 403 `operation_not_allowed`.
+    fn sign_upload_request(
+        &self,
+        claims: crate::api::security::Claims,
+        upload_id: String,
+        body: CosRequestToSign,
+    ) -> impl ::std::future::Future<
+        Output = Result<CosAuthorization, crate::api::error::ApiError>,
     > + Send;
     /// Verify an upload at COS and record it
     ///
@@ -3428,6 +3553,40 @@ impl<T: AuthApi + AccountsApi + CosApi + UploadsApi + OpsApi> CosgateApi<T> {
             Err(err) => err.into(),
         }
     }
+    /// Sign an SDK's request for this session
+    ///
+    /// For the `getAuthorization` callback of cos-js-sdk-v5 and cos-wx-sdk-v5 while
+    /// they upload this session: send the callback's `options` as they are (the same
+    /// shape as `/v1/qc_cos/authorization`). Only this session's upload is signed:
+    /// its PUT with the declared `Content-Length`, `Content-Type` and `Content-MD5`,
+    /// all signed, so the request must send them (pass `ContentType` and
+    /// `ContentMD5` to `putObject`; the SDKs leave the type out of what they ask
+    /// to sign, but send it); or one planned
+    /// part of the multipart upload cosgate initiated, with that part's
+    /// `Content-Length`. Anything else is 403 `operation_not_allowed`.
+    #[oai(
+        path = "/v1/uploads/:upload_id/authorization",
+        method = "post",
+        operation_id = "sign_upload_request",
+        tag = "ApiTags::Uploads"
+    )]
+    async fn sign_upload_request(
+        &self,
+        auth: crate::api::security::JwtAuth,
+        /// The session's id, `up_…`.
+        #[oai(name = "upload_id")]
+        upload_id: poem_openapi::param::Path<String>,
+        body: poem_openapi::payload::Json<CosRequestToSign>,
+    ) -> SignUploadRequestResponse {
+        if let Err(err) = crate::api::security::require_scopes(&auth.0, &["open"]) {
+            return err.into();
+        }
+        match UploadsApi::sign_upload_request(&self.0, auth.0, upload_id.0, body.0).await
+        {
+            Ok(body) => SignUploadRequestResponse::Ok(poem_openapi::payload::Json(body)),
+            Err(err) => err.into(),
+        }
+    }
     /// Verify an upload at COS and record it
     ///
     /// cosgate checks at COS with its own key: the object (`HEAD`), or for a
@@ -3613,6 +3772,14 @@ impl UploadsApi for SpecOnly {
         _: String,
         _: PartsRequest,
     ) -> Result<SignedParts, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+    async fn sign_upload_request(
+        &self,
+        _: crate::api::security::Claims,
+        _: String,
+        _: CosRequestToSign,
+    ) -> Result<CosAuthorization, crate::api::error::ApiError> {
         unreachable!("SpecOnly documents the API and is never served")
     }
     async fn complete_upload(
