@@ -232,6 +232,18 @@ async fn a_single_upload_is_verified_at_cos_and_recorded() {
         .await
         .unwrap();
     assert_eq!(listed["uploads"][0]["id"], id);
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains("cosgate_uploads_total{outcome=\"completed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "cosgate_upload_completed_bytes_total {}",
+            data.len()
+        )),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -773,4 +785,47 @@ async fn the_js_sdk_uploads_through_sessions() {
             "{key}: the bytes differ"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cos_that_does_not_answer_is_503_and_gives_the_bytes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("c.db").display());
+    // Nothing listens on port 9.
+    let app = spawn_app_with(&[
+        ("DATABASE_URL", db.as_str()),
+        ("QCOS_ENDPOINT", "http://127.0.0.1:9"),
+        ("UPLOAD_PART_BYTES", "1048576"),
+        ("QCOS_STORAGE_BYTES_PER_ACCOUNT", "100000000"),
+    ])
+    .await;
+    let resp = create(
+        &app,
+        "acc1",
+        json!({"filename": "v.mp4", "size_bytes": 3 * 1024 * 1024, "content_type": "video/mp4", "profile": "video"}),
+    )
+    .await;
+    let body = assert_refused(resp, 503, "cos_unavailable").await;
+    assert!(body.get("multipart").is_none());
+    assert!(
+        !body["message"].as_str().unwrap().contains("127.0.0.1"),
+        "{body}"
+    );
+    let store = Store::connect(&db).await.unwrap();
+    assert_eq!(store.stored_bytes("acc1").await.unwrap(), 0, "given back");
+    let listed: Value = call(&app, "acc1", reqwest::Method::GET, UPLOADS)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["uploads"][0]["status"], "rejected");
+    // Completing a single upload against an unreachable COS is 503 too.
+    let single = created(
+        &app,
+        "acc1",
+        json!({"filename": "a.jpg", "size_bytes": 10, "content_type": "image/jpeg"}),
+    )
+    .await;
+    let resp = complete(&app, "acc1", single["id"].as_str().unwrap()).await;
+    assert_refused(resp, 503, "cos_unavailable").await;
 }
