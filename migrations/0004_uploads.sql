@@ -27,11 +27,18 @@ CREATE TABLE uploads (
     completed_at    BIGINT,
     etag            TEXT,
     crc64           TEXT,
-    reason          TEXT
+    reason          TEXT,
+    -- When the last signature cosgate made for the session stops working.
+    signed_until    BIGINT NOT NULL DEFAULT 0,
+    -- A session that ended while one of its signatures still worked keeps
+    -- what it reserved until then; the sweeper cleans its key at COS again
+    -- and gives the bytes back (0: nothing held).
+    held_until      BIGINT NOT NULL DEFAULT 0
 );
 
 CREATE INDEX uploads_account ON uploads (account_id, created_at);
 CREATE INDEX uploads_pending ON uploads (status, expires_at);
+CREATE INDEX uploads_held ON uploads (held_until);
 
 -- Bytes each account holds in completed and reserved uploads, for
 -- QCOS_STORAGE_BYTES_PER_ACCOUNT.

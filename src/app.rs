@@ -82,7 +82,7 @@ impl AppState {
             metrics.clone(),
         ));
         let cos = &settings.cos;
-        let uploads = Uploads::new(
+        let uploads = Arc::new(Uploads::new(
             settings.uploads.clone(),
             cos.clone(),
             store.clone(),
@@ -94,7 +94,8 @@ impl AppState {
             ),
             signing.clone(),
             metrics.clone(),
-        );
+        ));
+        spawn_sweeper(uploads.clone(), settings.uploads.sweep_seconds);
         Ok(Self {
             signing,
             uploads,
@@ -115,6 +116,21 @@ impl AppState {
             settings,
         })
     }
+}
+
+/// Sweeps upload sessions every `seconds` for as long as the process runs
+/// (see [`Uploads::sweep`]); a failed round is logged and tried again.
+fn spawn_sweeper(uploads: Arc<Uploads>, seconds: u64) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(seconds));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = uploads.sweep(crate::clock::unix_now()).await {
+                tracing::warn!(error = %e, "upload sweeper round failed");
+            }
+        }
+    });
 }
 
 /// A bound, not yet running server. Tests bind port 0 and read [`port`].

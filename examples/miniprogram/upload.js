@@ -201,7 +201,10 @@ function uploadSession(path, contentType, profile, onProgress, done) {
       sessionsByKey[session.key] = session;
       const target = { Bucket: config.bucket, Region: config.region, Key: session.key };
       if (!session.multipart) {
-        return call('putObject', { ...target, FilePath: path, ContentType: contentType, onProgress }).then(() => session);
+        // The headers cosgate signed: the type, and no overwrite of a verified object.
+        return call('putObject', {
+          ...target, FilePath: path, ContentType: contentType, Headers: { 'x-cos-forbid-overwrite': 'true' }, onProgress,
+        }).then(() => session);
       }
       const plan = session.multipart;
       const read = (n) => new Promise((resolve, reject) => fs().readFile({

@@ -51,7 +51,7 @@ pub struct AppState {
     /// COS signatures and STS credentials.
     pub signing: Arc<Signing>,
     /// Upload sessions.
-    pub uploads: Uploads,
+    pub uploads: Arc<Uploads>,
     /// For readiness; the services keep their own handles.
     pub store: Store,
     pub limits: Limits,

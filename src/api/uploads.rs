@@ -131,6 +131,7 @@ fn upload(session: uploads::Session) -> Upload {
     });
     let mut body = record(session.row, session.parts_present);
     body.put = put;
+    body.download_url = session.download.map(|d| d.url);
     body
 }
 
@@ -156,6 +157,7 @@ fn record(row: UploadRow, parts_present: Option<Vec<u64>>) -> Upload {
         etag: row.etag,
         crc64: row.crc64,
         reason: row.reason,
+        download_url: None,
         put: None,
         multipart,
     }

@@ -10,7 +10,7 @@
 //! ```
 
 use super::{Environment, reader::Reader};
-use crate::policy::media;
+use crate::{paths::CosDir, policy::media};
 
 /// The profiles when `UPLOAD_PROFILES` is unset.
 pub const DEFAULT_PROFILES: &str =
@@ -50,8 +50,15 @@ pub struct UploadSettings {
     pub part_bytes: u64,
     /// `UPLOAD_TTL`: how long a session may stay pending, seconds.
     pub ttl: u64,
+    /// `UPLOAD_SWEEP_SECONDS`: how often expired sessions are cleaned and
+    /// held bytes given back.
+    pub sweep_seconds: u64,
     /// `QCOS_STORAGE_BYTES_PER_ACCOUNT`: `None` is no quota.
     pub storage_bytes: Option<u64>,
+    /// `UPLOAD_SESSION_ROOT`: where sessions' keys live, apart from the
+    /// upload root every other grant writes in, so no other grant can
+    /// replace an object a session verified.
+    pub session_root: CosDir,
     /// `QCOS_ALLOW_UNMETERED_GRANTS`: with a quota on, still sign grants
     /// that allow uploads of unknown size and number (STS credentials,
     /// prefix POST policies, v4, per-request PUTs and parts).
@@ -89,11 +96,18 @@ impl UploadSettings {
             0..=u64::MAX / 2,
             " bytes (0 is no quota)",
         );
+        let session_root = r.text("UPLOAD_SESSION_ROOT", "/sessions");
+        let session_root = CosDir::parse(&session_root).unwrap_or_else(|e| {
+            r.problem("UPLOAD_SESSION_ROOT", e);
+            CosDir::parse("/sessions").expect("a directory")
+        });
         Self {
+            session_root,
             profiles,
             default_profile,
             part_bytes,
             ttl: r.parse_within("UPLOAD_TTL", 3600, 1..=7 * 86_400, " seconds"),
+            sweep_seconds: r.parse_within("UPLOAD_SWEEP_SECONDS", 60, 1..=3600, " seconds"),
             storage_bytes: (storage > 0).then_some(storage),
             allow_unmetered_grants: r.parse("QCOS_ALLOW_UNMETERED_GRANTS", false),
         }

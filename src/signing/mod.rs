@@ -45,6 +45,8 @@ const SECONDS_PER_DAY: u64 = 86_400;
 /// The cache key of the credentials cosgate signs with in STS mode: never
 /// an action list, so never shared with credentials handed to a client.
 const SIGNING_PURPOSE: &str = "sign";
+/// The cache key of the credentials upload sessions are signed with.
+const SESSION_PURPOSE: &str = "session";
 /// The longest `content_type_prefix` a POST policy carries.
 const MAX_CONTENT_TYPE_PREFIX: usize = 128;
 
@@ -103,6 +105,10 @@ pub struct ExactRequest<'a> {
     pub query: &'a [(&'a str, &'a str)],
     /// Without the host, which is always signed.
     pub headers: &'a [(&'a str, &'a str)],
+    /// The session's directory: in STS mode the signing credentials are
+    /// confined to it (and to `max_put` bytes per PUT).
+    pub dir: &'a CosDir,
+    pub max_put: u64,
 }
 
 /// What a POST Object form may upload, as the client asked.
@@ -244,15 +250,14 @@ impl Signing {
         } else {
             self.limit(account)?;
         }
-        if self.metered_only && matches!(grant.action, CosAction::PutObject | CosAction::UploadPart)
-        {
+        if self.metered_only && writes(grant.action) {
             return Err(SignError::SessionRequired(
-                "a PutObject or UploadPart signature outside an upload session",
+                "an upload or multipart signature outside an upload session",
             ));
         }
         self.charge_quota(account, grant.content_length.unwrap_or(0), now)
             .await?;
-        let signing = self.signing_key(account, now).await?;
+        let signing = self.signing_key(account, None, now).await?;
         let key_time = signing.window(now, self.cos.v5_ttl);
         let path = grant.path();
         let authorization = sign_grant(&signing.credentials, &grant, &path, key_time);
@@ -290,10 +295,15 @@ impl Signing {
             .cos
             .policy
             .presigned(account, method, key, content_length)?;
+        if self.metered_only && writes(grant.action) {
+            return Err(SignError::SessionRequired(
+                "a presigned PUT, whose bytes no session reserves",
+            ));
+        }
         self.charge_quota(account, grant.content_length.unwrap_or(0), now)
             .await?;
         let ttl = requested_ttl(expires_in, self.cos.v5_ttl)?;
-        let signing = self.signing_key(account, now).await?;
+        let signing = self.signing_key(account, None, now).await?;
         let key_time = signing.window(now, ttl);
         let authorization = sign_grant(&signing.credentials, &grant, &grant.path(), key_time);
         self.metrics.signature("presigned");
@@ -321,6 +331,11 @@ impl Signing {
         now: u64,
     ) -> Result<PostForm, SignError> {
         self.limit(account)?;
+        if self.metered_only {
+            return Err(SignError::SessionRequired(
+                "a POST policy, whose bytes no session reserves",
+            ));
+        }
         let policy = &self.cos.policy;
         let max_size = match ask.max_size_bytes {
             None => None,
@@ -341,11 +356,6 @@ impl Signing {
                 let (key, max) = policy.post_policy_key(account, &key, max_size)?;
                 (KeyCondition::Exact(key.to_string()), max)
             }
-            (None, _) if self.metered_only => {
-                return Err(SignError::SessionRequired(
-                    "a POST policy for a prefix, which allows any number of files",
-                ));
-            }
             (None, prefix) => {
                 let requested = prefix
                     .as_deref()
@@ -365,7 +375,7 @@ impl Signing {
             ));
         }
         self.charge_quota(account, max_size_bytes, now).await?;
-        let signing = self.signing_key(account, now).await?;
+        let signing = self.signing_key(account, None, now).await?;
         let key_time = signing.window(now, self.cos.v5_ttl);
         let form = v5::PostPolicy {
             key_time,
@@ -405,7 +415,7 @@ impl Signing {
         let uploads = actions
             .iter()
             .any(|a| a.uploads_a_body() || *a == CosAction::PostObject);
-        if uploads && self.metered_only {
+        if self.metered_only && actions.iter().any(|a| writes(*a)) {
             return Err(SignError::SessionRequired(
                 "STS credentials that can upload any number of files",
             ));
@@ -423,7 +433,7 @@ impl Signing {
             .get(
                 account,
                 &names.join(","),
-                || self.cam_policy(&dir, &actions),
+                || self.cam_policy(&dir, &actions, self.cos.policy.max_upload_bytes),
                 now,
                 || self.charge_quota(account, charge, now),
             )
@@ -450,21 +460,33 @@ impl Signing {
 
     /// The CAM policy confining credentials to `dir` and `actions`, as the
     /// JSON STS takes. Built only when STS is about to be called.
-    fn cam_policy(&self, dir: &CosDir, actions: &[CosAction]) -> Result<String, SignError> {
+    fn cam_policy(
+        &self,
+        dir: &CosDir,
+        actions: &[CosAction],
+        max_put: u64,
+    ) -> Result<String, SignError> {
         let cos = &self.cos;
         let bucket = cam::Bucket {
             region: &cos.region,
             appid: &cos.appid,
             name: &cos.bucket,
         };
-        let policy = cam::policy(bucket, dir, actions, cos.policy.max_upload_bytes)?;
+        let policy = cam::policy(bucket, dir, actions, max_put)?;
         serde_json::to_string(&policy).map_err(|e| SignError::Internal(e.to_string()))
     }
 
     /// The key v5 signatures for `account` are made with: its temporary
     /// credentials in STS mode (so COS itself confines what the signature
     /// can do, unsigned headers included), else the root key.
-    async fn signing_key(&self, account: &str, now: u64) -> Result<SigningKey, SignError> {
+    /// `session` confines them to an upload session's directory instead
+    /// (reads and uploads only, PUTs up to its size).
+    async fn signing_key(
+        &self,
+        account: &str,
+        session: Option<(&CosDir, u64)>,
+        now: u64,
+    ) -> Result<SigningKey, SignError> {
         if self.mode == SigningMode::Root {
             return Ok(SigningKey {
                 credentials: self.cos.credentials.clone(),
@@ -472,16 +494,33 @@ impl Signing {
                 expires: u64::MAX,
             });
         }
-        let dir = self.cos.policy.scope.allowed(account)?;
-        let actions: Vec<CosAction> = self.cos.policy.allowed.iter().collect();
-        // Its own cache key: these credentials never leave the server, so
+        let (purpose, dir, actions, max_put) = match session {
+            None => (
+                SIGNING_PURPOSE,
+                self.cos.policy.scope.allowed(account)?,
+                self.cos.policy.allowed.iter().collect::<Vec<_>>(),
+                self.cos.policy.max_upload_bytes,
+            ),
+            Some((dir, max_put)) => (
+                SESSION_PURPOSE,
+                dir.clone(),
+                vec![
+                    CosAction::PutObject,
+                    CosAction::UploadPart,
+                    CosAction::GetObject,
+                    CosAction::HeadObject,
+                ],
+                max_put,
+            ),
+        };
+        // Their own cache keys: these credentials never leave the server, so
         // they are not charged to the quota (each signature is).
         let issued = self
             .sts
             .get(
                 account,
-                SIGNING_PURPOSE,
-                || self.cam_policy(&dir, &actions),
+                purpose,
+                || self.cam_policy(&dir, &actions, max_put),
                 now,
                 || async { Ok::<_, SignError>(()) },
             )
@@ -545,7 +584,9 @@ impl Signing {
         ttl: u64,
         now: u64,
     ) -> Result<(v5::Authorization, KeyTime, Option<String>), SignError> {
-        let signing = self.signing_key(account, now).await?;
+        let signing = self
+            .signing_key(account, Some((request.dir, request.max_put)), now)
+            .await?;
         let key_time = signing.window(now, ttl);
         let path = request.key.path();
         let signed = v5::Request {
@@ -614,6 +655,21 @@ impl Signing {
             v5::encode_key_path(key.as_str())
         )
     }
+}
+
+/// Whether `action` writes to the bucket: what, while a byte quota is on,
+/// only upload sessions sign.
+fn writes(action: CosAction) -> bool {
+    matches!(
+        action,
+        CosAction::PutObject
+            | CosAction::PostObject
+            | CosAction::UploadPart
+            | CosAction::InitiateMultipartUpload
+            | CosAction::CompleteMultipartUpload
+            | CosAction::AbortMultipartUpload
+            | CosAction::DeleteObject
+    )
 }
 
 /// The v5 signature of exactly what `grant` allows, on `path`.

@@ -73,6 +73,10 @@ pub struct UploadRow {
     pub etag: Option<String>,
     pub crc64: Option<String>,
     pub reason: Option<String>,
+    /// When the last signature made for it stops working.
+    pub signed_until: i64,
+    /// Until when an ended session still holds its bytes (0: nothing held).
+    pub held_until: i64,
 }
 
 /// The limits a new session is reserved against.
@@ -101,7 +105,7 @@ pub struct Verified {
 
 const COLUMNS: &str = "id, account_id, status, object_key, filename, size_bytes, content_type, \
      content_md5, profile, cos_upload_id, part_size, part_count, day, daily_bytes, storage_bytes, \
-     created_at, expires_at, completed_at, etag, crc64, reason";
+     created_at, expires_at, completed_at, etag, crc64, reason, signed_until, held_until";
 
 impl Store {
     /// Stores `upload` (status pending) after reserving its bytes against
@@ -154,7 +158,7 @@ impl Store {
             let storage = if quotas.storage.is_some() { size } else { 0 };
             sqlx::query(&format!(
                 "INSERT INTO uploads ({COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 0, 0)"
             ))
             .bind(&upload.id)
             .bind(&upload.account_id)
@@ -249,13 +253,27 @@ impl Store {
         rows.iter().map(upload_row).collect()
     }
 
-    /// pending → completed, with what COS verified. `false` when the session
-    /// was no longer pending (another request got there first).
+    /// Records that a signature for the session works until `until`.
+    pub async fn signed_upload(&self, id: &str, until: i64) -> Result<()> {
+        self.run("signed_upload", || async move {
+            sqlx::query("UPDATE uploads SET signed_until = $1 WHERE id = $2 AND signed_until < $1")
+                .bind(until)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// pending → completed, with what COS verified, unless the session
+    /// expired. `false` when it was no longer pending (another request, a
+    /// delete or the sweeper got there first).
     pub async fn complete_upload(&self, id: &str, verified: &Verified) -> Result<bool> {
         self.run("complete_upload", || async move {
             let done = sqlx::query(
                 "UPDATE uploads SET status = 'completed', etag = $1, crc64 = $2, completed_at = $3 \
-                 WHERE id = $4 AND status = 'pending'",
+                 WHERE id = $4 AND status = 'pending' AND expires_at >= $3",
             )
             .bind(&verified.etag)
             .bind(&verified.crc64)
@@ -268,27 +286,34 @@ impl Store {
         .await
     }
 
-    /// `from` → `to` (rejected, expired or deleted), giving back what the
-    /// session reserved: both quotas when it leaves `pending`, the stored
+    /// `from` → `to` (rejected, expired or deleted). What the session
+    /// reserved goes back: both quotas when it leaves `pending`, the stored
     /// bytes only when a completed upload is deleted (its bytes were
-    /// uploaded that day). `false` when it was not in `from`.
+    /// uploaded that day). While a signature made for the session still
+    /// works (`signed_until` after `now`), a client could still upload with
+    /// it: the bytes are held until then instead, and [`Store::release_held`]
+    /// gives them back once the sweeper has cleaned the key again. `false`
+    /// when the session was not in `from`.
     pub async fn end_upload(
         &self,
         id: &str,
         from: UploadStatus,
         to: UploadStatus,
         reason: Option<&str>,
+        now: i64,
     ) -> Result<bool> {
         self.run("end_upload", || async move {
             let mut tx = self.begin_write().await?;
             let moved = sqlx::query(
-                "UPDATE uploads SET status = $1, reason = COALESCE($2, reason) \
+                "UPDATE uploads SET status = $1, reason = COALESCE($2, reason), \
+                 held_until = CASE WHEN signed_until > $5 THEN signed_until ELSE 0 END \
                  WHERE id = $3 AND status = $4",
             )
             .bind(to.as_str())
             .bind(reason)
             .bind(id)
             .bind(from.as_str())
+            .bind(now)
             .execute(&mut *tx)
             .await?;
             if moved.rows_affected() != 1 {
@@ -296,29 +321,62 @@ impl Store {
                 return Ok(false);
             }
             let row = sqlx::query(
-                "SELECT account_id, day, daily_bytes, storage_bytes FROM uploads WHERE id = $1",
+                "SELECT account_id, day, daily_bytes, storage_bytes, held_until FROM uploads WHERE id = $1",
             )
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-            let account: String = row.try_get("account_id")?;
-            if from == UploadStatus::Pending {
-                release_daily(
-                    &mut tx,
-                    &account,
-                    row.try_get("day")?,
-                    row.try_get("daily_bytes")?,
-                )
-                .await?;
+            let held: i64 = row.try_get("held_until")?;
+            if held == 0 {
+                release(&mut tx, &row, from == UploadStatus::Pending).await?;
             }
-            let storage: i64 = row.try_get("storage_bytes")?;
-            if storage > 0 {
-                sqlx::query("UPDATE storage_quota SET bytes = bytes - $1 WHERE account_id = $2")
-                    .bind(storage)
-                    .bind(&account)
-                    .execute(&mut *tx)
-                    .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Sessions that ended while a signature still worked, whose signatures
+    /// have all stopped working by `now`: the sweeper cleans their keys at
+    /// COS again, then gives their bytes back.
+    pub async fn held_uploads(&self, now: i64, limit: i64) -> Result<Vec<UploadRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM uploads WHERE held_until > 0 AND held_until <= $1 \
+             ORDER BY held_until LIMIT $2"
+        );
+        let query = sqlx::query(&sql)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool);
+        let rows = self.timed("held_uploads", query).await?;
+        rows.iter().map(upload_row).collect()
+    }
+
+    /// Gives back what the ended session `id` held, once (`false` if
+    /// another replica did).
+    pub async fn release_held(&self, id: &str, held_until: i64) -> Result<bool> {
+        self.run("release_held", || async move {
+            let mut tx = self.begin_write().await?;
+            let cleared = sqlx::query(
+                "UPDATE uploads SET held_until = 0 WHERE id = $1 AND held_until = $2 AND held_until > 0",
+            )
+            .bind(id)
+            .bind(held_until)
+            .execute(&mut *tx)
+            .await?;
+            if cleared.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
             }
+            let row = sqlx::query(
+                "SELECT account_id, day, daily_bytes, storage_bytes, completed_at FROM uploads WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            // A session that never completed held both quotas.
+            let completed: Option<i64> = row.try_get("completed_at")?;
+            release(&mut tx, &row, completed.is_none()).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -338,21 +396,29 @@ impl Store {
     }
 }
 
-async fn release_daily(
-    tx: &mut Transaction<'static, Any>,
-    account: &str,
-    day: i64,
-    bytes: i64,
-) -> Result<()> {
-    if bytes > 0 {
+/// Gives back the stored bytes of `row` (a session's `account_id`, `day`,
+/// `daily_bytes`, `storage_bytes`), and its daily bytes too when `daily`
+/// (it never completed).
+async fn release(tx: &mut Transaction<'static, Any>, row: &AnyRow, daily: bool) -> Result<()> {
+    let account: String = row.try_get("account_id")?;
+    let daily_bytes: i64 = row.try_get("daily_bytes")?;
+    if daily && daily_bytes > 0 {
         sqlx::query(
             "UPDATE upload_quota SET bytes = bytes - $1 WHERE account_id = $2 AND day = $3",
         )
-        .bind(bytes)
-        .bind(account)
-        .bind(day)
+        .bind(daily_bytes)
+        .bind(&account)
+        .bind(row.try_get::<i64, _>("day")?)
         .execute(&mut **tx)
         .await?;
+    }
+    let storage: i64 = row.try_get("storage_bytes")?;
+    if storage > 0 {
+        sqlx::query("UPDATE storage_quota SET bytes = bytes - $1 WHERE account_id = $2")
+            .bind(storage)
+            .bind(&account)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
@@ -381,5 +447,7 @@ fn upload_row(row: &AnyRow) -> Result<UploadRow> {
         etag: row.try_get("etag")?,
         crc64: row.try_get("crc64")?,
         reason: row.try_get("reason")?,
+        signed_until: row.try_get("signed_until")?,
+        held_until: row.try_get("held_until")?,
     })
 }

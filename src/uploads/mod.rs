@@ -22,7 +22,7 @@ use crate::{
     config::{CosSettings, UploadSettings},
     cos_client::{CosClient, CosError, Part},
     metrics::Metrics,
-    paths::ObjectKey,
+    paths::{CosDir, ObjectKey, UploadScope},
     policy::signing::RequestToSign,
     signer::hex,
     signing::{self, ExactRequest, Signing},
@@ -37,6 +37,9 @@ const MAX_PARTS_PER_REQUEST: usize = 100;
 /// How long a signed PUT or part lives.
 const UPLOAD_SIGNATURE_TTL: u64 = 900;
 const SECONDS_PER_DAY: u64 = 86_400;
+/// COS refuses a PUT with this header set to `true` when the key exists:
+/// signed into every session PUT, so a verified object is never replaced.
+const FORBID_OVERWRITE: &str = "x-cos-forbid-overwrite";
 /// The longest filename kept.
 const MAX_FILENAME_BYTES: usize = 255;
 
@@ -67,6 +70,8 @@ pub struct Session {
     /// The planned parts COS holds, for a pending multipart upload (when
     /// asked for).
     pub parts_present: Option<Vec<u64>>,
+    /// A presigned GET of a completed upload.
+    pub download: Option<SignedRequest>,
 }
 
 /// Upload sessions over the store, COS and the signer.
@@ -160,6 +165,8 @@ impl Uploads {
             etag: None,
             crc64: None,
             reason: None,
+            signed_until: 0,
+            held_until: 0,
         };
         let quotas = Quotas {
             daily: self.cos.daily_upload_bytes.map(|n| n as i64),
@@ -200,6 +207,7 @@ impl Uploads {
                             UploadStatus::Pending,
                             UploadStatus::Rejected,
                             Some("COS could not start the upload"),
+                            now as i64,
                         )
                         .await?;
                     return Err(e.into());
@@ -228,8 +236,6 @@ impl Uploads {
                 "ask for 1 to {MAX_PARTS_PER_REQUEST} part numbers at once"
             )));
         }
-        let key =
-            ObjectKey::parse(&row.object_key).map_err(|e| UploadError::Internal(e.to_string()))?;
         let mut signed = Vec::with_capacity(numbers.len());
         for &number in numbers {
             let number = u64::try_from(number)
@@ -244,22 +250,22 @@ impl Uploads {
             self.signing.limit_part(account)?;
             let length = part_length(&row, number).to_string();
             let part = number.to_string();
-            let request = ExactRequest {
-                method: "put",
-                key: &key,
-                query: &[("partNumber", &part), ("uploadId", &upload_id)],
-                headers: &[("content-length", &length)],
-            };
-            let presigned = self
-                .signing
-                .presign_exact(account, request, UPLOAD_SIGNATURE_TTL, now)
+            let (url, _, end) = self
+                .sign(
+                    &row,
+                    "put",
+                    &[("partNumber", &part), ("uploadId", &upload_id)],
+                    &[("content-length", &length)],
+                    false,
+                    now,
+                )
                 .await?;
             signed.push((
                 number,
                 SignedRequest {
-                    url: presigned.url,
+                    url,
                     headers: vec![("Content-Length".into(), length)],
-                    expired_time: presigned.key_time.end,
+                    expired_time: end,
                 },
             ));
         }
@@ -301,9 +307,15 @@ impl Uploads {
                 .map(|(_, v)| v.as_str())
         };
         if let Some((extra, _)) = headers.iter().find(|(n, _)| {
-            !["content-length", "content-type", "content-md5", "host"]
-                .iter()
-                .any(|known| n.eq_ignore_ascii_case(known))
+            ![
+                "content-length",
+                "content-type",
+                "content-md5",
+                "host",
+                FORBID_OVERWRITE,
+            ]
+            .iter()
+            .any(|known| n.eq_ignore_ascii_case(known))
         }) {
             return refuse(format!(
                 "the header {extra:?} is not part of this session's upload"
@@ -317,10 +329,10 @@ impl Uploads {
                 self.cos.host()
             ));
         }
-        let object =
-            ObjectKey::parse(&row.object_key).map_err(|e| UploadError::Internal(e.to_string()))?;
         let (length, part, upload_id) = if row.part_count > 1 {
-            let upload_id = row.cos_upload_id.clone().unwrap_or_default();
+            let Some(upload_id) = row.cos_upload_id.clone() else {
+                return refuse("the multipart upload was not started at COS".into());
+            };
             let part = query
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case("partnumber"))
@@ -354,6 +366,11 @@ impl Uploads {
             if row.content_md5.is_some() && header("content-md5") != row.content_md5.as_deref() {
                 return refuse("send the Content-MD5 this session declared".into());
             }
+            if header(FORBID_OVERWRITE) != Some("true") {
+                return refuse(format!(
+                    "send {FORBID_OVERWRITE}: true (pass it to the SDK in Headers): a verified object is never replaced"
+                ));
+            }
             self.signing.limit(account)?;
             (row.size_bytes as u64, None, String::new())
         };
@@ -364,6 +381,7 @@ impl Uploads {
         let mut signed_headers = vec![("content-length", length.as_str())];
         if part.is_none() {
             signed_headers.push(("content-type", row.content_type.as_str()));
+            signed_headers.push((FORBID_OVERWRITE, "true"));
         }
         if let Some(md5) = header("content-md5") {
             signed_headers.push(("content-md5", md5));
@@ -376,16 +394,10 @@ impl Uploads {
             }
             None => &[],
         };
-        let request = ExactRequest {
-            method: "put",
-            key: &object,
-            query,
-            headers: &signed_headers,
-        };
-        Ok(self
-            .signing
-            .authorize_exact(account, request, UPLOAD_SIGNATURE_TTL, now)
-            .await?)
+        let (_, signed, _) = self
+            .sign(&row, "put", query, &signed_headers, true, now)
+            .await?;
+        signed.ok_or_else(|| UploadError::Internal("no header signature".into()))
     }
 
     /// Verifies the upload at COS and records it: completed, or rejected
@@ -396,6 +408,7 @@ impl Uploads {
         id: &str,
         now: u64,
     ) -> Result<Session, UploadError> {
+        self.signing.limit(account)?;
         let row = self.owned(account, id).await?;
         match row.status {
             UploadStatus::Completed => return self.session(row, now, false).await,
@@ -446,12 +459,24 @@ impl Uploads {
         if self.store.complete_upload(id, &verified).await? {
             self.metrics.upload("completed", declared);
         }
+        // Not completed: another request, a delete or the sweeper ended it
+        // first, or it expired meanwhile; say what it is now.
         let row = self.owned(account, id).await?;
-        self.session(row, now, false).await
+        match row.status {
+            UploadStatus::Completed => self.session(row, now, false).await,
+            UploadStatus::Pending => {
+                self.expire(&row, now).await?;
+                Err(UploadError::Expired)
+            }
+            UploadStatus::Expired => Err(UploadError::Expired),
+            UploadStatus::Rejected => Err(UploadError::Mismatch(row.reason.unwrap_or_default())),
+            UploadStatus::Deleted => Err(UploadError::NotFound),
+        }
     }
 
     /// The session, with a fresh PUT or the parts COS holds while pending.
     pub async fn get(&self, account: &str, id: &str, now: u64) -> Result<Session, UploadError> {
+        self.signing.limit(account)?;
         let row = self.owned(account, id).await?;
         if row.status == UploadStatus::Pending && row.expires_at < now as i64 {
             self.expire(&row, now).await?;
@@ -498,36 +523,70 @@ impl Uploads {
     /// Aborts a pending upload or deletes a completed one, at COS with
     /// cosgate's key, releasing the bytes. Deleting again answers the same.
     pub async fn delete(&self, account: &str, id: &str, now: u64) -> Result<Session, UploadError> {
-        let row = self.owned(account, id).await?;
-        match row.status {
-            UploadStatus::Pending => {
+        self.signing.limit(account)?;
+        // The state is claimed first, then COS is cleaned: a completion
+        // racing the delete finds the session no longer pending.
+        for _ in 0..2 {
+            let row = self.owned(account, id).await?;
+            let from = row.status;
+            if !matches!(from, UploadStatus::Pending | UploadStatus::Completed) {
+                return self.session(row, now, false).await;
+            }
+            if self
+                .store
+                .end_upload(id, from, UploadStatus::Deleted, None, now as i64)
+                .await?
+            {
                 self.clean_at_cos(&row, now).await?;
-                self.store
-                    .end_upload(id, UploadStatus::Pending, UploadStatus::Deleted, None)
-                    .await?;
+                self.metrics.upload("deleted", 0);
+                break;
             }
-            UploadStatus::Completed => {
-                self.client.delete(&row.object_key, now).await?;
-                self.store
-                    .end_upload(id, UploadStatus::Completed, UploadStatus::Deleted, None)
-                    .await?;
-            }
-            UploadStatus::Rejected | UploadStatus::Expired | UploadStatus::Deleted => {}
         }
-        self.metrics.upload("deleted", 0);
         let row = self.owned(account, id).await?;
         self.session(row, now, false).await
+    }
+
+    /// The sweeper's round: pending sessions past their expiry are expired
+    /// (cleaned at COS, bytes released), and ended sessions whose last
+    /// signature has stopped working are cleaned at COS once more (what
+    /// was uploaded with it after the end goes too) before their held bytes
+    /// are given back. State changes are conditional, so several replicas
+    /// sweeping at once clean twice at worst and release once.
+    pub async fn sweep(&self, now: u64) -> Result<(usize, usize), UploadError> {
+        const BATCH: i64 = 100;
+        let expired = self.store.expired_uploads(now as i64, BATCH).await?;
+        for row in &expired {
+            self.expire(row, now).await?;
+        }
+        let held = self.store.held_uploads(now as i64, BATCH).await?;
+        let mut released = 0;
+        for row in &held {
+            self.clean_at_cos(row, now).await?;
+            if self.store.release_held(&row.id, row.held_until).await? {
+                released += 1;
+            }
+        }
+        if !expired.is_empty() || released > 0 {
+            tracing::info!(expired = expired.len(), released, "upload sweeper");
+        }
+        Ok((expired.len(), released))
     }
 
     /// Cleans an expired pending session at COS and releases its bytes
     /// (the sweeper's job, done here too when a client meets one).
     pub async fn expire(&self, row: &UploadRow, now: u64) -> Result<(), UploadError> {
-        self.clean_at_cos(row, now).await?;
         if self
             .store
-            .end_upload(&row.id, UploadStatus::Pending, UploadStatus::Expired, None)
+            .end_upload(
+                &row.id,
+                UploadStatus::Pending,
+                UploadStatus::Expired,
+                None,
+                now as i64,
+            )
             .await?
         {
+            self.clean_at_cos(row, now).await?;
             self.metrics.upload("expired", 0);
         }
         Ok(())
@@ -593,7 +652,6 @@ impl Uploads {
 
     /// Deletes what COS holds for `row` and records why it was rejected.
     async fn reject(&self, row: &UploadRow, why: &str, now: u64) -> Result<(), UploadError> {
-        self.clean_at_cos(row, now).await?;
         if self
             .store
             .end_upload(
@@ -601,9 +659,11 @@ impl Uploads {
                 UploadStatus::Pending,
                 UploadStatus::Rejected,
                 Some(why),
+                now as i64,
             )
             .await?
         {
+            self.clean_at_cos(row, now).await?;
             tracing::warn!(upload = %row.id, reason = why, "upload rejected");
             self.metrics.upload("rejected", 0);
         }
@@ -655,9 +715,18 @@ impl Uploads {
     ) -> Result<Session, UploadError> {
         let mut session = Session {
             put: None,
+            download: None,
             parts_present: None,
             row,
         };
+        if session.row.status == UploadStatus::Completed {
+            let (url, _, end) = self.sign(&session.row, "get", &[], &[], false, now).await?;
+            session.download = Some(SignedRequest {
+                url,
+                headers: Vec::new(),
+                expired_time: end.max(now + 1),
+            });
+        }
         if session.row.status != UploadStatus::Pending {
             return Ok(session);
         }
@@ -678,42 +747,95 @@ impl Uploads {
             return Ok(session);
         }
         let row = &session.row;
-        let key =
-            ObjectKey::parse(&row.object_key).map_err(|e| UploadError::Internal(e.to_string()))?;
         let length = row.size_bytes.to_string();
         let mut headers = vec![
             ("content-length", length.as_str()),
             ("content-type", row.content_type.as_str()),
+            (FORBID_OVERWRITE, "true"),
         ];
         if let Some(md5) = &row.content_md5 {
             headers.push(("content-md5", md5.as_str()));
         }
-        let request = ExactRequest {
-            method: "put",
-            key: &key,
-            query: &[],
-            headers: &headers,
-        };
-        let presigned = self
-            .signing
-            .presign_exact(&row.account_id, request, UPLOAD_SIGNATURE_TTL, now)
-            .await?;
+        let (url, _, end) = self.sign(row, "put", &[], &headers, false, now).await?;
         let mut sent = vec![
             ("Content-Length".to_string(), length.clone()),
             ("Content-Type".to_string(), row.content_type.clone()),
+            (FORBID_OVERWRITE.to_string(), "true".to_string()),
         ];
         if let Some(md5) = &row.content_md5 {
             sent.push(("Content-MD5".to_string(), md5.clone()));
         }
         session.put = Some(SignedRequest {
-            url: presigned.url,
+            url,
             headers: sent,
-            expired_time: presigned.key_time.end,
+            expired_time: end,
         });
         Ok(session)
     }
 
-    /// `{home}/{yyyy}/{mm}/{id}.{ext}`.
+    /// `{UPLOAD_SESSION_ROOT}/{account}`: the account's sessions' directory,
+    /// which no other grant writes in.
+    fn session_dir(&self, account: &str) -> Result<CosDir, UploadError> {
+        let scope = UploadScope {
+            root: self.settings.session_root.clone(),
+            per_account: true,
+        };
+        scope
+            .home(account)
+            .map_err(|e| UploadError::InvalidRequest(e.to_string()))
+    }
+
+    /// Signs a request on the session's key: with credentials confined to
+    /// the session's directory in STS mode, never past the session's
+    /// expiry, and, for anything but a read, recorded (`signed_until`), so
+    /// that a session ended earlier holds its bytes until no signature for
+    /// it works. A URL, or with `header_form` an `Authorization`.
+    async fn sign(
+        &self,
+        row: &UploadRow,
+        method: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        header_form: bool,
+        now: u64,
+    ) -> Result<(String, Option<signing::SignedRequest>, u64), UploadError> {
+        let key =
+            ObjectKey::parse(&row.object_key).map_err(|e| UploadError::Internal(e.to_string()))?;
+        let dir = self.session_dir(&row.account_id)?;
+        let ttl = if method == "get" {
+            UPLOAD_SIGNATURE_TTL
+        } else {
+            UPLOAD_SIGNATURE_TTL.min((row.expires_at as u64).saturating_sub(now).max(1))
+        };
+        let request = ExactRequest {
+            method,
+            key: &key,
+            query,
+            headers,
+            dir: &dir,
+            max_put: self.settings.part_bytes,
+        };
+        let (url, signed, end) = if header_form {
+            let signed = self
+                .signing
+                .authorize_exact(&row.account_id, request, ttl, now)
+                .await?;
+            let end = signed.key_time.end;
+            (String::new(), Some(signed), end)
+        } else {
+            let presigned = self
+                .signing
+                .presign_exact(&row.account_id, request, ttl, now)
+                .await?;
+            (presigned.url, None, presigned.key_time.end)
+        };
+        if method != "get" {
+            self.store.signed_upload(&row.id, end as i64).await?;
+        }
+        Ok((url, signed, end))
+    }
+
+    /// `{session dir}/{yyyy}/{mm}/{id}.{ext}`.
     fn key_for(
         &self,
         account: &str,
@@ -721,12 +843,7 @@ impl Uploads {
         content_type: &str,
         now: u64,
     ) -> Result<ObjectKey, UploadError> {
-        let home = self
-            .cos
-            .policy
-            .scope
-            .home(account)
-            .map_err(|e| UploadError::InvalidRequest(e.to_string()))?;
+        let home = self.session_dir(account)?;
         let date = time::OffsetDateTime::from_unix_timestamp(now as i64)
             .map_err(|e| UploadError::Internal(e.to_string()))?;
         let key = format!(

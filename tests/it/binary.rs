@@ -633,13 +633,14 @@ async fn upload_sessions_survive_kill_9_between_create_and_complete() {
 
     let restarted = serve(dir.path(), &vars);
     let base = restarted.base.clone();
-    let put = client
-        .put(single["put"]["url"].as_str().unwrap())
-        .header("Content-Type", "image/jpeg")
-        .body(small.clone())
-        .send()
-        .await
-        .unwrap();
+    // Exactly the headers the session signed (reqwest sets the length).
+    let mut put = client.put(single["put"]["url"].as_str().unwrap());
+    for (name, value) in single["put"]["headers"].as_object().unwrap() {
+        if !name.eq_ignore_ascii_case("content-length") {
+            put = put.header(name.as_str(), value.as_str().unwrap());
+        }
+    }
+    let put = put.body(small.clone()).send().await.unwrap();
     assert_eq!(put.status(), 200);
     let id = multi["id"].as_str().unwrap();
     let parts: serde_json::Value = client

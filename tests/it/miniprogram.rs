@@ -246,8 +246,17 @@ async fn the_shipped_example_uploads_through_sessions() {
         let upload = &step["upload"];
         assert_eq!(upload["status"], "completed", "{report}");
         assert_eq!(upload["size_bytes"], std::fs::metadata(file).unwrap().len());
-        let (status, bytes) = fetch_bytes(&app, &account, upload["key"].as_str().unwrap()).await;
-        assert_eq!(status, 200);
+        assert!(
+            upload["key"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("sessions/{account}/"))
+        );
+        let got = reqwest::get(upload["download_url"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(got.status(), 200);
+        let bytes = got.bytes().await.unwrap().to_vec();
         assert!(bytes == std::fs::read(file).unwrap(), "the bytes differ");
     }
     assert_eq!(report["steps"][2]["ok"], false);

@@ -164,6 +164,15 @@ async fn send(signed: &Value, body: Vec<u8>, replace: &[(&str, &str)]) -> u16 {
     req.body(body).send().await.unwrap().status().as_u16()
 }
 
+/// A completed upload's bytes, through its `download_url`.
+async fn download(answer: &Value) -> (u16, Vec<u8>) {
+    let url = answer["download_url"]
+        .as_str()
+        .expect("a completed upload has a download_url");
+    let got = reqwest::get(url).await.unwrap();
+    (got.status().as_u16(), got.bytes().await.unwrap().to_vec())
+}
+
 async fn sign_parts(app: &TestApp, account: &str, id: &str, numbers: &[i64]) -> reqwest::Response {
     app.post_as(
         account,
@@ -206,7 +215,7 @@ async fn a_single_upload_is_verified_at_cos_and_recorded() {
     let key = answer["key"].as_str().unwrap();
     let id = answer["id"].as_str().unwrap();
     assert!(
-        key.starts_with("uploads/acc1/") && key.ends_with(&format!("/{id}.jpg")),
+        key.starts_with("sessions/acc1/") && key.ends_with(&format!("/{id}.jpg")),
         "{key}"
     );
     assert!(!key.contains("cat") && !key.contains(".."), "{key}");
@@ -223,9 +232,14 @@ async fn a_single_upload_is_verified_at_cos_and_recorded() {
     assert!(done.get("put").is_none());
     let again: Value = complete(&app, "acc1", id).await.json().await.unwrap();
     assert_eq!(again, done, "completing twice answers the same");
-    let (status, back) = fetch_bytes(&app, "acc1", key).await;
+    assert!(key.starts_with("sessions/acc1/"), "{key}");
+    let (status, back) = download(&done).await;
     assert_eq!(status, 200);
     assert!(back == data, "the bytes differ");
+    // The same signed PUT cannot replace what was verified.
+    assert_eq!(send(put, bytes(data.len(), 99), &[]).await, 409);
+    let (_, still) = download(&done).await;
+    assert!(still == data, "not replaced");
     let listed: Value = call(&app, "acc1", reqwest::Method::GET, UPLOADS)
         .await
         .json()
@@ -289,7 +303,7 @@ async fn a_multipart_upload_is_planned_signed_per_part_and_completed_by_cosgate(
     let done: Value = complete(&app, "acc1", &id).await.json().await.unwrap();
     assert_eq!(done["status"], "completed", "{done}");
     assert!(done["etag"].as_str().unwrap().ends_with("-4"), "{done}");
-    let (status, back) = fetch_bytes(&app, "acc1", done["key"].as_str().unwrap()).await;
+    let (status, back) = download(&done).await;
     assert_eq!(status, 200);
     assert!(back == data, "the bytes differ");
 }
@@ -354,9 +368,12 @@ async fn cos_refuses_every_body_but_the_declared_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_replaced_before_completion_is_rejected_and_deleted() {
+    // Sessions in the upload root, which other grants write too: the
+    // misconfiguration under which another path exists.
     let Some((_cos, app)) = world(&[
         ("QCOS_STORAGE_BYTES_PER_ACCOUNT", "100000"),
         ("QCOS_ALLOW_UNMETERED_GRANTS", "true"),
+        ("UPLOAD_SESSION_ROOT", "/uploads"),
     ])
     .await
     else {
@@ -410,14 +427,15 @@ async fn an_object_replaced_before_completion_is_rejected_and_deleted() {
     .await
     .unwrap();
     assert_eq!(state["status"], "rejected");
-    // Its bytes were given back: the whole storage quota fits again.
-    let fits = create(
+    // Its PUT still works until it expires, so its bytes stay held until
+    // then (the sweeper gives them back; see the test below).
+    let held = create(
         &app,
         "acc1",
         json!({"filename": "b.jpg", "size_bytes": 100000, "content_type": "image/jpeg"}),
     )
     .await;
-    assert_eq!(fits.status(), 201);
+    assert_refused(held, 403, "storage_quota_exceeded").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -534,12 +552,29 @@ async fn with_a_quota_on_unmetered_grants_need_a_session() {
         )
         .await;
     assert_refused(resp, 403, "upload_session_required").await;
-    // What is counted in bytes is still signed: an exact presigned PUT.
+    // Nor a presigned PUT or an exact-key form, whose bytes no session holds.
     let resp = app
         .post_as(
             "acc1",
             "/v1/qc_cos/presigned_url",
             json!({"method": "put", "key": "uploads/acc1/a", "content_length": 5}),
+        )
+        .await;
+    assert_refused(resp, 403, "upload_session_required").await;
+    let resp = app
+        .post_as(
+            "acc1",
+            "/v1/qc_cos/post_policy",
+            json!({"key": "uploads/acc1/a"}),
+        )
+        .await;
+    assert_refused(resp, 403, "upload_session_required").await;
+    // Reads are signed as before.
+    let resp = app
+        .post_as(
+            "acc1",
+            "/v1/qc_cos/presigned_url",
+            json!({"method": "get", "key": "uploads/acc1/a"}),
         )
         .await;
     assert_eq!(resp.status(), 200);
@@ -608,14 +643,16 @@ async fn quotas_hold_under_concurrency(database_url: &str, account: &str) {
     .await
     .unwrap();
     assert_eq!(deleted["status"], "deleted");
-    assert_eq!(store.stored_bytes(account).await.unwrap(), 9_000);
+    // Its signed PUT still works for a while: its bytes stay held, on both
+    // quotas, until the sweeper gives them back.
+    assert_eq!(store.stored_bytes(account).await.unwrap(), 10_000);
     let again = create(
         app,
         account,
         json!({"filename": "x.jpg", "size_bytes": 1000, "content_type": "image/jpeg"}),
     )
     .await;
-    assert_eq!(again.status(), 201);
+    assert_refused(again, 429, "quota_exceeded").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -637,7 +674,9 @@ async fn quotas_hold_under_concurrency_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completion_that_reached_cos_but_not_the_store_is_finished_on_retry() {
-    let Some((_cos, app)) = world(&[]).await else {
+    // Another path to the session's upload exists only with sessions in the
+    // upload root.
+    let Some((_cos, app)) = world(&[("UPLOAD_SESSION_ROOT", "/uploads")]).await else {
         return;
     };
     let part = 1024 * 1024;
@@ -705,7 +744,7 @@ async fn a_completion_that_reached_cos_but_not_the_store_is_finished_on_retry() 
     assert_eq!(done_at_cos.status(), 200);
     let done: Value = complete(&app, "acc1", id).await.json().await.unwrap();
     assert_eq!(done["status"], "completed", "{done}");
-    let (status, back) = fetch_bytes(&app, "acc1", key).await;
+    let (status, back) = download(&done).await;
     assert_eq!(status, 200);
     assert!(back == data);
 }
@@ -774,11 +813,9 @@ async fn the_js_sdk_uploads_through_sessions() {
     assert_eq!(report["small"]["status"], "completed", "{report}");
     assert_eq!(report["parts_present"], json!([1, 2, 3]), "{report}");
     assert_eq!(report["large"]["status"], "completed", "{report}");
-    for (key, file) in [
-        (&report["small"]["key"], &small),
-        (&report["large"]["key"], &large),
-    ] {
-        let (status, back) = fetch_bytes(&app, "acc1", key.as_str().unwrap()).await;
+    for (upload, file) in [(&report["small"], &small), (&report["large"], &large)] {
+        let key = &upload["key"];
+        let (status, back) = download(upload).await;
         assert_eq!(status, 200);
         assert!(
             back == std::fs::read(file).unwrap(),
@@ -828,4 +865,84 @@ async fn a_cos_that_does_not_answer_is_503_and_gives_the_bytes_back() {
     .await;
     let resp = complete(&app, "acc1", single["id"].as_str().unwrap()).await;
     assert_refused(resp, 503, "cos_unavailable").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_holds_its_bytes_until_its_signatures_stop_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("h.db").display());
+    let Some((_cos, app)) = world(&[
+        ("DATABASE_URL", db.as_str()),
+        ("QCOS_STORAGE_BYTES_PER_ACCOUNT", "100000"),
+        ("UPLOAD_TTL", "2"),
+        ("UPLOAD_SWEEP_SECONDS", "1"),
+        // To read the key back with a presigned GET.
+        ("UPLOAD_SESSION_ROOT", "/uploads"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let store = Store::connect(&db).await.unwrap();
+    let data = bytes(40_000, 11);
+    let answer = created(
+        &app,
+        "acc1",
+        json!({"filename": "a.jpg", "size_bytes": data.len(), "content_type": "image/jpeg"}),
+    )
+    .await;
+    let (id, key) = (
+        answer["id"].as_str().unwrap(),
+        answer["key"].as_str().unwrap(),
+    );
+    assert!(
+        answer["put"]["expired_time"].as_i64().unwrap() <= answer["expires_time"].as_i64().unwrap()
+    );
+    let deleted: Value = call(
+        &app,
+        "acc1",
+        reqwest::Method::DELETE,
+        &format!("{UPLOADS}/{id}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(deleted["status"], "deleted");
+    // The PUT signed before the delete still works at COS: its bytes stay
+    // counted.
+    assert_eq!(send(&answer["put"], data, &[]).await, 200);
+    assert_eq!(store.stored_bytes("acc1").await.unwrap(), 40_000, "held");
+    // Once it stops working, the sweeper cleans the key and gives them back.
+    let started = std::time::Instant::now();
+    while store.stored_bytes("acc1").await.unwrap() != 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "never released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (status, _) = fetch_bytes(&app, "acc1", key).await;
+    assert_eq!(status, 404, "what was put after the delete is gone");
+    // A session nobody completes expires on its own, cleaned the same way.
+    let forgotten = created(
+        &app,
+        "acc1",
+        json!({"filename": "b.jpg", "size_bytes": 10, "content_type": "image/jpeg"}),
+    )
+    .await;
+    let id = forgotten["id"].as_str().unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let row = store.upload(id).await.unwrap().unwrap();
+        if row.status == cosgate::store::UploadStatus::Expired && row.held_until == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "never swept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(store.stored_bytes("acc1").await.unwrap(), 0);
 }

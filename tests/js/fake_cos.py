@@ -5,7 +5,8 @@ check each other.
 
 PUT /key stores the body and its Content-Type (a Content-MD5 must match the
 body: 400 BadDigest); GET /key returns it, HEAD /key its size, type and
-ETag, DELETE /key removes it; all need a valid signature,
+ETag, DELETE /key removes it; `x-cos-forbid-overwrite: true` refuses a PUT
+over an existing object (409 FileAlreadyExists); all need a valid signature,
 in the Authorization header or (presigned) in the query string. A body whose
 length differs from a signed Content-Length is refused. Multipart uploads
 work as COS documents them: GET /?uploads&prefix= (ListMultipartUploads),
@@ -217,6 +218,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(200, extra={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
             return
         if self.authorized(body):
+            if self.headers.get("x-cos-forbid-overwrite", "").lower() == "true" and unquote(urlsplit(self.path).path) in objects:
+                return self.reply(409, b"<Error><Code>FileAlreadyExists</Code></Error>")
             md5 = self.headers.get("Content-MD5")
             if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
                 return self.reply(400, b"<Error><Code>BadDigest</Code></Error>")

@@ -61,13 +61,16 @@ async function start(file, type, profile) {
   try {
     // One PUT, the type passed to the SDK so the signed Content-Type is sent.
     const small = await start(smallFile, "image/jpeg");
-    const put = await call("putObject", { ...BUCKET, Key: session.key, Body: new Blob([small]), ContentType: "image/jpeg" });
+    const put = await call("putObject", { ...BUCKET, Key: session.key, Body: new Blob([small]), ContentType: "image/jpeg",
+                                          Headers: { "x-cos-forbid-overwrite": "true" } });
     report.put = put.err ? { error: String(put.err.message || put.err.error) } : { status: put.data.statusCode };
     // The same session cannot sign another key.
-    const elsewhere = await call("putObject", { ...BUCKET, Key: session.key + ".other", Body: new Blob([small]), ContentType: "image/jpeg" });
+    const elsewhere = await call("putObject", { ...BUCKET, Key: session.key + ".other", Body: new Blob([small]), ContentType: "image/jpeg",
+                                                Headers: { "x-cos-forbid-overwrite": "true" } });
     report.put_elsewhere = elsewhere.err ? "refused" : "stored";
     const done = await cosgateCall("POST", `/v1/uploads/${session.id}/complete`);
-    report.small = { status: done.body.status, key: done.body.key, size: done.body.size_bytes, etag: done.body.etag };
+    report.small = { status: done.body.status, key: done.body.key, size: done.body.size_bytes, etag: done.body.etag,
+                     download_url: done.body.download_url };
 
     // Parts of the upload cosgate initiated, with its UploadId.
     const large = await start(largeFile, "video/mp4", "video");
@@ -85,7 +88,8 @@ async function start(file, type, profile) {
     const info = await cosgateCall("GET", `/v1/uploads/${session.id}`);
     report.parts_present = info.body.multipart && info.body.multipart.parts_present;
     const finished = await cosgateCall("POST", `/v1/uploads/${session.id}/complete`);
-    report.large = { status: finished.body.status, key: finished.body.key, etag: finished.body.etag };
+    report.large = { status: finished.body.status, key: finished.body.key, etag: finished.body.etag,
+                     download_url: finished.body.download_url };
   } catch (e) {
     report.error = String(e && e.stack || e);
   }

@@ -492,6 +492,9 @@ pub struct Upload {
     /// Why a session was rejected.
     #[oai(deserialize_with = "Self::json_reason")]
     pub reason: Option<String>,
+    /// A presigned GET of a completed upload, valid for 15 minutes.
+    #[oai(deserialize_with = "Self::json_download_url")]
+    pub download_url: Option<String>,
     #[oai(deserialize_with = "Self::json_put")]
     pub put: Option<SignedPut>,
     #[oai(deserialize_with = "Self::json_multipart")]
@@ -554,6 +557,11 @@ impl Upload {
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<Option<String>> {
         crate::api::json::strings("reason", value)
+    }
+    fn json_download_url(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("download_url", value)
     }
     fn json_put(
         value: Option<serde_json::Value>,
