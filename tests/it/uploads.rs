@@ -946,3 +946,54 @@ async fn an_ended_session_holds_its_bytes_until_its_signatures_stop_working() {
     }
     assert_eq!(store.stored_bytes("acc1").await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_sts_mode_sessions_are_signed_with_credentials_confined_to_the_session_directory() {
+    let Some((_sts, _cos, app)) = crate::sts::sts_world().await else {
+        return;
+    };
+    let data = bytes(64 * 1024, 12);
+    let answer = created(
+        &app,
+        "acc1",
+        json!({"filename": "s.jpg", "size_bytes": data.len(), "content_type": "image/jpeg"}),
+    )
+    .await;
+    let url = answer["put"]["url"].as_str().unwrap();
+    assert!(
+        url.contains("q-ak=AKIDtmp") && url.contains("x-cos-security-token="),
+        "{url}"
+    );
+    // An unsigned copy from another account's object is refused by COS:
+    // the credentials reach only the session's directory.
+    let mut req = reqwest::Client::new().put(url);
+    for (name, value) in answer["put"]["headers"].as_object().unwrap() {
+        if !name.eq_ignore_ascii_case("content-length") {
+            req = req.header(name.as_str(), value.as_str().unwrap());
+        }
+    }
+    let copied = req
+        .header(
+            "x-cos-copy-source",
+            "examplebucket-1250000000.cos.ap-guangzhou.myqcloud.com/uploads/acc2/secret.jpg",
+        )
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        copied.status(),
+        403,
+        "a copy from outside the session directory"
+    );
+    assert_eq!(send(&answer["put"], data.clone(), &[]).await, 200);
+    let done: Value = complete(&app, "acc1", answer["id"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    let (status, back) = download(&done).await;
+    assert_eq!(status, 200);
+    assert!(back == data);
+}

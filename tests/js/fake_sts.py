@@ -81,7 +81,10 @@ def check_policy(policy):
         if not all(a.startswith("name/cos:") and "*" not in a for a in st.get("action", [])):
             return "named COS actions only"
         for r in st.get("resource", []):
-            head, _, path = r.partition("/uploads/")
+            # One account's directory below the upload root, or below the
+            # upload sessions' root.
+            root = "/sessions/" if "/sessions/" in r else "/uploads/"
+            head, _, path = r.partition(root)
             if not head.startswith("qcs::cos:") or not path.endswith("/*") or "*" in path[:-2]:
                 return f"resource {r} is not one account's directory"
     return None
