@@ -51,14 +51,7 @@ impl CosApi for Handlers {
             .signing
             .sign_request(&claims.sub, asked.as_request(), asked.sign_host, unix_now())
             .await?;
-        Ok(CosAuthorization {
-            authorization: signed.authorization,
-            start_time: signed.key_time.start as i64,
-            expired_time: signed.key_time.end as i64,
-            host: signed.host,
-            url: signed.url,
-            security_token: signed.security_token,
-        })
+        Ok(authorization(signed))
     }
 
     async fn create_presigned_url(
@@ -130,6 +123,18 @@ impl CosApi for Handlers {
             region: issued.region,
             allow_prefix: issued.allow_prefix,
         })
+    }
+}
+
+/// A signed request as the contract answers it.
+pub(super) fn authorization(signed: crate::signing::SignedRequest) -> CosAuthorization {
+    CosAuthorization {
+        authorization: signed.authorization,
+        start_time: signed.key_time.start as i64,
+        expired_time: signed.key_time.end as i64,
+        host: signed.host,
+        url: signed.url,
+        security_token: signed.security_token,
     }
 }
 

@@ -102,14 +102,7 @@ impl UploadsApi for Handlers {
             .uploads
             .authorize(&claims.sub, &upload_id, asked.as_request(), unix_now())
             .await?;
-        Ok(CosAuthorization {
-            authorization: signed.authorization,
-            start_time: signed.key_time.start as i64,
-            expired_time: signed.key_time.end as i64,
-            host: signed.host,
-            url: signed.url,
-            security_token: signed.security_token,
-        })
+        Ok(super::cos::authorization(signed))
     }
 
     async fn complete_upload(&self, claims: Claims, upload_id: String) -> Result<Upload, ApiError> {

@@ -49,6 +49,16 @@ async fn run_example(
     .await
 }
 
+/// The fake COS, and cosgate with it as the bucket's endpoint and `vars`.
+async fn with_fake_cos(vars: &[(&str, &str)]) -> (FakeCos, TestApp) {
+    let cos = start_fake_cos();
+    let endpoint = format!("http://{}", cos.host);
+    let mut all = vec![("QCOS_ENDPOINT", endpoint.as_str())];
+    all.extend_from_slice(vars);
+    let app = spawn_app_with(&all).await;
+    (cos, app)
+}
+
 fn wx_sdk_ready() -> bool {
     js_tooling_ready()
         && crate::fakes::js_dir()
@@ -103,9 +113,7 @@ async fn the_shipped_example_uploads_small_and_large_pictures_with_the_root_key(
     if !wx_sdk_ready() {
         return;
     }
-    let cos = start_fake_cos();
-    let endpoint = format!("http://{}", cos.host);
-    let app = spawn_app_with(&[("QCOS_ENDPOINT", endpoint.as_str())]).await;
+    let (cos, app) = with_fake_cos(&[]).await;
     small_and_large_pictures_upload(&app, &cos).await;
 }
 
@@ -125,9 +133,7 @@ async fn the_app_sees_why_cosgate_refused() {
     if !wx_sdk_ready() {
         return;
     }
-    let cos = start_fake_cos();
-    let endpoint = format!("http://{}", cos.host);
-    let app = spawn_app_with(&[("QCOS_ENDPOINT", endpoint.as_str())]).await;
+    let (cos, app) = with_fake_cos(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("theirs.jpg");
     std::fs::write(&file, picture(20 * 1024, 3)).unwrap();
@@ -150,14 +156,8 @@ async fn a_file_larger_than_a_minutes_signing_allowance_completes() {
     if !wx_sdk_ready() {
         return;
     }
-    let cos = start_fake_cos();
-    let endpoint = format!("http://{}", cos.host);
     // Four signatures a minute; the file needs six parts and more requests.
-    let app = spawn_app_with(&[
-        ("QCOS_ENDPOINT", endpoint.as_str()),
-        ("RATE_LIMIT_SIGN_PER_MIN", "4"),
-    ])
-    .await;
+    let (cos, app) = with_fake_cos(&[("RATE_LIMIT_SIGN_PER_MIN", "4")]).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("long.jpg");
     std::fs::write(&file, picture(6 * 1024 * 1024 - 1000, 4)).unwrap();
@@ -217,13 +217,7 @@ async fn the_shipped_example_uploads_through_sessions() {
     if !wx_sdk_ready() {
         return;
     }
-    let cos = start_fake_cos();
-    let endpoint = format!("http://{}", cos.host);
-    let app = spawn_app_with(&[
-        ("QCOS_ENDPOINT", endpoint.as_str()),
-        ("UPLOAD_PART_BYTES", "1048576"),
-    ])
-    .await;
+    let (cos, app) = with_fake_cos(&[("UPLOAD_PART_BYTES", "1048576")]).await;
     let dir = tempfile::tempdir().unwrap();
     let small = dir.path().join("small.jpg");
     let large = dir.path().join("large.mp4");
