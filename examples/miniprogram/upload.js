@@ -187,17 +187,30 @@ const call = (method, params) => new Promise((resolve, reject) => sessionCos()[m
 }));
 
 // Uploads the file at `path` through a session; `done(err, upload)` gets
-// cosgate's verified record (status 'completed', key, size, ETag) or its
-// refusal (err.error_code). A multipart upload resumes: parts COS already
-// holds are not sent again.
+// cosgate's verified record (status 'completed', key, size, ETag,
+// download_url) or its refusal (err.error_code). The session's id is kept in
+// storage until it completes, so an app stopped mid-upload takes the same
+// session up again on the next try, and a multipart upload sends only the
+// parts COS does not hold yet.
 function uploadSession(path, contentType, profile, onProgress, done) {
+  const remembered = 'cosgate-upload:' + path;
+  const start = (size) => withToken({
+    url: config.cosgate + '/v1/uploads',
+    method: 'POST',
+    data: { filename: path.split('/').pop(), size_bytes: size, content_type: contentType, profile },
+  });
+  const resume = (size) => {
+    const id = wx.getStorageSync(remembered);
+    if (!id) return start(size);
+    return withToken({ url: config.cosgate + '/v1/uploads/' + id, method: 'GET' }).then(
+      (session) => (session.status === 'pending' && session.size_bytes === size ? session : start(size)),
+      () => start(size),
+    );
+  };
   new Promise((resolve, reject) => fs().stat({ path, success: resolve, fail: reject }))
-    .then(({ stats }) => withToken({
-      url: config.cosgate + '/v1/uploads',
-      method: 'POST',
-      data: { filename: path.split('/').pop(), size_bytes: stats.size, content_type: contentType, profile },
-    }))
+    .then(({ stats }) => resume(stats.size))
     .then((session) => {
+      wx.setStorageSync(remembered, session.id);
       sessionsByKey[session.key] = session;
       const target = { Bucket: config.bucket, Region: config.region, Key: session.key };
       if (!session.multipart) {
@@ -227,7 +240,10 @@ function uploadSession(path, contentType, profile, onProgress, done) {
       });
     })
     .then((session) => withToken({ url: config.cosgate + '/v1/uploads/' + session.id + '/complete', method: 'POST' }))
-    .then((upload) => done(null, upload), (err) => done(err));
+    .then((upload) => {
+      wx.removeStorageSync(remembered);
+      done(null, upload);
+    }, (err) => done(err));
 }
 
 // The user picks a photo; it goes through a session.

@@ -15,7 +15,8 @@ use crate::{paths::CosDir, policy::media};
 /// The profiles when `UPLOAD_PROFILES` is unset.
 pub const DEFAULT_PROFILES: &str =
     "avatar=image/jpeg|image/png|image/webp:2MiB;photo=image/*:20MiB;video=video/mp4:512MiB";
-/// COS's largest object: 48.82 TiB; cosgate's sessions stop at 5 GiB × 10,000.
+/// The largest upload a profile may allow: 5 TiB (COS's own largest object
+/// is 48.82 TiB).
 const MAX_SESSION_BYTES: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 
 /// One named kind of upload.

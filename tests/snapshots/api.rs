@@ -2321,7 +2321,7 @@ impl From<crate::api::error::ApiError> for GetUploadResponse {
 #[derive(Debug, poem_openapi::ApiResponse)]
 #[oai(bad_request_handler = "crate::api::error::from_poem_error")]
 pub enum DeleteUploadResponse {
-    /// The session, now deleted.
+    /// The session, now deleted (or, if it had already ended, as it is).
     #[oai(status = 200, content_type = "application/json")]
     Ok(poem_openapi::payload::Json<Upload>),
     /// The request is malformed; `message` says what is wrong.
@@ -2975,8 +2975,8 @@ pub trait UploadsApi: Send + Sync + 'static {
     /// Say what will be uploaded: the file's name, its exact size and content
     /// type, optionally its `Content-MD5` and a profile. cosgate checks them
     /// against the profile (types and largest size, `UPLOAD_PROFILES`), chooses
-    /// the key itself (`uploads/<account>/<yyyy>/<mm>/<id>.<ext>`; the filename
-    /// is stored, never part of the key), reserves the bytes against the daily
+    /// the key itself (`sessions/<account>/<yyyy>/<mm>/<id>.<ext>`, below
+    /// `UPLOAD_SESSION_ROOT`; the filename is stored, never part of the key), reserves the bytes against the daily
     /// and stored quotas, and answers how to upload: one PUT to `put.url` with
     /// exactly `put.headers` (their values are signed, so COS refuses any other
     /// body), or, above the part size, a multipart plan whose parts
@@ -3037,9 +3037,10 @@ pub trait UploadsApi: Send + Sync + 'static {
     /// they upload this session: send the callback's `options` as they are (the same
     /// shape as `/v1/qc_cos/authorization`). Only this session's upload is signed:
     /// its PUT with the declared `Content-Length`, `Content-Type` and `Content-MD5`,
-    /// all signed, so the request must send them (pass `ContentType` and
-    /// `ContentMD5` to `putObject`; the SDKs leave the type out of what they ask
-    /// to sign, but send it); or one planned
+    /// and `x-cos-forbid-overwrite: true`, all signed, so the request must send them
+    /// (pass `ContentType`, `ContentMD5` and `Headers: {"x-cos-forbid-overwrite":
+    /// "true"}` to `putObject`; the SDKs leave the type out of what they ask to
+    /// sign, but send it); or one planned
     /// part of the multipart upload cosgate initiated, with that part's
     /// `Content-Length`. Anything else is 403 `operation_not_allowed`.
     fn sign_upload_request(
@@ -3451,8 +3452,8 @@ impl<T: AuthApi + AccountsApi + CosApi + UploadsApi + OpsApi> CosgateApi<T> {
     /// Say what will be uploaded: the file's name, its exact size and content
     /// type, optionally its `Content-MD5` and a profile. cosgate checks them
     /// against the profile (types and largest size, `UPLOAD_PROFILES`), chooses
-    /// the key itself (`uploads/<account>/<yyyy>/<mm>/<id>.<ext>`; the filename
-    /// is stored, never part of the key), reserves the bytes against the daily
+    /// the key itself (`sessions/<account>/<yyyy>/<mm>/<id>.<ext>`, below
+    /// `UPLOAD_SESSION_ROOT`; the filename is stored, never part of the key), reserves the bytes against the daily
     /// and stored quotas, and answers how to upload: one PUT to `put.url` with
     /// exactly `put.headers` (their values are signed, so COS refuses any other
     /// body), or, above the part size, a multipart plan whose parts
@@ -3567,9 +3568,10 @@ impl<T: AuthApi + AccountsApi + CosApi + UploadsApi + OpsApi> CosgateApi<T> {
     /// they upload this session: send the callback's `options` as they are (the same
     /// shape as `/v1/qc_cos/authorization`). Only this session's upload is signed:
     /// its PUT with the declared `Content-Length`, `Content-Type` and `Content-MD5`,
-    /// all signed, so the request must send them (pass `ContentType` and
-    /// `ContentMD5` to `putObject`; the SDKs leave the type out of what they ask
-    /// to sign, but send it); or one planned
+    /// and `x-cos-forbid-overwrite: true`, all signed, so the request must send them
+    /// (pass `ContentType`, `ContentMD5` and `Headers: {"x-cos-forbid-overwrite":
+    /// "true"}` to `putObject`; the SDKs leave the type out of what they ask to
+    /// sign, but send it); or one planned
     /// part of the multipart upload cosgate initiated, with that part's
     /// `Content-Length`. Anything else is 403 `operation_not_allowed`.
     #[oai(
