@@ -21,6 +21,7 @@ use crate::{
     store::{Store, StoreError},
     sts::{CredentialCache, StsClient},
     uploads::Uploads,
+    webhooks::Deliverer,
     wechat::WechatClient,
 };
 
@@ -94,8 +95,18 @@ impl AppState {
             ),
             signing.clone(),
             metrics.clone(),
+            settings.webhooks.url.is_some(),
         ));
-        spawn_sweeper(uploads.clone(), settings.uploads.sweep_seconds);
+        spawn_sweeper(
+            uploads.clone(),
+            store.clone(),
+            metrics.clone(),
+            settings.uploads.sweep_seconds,
+        );
+        if let Some(deliverer) = Deliverer::new(&settings.webhooks, store.clone(), metrics.clone())
+        {
+            Arc::new(deliverer).spawn(Duration::from_millis(settings.webhooks.poll_ms));
+        }
         Ok(Self {
             signing,
             uploads,
@@ -119,15 +130,33 @@ impl AppState {
 }
 
 /// Sweeps upload sessions every `seconds` for as long as the process runs
-/// (see [`Uploads::sweep`]); a failed round is logged and tried again.
-fn spawn_sweeper(uploads: Arc<Uploads>, seconds: u64) {
+/// (see [`Uploads::sweep`]), on one replica at a time: a round runs only
+/// while this process holds the `sweeper` lease in the store, which it
+/// renews each round and another replica takes over only once it has run
+/// out. A failed round is logged and tried again.
+fn spawn_sweeper(uploads: Arc<Uploads>, store: Store, metrics: Arc<Metrics>, seconds: u64) {
+    let holder = crate::signer::hex(&crate::clock::random_bytes::<8>());
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(seconds));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            if let Err(e) = uploads.sweep(crate::clock::unix_now()).await {
-                tracing::warn!(error = %e, "upload sweeper round failed");
+            let now = crate::clock::unix_now();
+            let lease = (now + 2 * seconds + 1) as i64;
+            match store
+                .take_lease("sweeper", &holder, now as i64, lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the sweeper lease could not be read");
+                    continue;
+                }
+            }
+            match uploads.sweep(now).await {
+                Ok((expired, released, orphans)) => metrics.sweep(expired, released, orphans),
+                Err(e) => tracing::warn!(error = %e, "upload sweeper round failed"),
             }
         }
     });

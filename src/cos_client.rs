@@ -54,6 +54,15 @@ pub struct ObjectHead {
     pub crc64: Option<String>,
 }
 
+/// A multipart upload in progress, as ListMultipartUploads lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InProgress {
+    pub key: String,
+    pub upload_id: String,
+    /// When it was initiated, unix seconds, if COS said.
+    pub initiated: Option<u64>,
+}
+
 /// One uploaded part, as ListParts lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
@@ -103,6 +112,28 @@ struct ListedPart {
     #[serde(rename = "ETag")]
     etag: String,
     size: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListUploadsResult {
+    #[serde(default)]
+    upload: Vec<ListedUpload>,
+    #[serde(default)]
+    is_truncated: bool,
+    #[serde(default)]
+    next_key_marker: Option<String>,
+    #[serde(default)]
+    next_upload_id_marker: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedUpload {
+    key: String,
+    upload_id: String,
+    #[serde(default)]
+    initiated: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -172,6 +203,38 @@ impl CosClient {
             match page.next_part_number_marker {
                 Some(next) if page.is_truncated => marker = next.to_string(),
                 _ => return Ok(parts),
+            }
+        }
+    }
+
+    /// `GET /?uploads&prefix=`: the multipart uploads in progress below
+    /// `prefix` (every page).
+    pub async fn list_multipart_uploads(
+        &self,
+        prefix: &str,
+        now: u64,
+    ) -> Result<Vec<InProgress>, CosError> {
+        let mut found = Vec::new();
+        let (mut key_marker, mut id_marker) = (String::new(), String::new());
+        loop {
+            let mut query = vec![("max-uploads", "1000"), ("prefix", prefix), ("uploads", "")];
+            if !key_marker.is_empty() {
+                query.push(("key-marker", key_marker.as_str()));
+                query.push(("upload-id-marker", id_marker.as_str()));
+            }
+            let body = self.send("GET", "", &query, &[], None, now).await?;
+            let page: ListUploadsResult = parse(&body)?;
+            found.extend(page.upload.into_iter().map(|u| InProgress {
+                initiated: u.initiated.as_deref().and_then(unix_time),
+                key: u.key,
+                upload_id: u.upload_id,
+            }));
+            match (page.next_key_marker, page.next_upload_id_marker) {
+                (Some(key), Some(id)) if page.is_truncated => {
+                    key_marker = key;
+                    id_marker = id;
+                }
+                _ => return Ok(found),
             }
         }
     }
@@ -350,6 +413,13 @@ async fn ok(resp: reqwest::Response) -> Result<reqwest::Response, CosError> {
 
 fn parse<T: for<'de> Deserialize<'de>>(xml: &str) -> Result<T, CosError> {
     quick_xml::de::from_str(xml).map_err(|e| CosError::BadAnswer(e.to_string()))
+}
+
+/// An RFC 3339 time (`2020-03-25T10:07:01.000Z`) as unix seconds.
+fn unix_time(text: &str) -> Option<u64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp()).ok()
 }
 
 /// XML text escaping for an ETag (quotes are kept as entities).

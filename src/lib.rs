@@ -14,6 +14,8 @@
 //! - [`uploads`]: upload sessions: the server chooses the key, signs the
 //!   exact size and type, verifies the object at COS and counts real bytes.
 //!   No HTTP.
+//! - [`webhooks`]: upload events delivered from the outbox as Standard
+//!   Webhooks (signed, at least once, retried with back-off).
 //! - [`cos_client`]: cosgate's own calls to COS (multipart, HEAD, delete).
 //!   No HTTP server types, no store.
 //! - [`paths`]: client paths and keys parsed into well-formed types, and the
@@ -59,6 +61,7 @@ pub mod store;
 pub mod sts;
 pub mod tokens;
 pub mod uploads;
+pub mod webhooks;
 pub mod wechat;
 
 pub use app::Application;

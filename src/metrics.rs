@@ -12,6 +12,7 @@ use prometheus_client::{
     metrics::{
         counter::Counter,
         family::Family,
+        gauge::Gauge,
         histogram::{Histogram, exponential_buckets},
     },
     registry::Registry,
@@ -79,6 +80,18 @@ pub struct Metrics {
     store_seconds: Histograms<QueryLabels>,
     uploads: Family<OutcomeLabels, Counter>,
     upload_bytes: Counter,
+    events: Family<EventLabels, Counter>,
+    outbox_depth: Gauge,
+    outbox_oldest_seconds: Gauge,
+    sweeps: Counter,
+    swept: Family<OutcomeLabels, Counter>,
+}
+
+/// An upload event and how its delivery attempt went.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    event_type: &'static str,
+    outcome: &'static str,
 }
 
 /// An upload session's outcome.
@@ -154,7 +167,42 @@ impl Default for Metrics {
             "Bytes of the upload sessions verified and completed",
             upload_bytes.clone(),
         );
+        let events = Family::default();
+        let outbox_depth = Gauge::default();
+        let outbox_oldest_seconds = Gauge::default();
+        let sweeps = Counter::default();
+        let swept = Family::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts by event type and outcome (delivered, retried, gave_up)",
+            events.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "Upload events not delivered yet",
+            outbox_depth.clone(),
+        );
+        registry.register(
+            "outbox_oldest_age_seconds",
+            "Age of the oldest upload event not delivered yet",
+            outbox_oldest_seconds.clone(),
+        );
+        registry.register(
+            "sweeper_runs",
+            "Rounds of the upload sweeper",
+            sweeps.clone(),
+        );
+        registry.register(
+            "sweeper_removed",
+            "What the sweeper removed (expired sessions, released holds, orphan multipart uploads)",
+            swept.clone(),
+        );
         Self {
+            events,
+            outbox_depth,
+            outbox_oldest_seconds,
+            sweeps,
+            swept,
             uploads,
             upload_bytes,
             store_seconds,
@@ -211,6 +259,38 @@ impl Metrics {
         self.uploads.get_or_create(&OutcomeLabels { outcome }).inc();
         if bytes > 0 {
             self.upload_bytes.inc_by(bytes);
+        }
+    }
+
+    /// One webhook delivery attempt of an `event_type` event.
+    pub fn event(&self, event_type: &'static str, outcome: &'static str) {
+        self.events
+            .get_or_create(&EventLabels {
+                event_type,
+                outcome,
+            })
+            .inc();
+    }
+
+    /// The outbox as the last worker round saw it.
+    pub fn outbox(&self, depth: i64, oldest_age_seconds: u64) {
+        self.outbox_depth.set(depth);
+        self.outbox_oldest_seconds.set(oldest_age_seconds as i64);
+    }
+
+    /// One sweeper round and what it removed.
+    pub fn sweep(&self, expired: usize, released: usize, orphans: usize) {
+        self.sweeps.inc();
+        for (what, n) in [
+            ("expired", expired),
+            ("released", released),
+            ("orphan_multipart", orphans),
+        ] {
+            if n > 0 {
+                self.swept
+                    .get_or_create(&OutcomeLabels { outcome: what })
+                    .inc_by(n as u64);
+            }
         }
     }
 

@@ -17,6 +17,7 @@ mod login;
 mod reader;
 mod sts;
 mod uploads;
+mod webhooks;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -26,6 +27,7 @@ pub use login::LoginSettings;
 use reader::Reader;
 pub use sts::{MAX_STS_TTL, SigningMode, StsSettings};
 pub use uploads::{Profile, UploadSettings, parse_profiles};
+pub use webhooks::WebhookSettings;
 
 /// The longest a COS signature may be valid, whatever is configured: a day.
 pub const MAX_SIGN_TTL: u64 = 86_400;
@@ -130,6 +132,7 @@ pub struct Settings {
     pub login: LoginSettings,
     pub sts: StsSettings,
     pub uploads: UploadSettings,
+    pub webhooks: WebhookSettings,
     /// `DATABASE_URL`: `sqlite://…` (the default) or `postgres://…`.
     pub database_url: String,
     /// `MAX_REQUEST_BODY_BYTES`: larger bodies are refused unread (413).
@@ -196,6 +199,7 @@ impl Settings {
         let login = LoginSettings::read(&mut r);
         let sts = StsSettings::read(&mut r, environment);
         let uploads = UploadSettings::read(&mut r, environment);
+        let webhooks = WebhookSettings::read(&mut r);
         let database_url = r.text("DATABASE_URL", defaults::DATABASE_URL);
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
@@ -262,6 +266,7 @@ impl Settings {
             login,
             sts,
             uploads,
+            webhooks,
             database_url,
             max_body_bytes,
             cors_origins,

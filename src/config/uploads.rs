@@ -54,6 +54,9 @@ pub struct UploadSettings {
     /// `UPLOAD_SWEEP_SECONDS`: how often expired sessions are cleaned and
     /// held bytes given back.
     pub sweep_seconds: u64,
+    /// `UPLOAD_ORPHAN_SECONDS`: a multipart upload under the sessions' root
+    /// that no pending session owns is aborted once this old.
+    pub orphan_seconds: u64,
     /// `QCOS_STORAGE_BYTES_PER_ACCOUNT`: `None` is no quota.
     pub storage_bytes: Option<u64>,
     /// `UPLOAD_SESSION_ROOT`: where sessions' keys live, apart from the
@@ -109,6 +112,12 @@ impl UploadSettings {
             part_bytes,
             ttl: r.parse_within("UPLOAD_TTL", 3600, 1..=7 * 86_400, " seconds"),
             sweep_seconds: r.parse_within("UPLOAD_SWEEP_SECONDS", 60, 1..=3600, " seconds"),
+            orphan_seconds: r.parse_within(
+                "UPLOAD_ORPHAN_SECONDS",
+                86_400,
+                60..=30 * 86_400,
+                " seconds",
+            ),
             storage_bytes: (storage > 0).then_some(storage),
             allow_unmetered_grants: r.parse("QCOS_ALLOW_UNMETERED_GRANTS", false),
         }

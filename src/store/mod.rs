@@ -8,8 +8,10 @@
 
 use sqlx::{Any, AnyPool, Executor, Row, any::AnyPoolOptions};
 
+mod outbox;
 mod uploads;
 
+pub use outbox::{Attempt, DueEvent, NewEvent};
 pub use uploads::{QuotaRefusal, Quotas, UploadRow, UploadStatus, Verified};
 
 /// Embedded at build time from `migrations/`.

@@ -8,7 +8,7 @@
 
 use sqlx::{Any, Row, Transaction, any::AnyRow};
 
-use super::{Result, Store};
+use super::{NewEvent, Result, Store, outbox::insert_event};
 
 /// Where an upload session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,11 +266,28 @@ impl Store {
         .await
     }
 
+    /// The pending session whose COS multipart upload is `cos_upload_id`.
+    pub async fn upload_by_cos_id(&self, cos_upload_id: &str) -> Result<Option<UploadRow>> {
+        let sql = format!("SELECT {COLUMNS} FROM uploads WHERE cos_upload_id = $1");
+        let query = sqlx::query(&sql)
+            .bind(cos_upload_id)
+            .fetch_optional(&self.pool);
+        let row = self.timed("upload_by_cos_id", query).await?;
+        row.map(|r| upload_row(&r)).transpose()
+    }
+
     /// pending → completed, with what COS verified, unless the session
     /// expired. `false` when it was no longer pending (another request, a
     /// delete or the sweeper got there first).
-    pub async fn complete_upload(&self, id: &str, verified: &Verified) -> Result<bool> {
+    /// With the change, `event` goes into the outbox (same transaction).
+    pub async fn complete_upload(
+        &self,
+        id: &str,
+        verified: &Verified,
+        event: Option<&NewEvent>,
+    ) -> Result<bool> {
         self.run("complete_upload", || async move {
+            let mut tx = self.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE uploads SET status = 'completed', etag = $1, crc64 = $2, completed_at = $3 \
                  WHERE id = $4 AND status = 'pending' AND expires_at >= $3",
@@ -279,9 +296,17 @@ impl Store {
             .bind(&verified.crc64)
             .bind(verified.completed_at)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-            Ok(done.rows_affected() == 1)
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            if let Some(event) = event {
+                insert_event(&mut tx, event).await?;
+            }
+            tx.commit().await?;
+            Ok(true)
         })
         .await
     }
@@ -301,6 +326,7 @@ impl Store {
         to: UploadStatus,
         reason: Option<&str>,
         now: i64,
+        event: Option<&NewEvent>,
     ) -> Result<bool> {
         self.run("end_upload", || async move {
             let mut tx = self.begin_write().await?;
@@ -329,6 +355,9 @@ impl Store {
             let held: i64 = row.try_get("held_until")?;
             if held == 0 {
                 release(&mut tx, &row, from == UploadStatus::Pending).await?;
+            }
+            if let Some(event) = event {
+                insert_event(&mut tx, event).await?;
             }
             tx.commit().await?;
             Ok(true)

@@ -26,7 +26,7 @@ use crate::{
     policy::signing::RequestToSign,
     signer::hex,
     signing::{self, ExactRequest, Signing},
-    store::{QuotaRefusal, Quotas, Store, UploadRow, UploadStatus, Verified},
+    store::{NewEvent, QuotaRefusal, Quotas, Store, UploadRow, UploadStatus, Verified},
 };
 
 /// COS's bounds on one multipart upload.
@@ -83,6 +83,8 @@ pub struct Uploads {
     client: CosClient,
     signing: Arc<Signing>,
     metrics: Arc<Metrics>,
+    /// A webhook endpoint is configured: state changes write events.
+    events: bool,
 }
 
 impl Uploads {
@@ -93,6 +95,7 @@ impl Uploads {
         client: CosClient,
         signing: Arc<Signing>,
         metrics: Arc<Metrics>,
+        events: bool,
     ) -> Self {
         Self {
             settings,
@@ -101,6 +104,7 @@ impl Uploads {
             client,
             signing,
             metrics,
+            events,
         }
     }
 
@@ -201,13 +205,19 @@ impl Uploads {
                 }
                 Err(e) => {
                     // Nothing to clean at COS; the reservation goes back.
+                    let why = "COS could not start the upload";
+                    let rejected = UploadRow {
+                        reason: Some(why.to_string()),
+                        ..row.clone()
+                    };
                     self.store
                         .end_upload(
                             &id,
                             UploadStatus::Pending,
                             UploadStatus::Rejected,
-                            Some("COS could not start the upload"),
+                            Some(why),
                             now as i64,
+                            self.event("upload.rejected", &rejected, now, None).as_ref(),
                         )
                         .await?;
                     return Err(e.into());
@@ -456,7 +466,12 @@ impl Uploads {
             crc64: head.crc64,
             completed_at: now as i64,
         };
-        if self.store.complete_upload(id, &verified).await? {
+        let event = self.event("upload.completed", &row, now, Some(&verified));
+        if self
+            .store
+            .complete_upload(id, &verified, event.as_ref())
+            .await?
+        {
             self.metrics.upload("completed", declared);
         }
         // Not completed: another request, a delete or the sweeper ended it
@@ -534,7 +549,14 @@ impl Uploads {
             }
             if self
                 .store
-                .end_upload(id, from, UploadStatus::Deleted, None, now as i64)
+                .end_upload(
+                    id,
+                    from,
+                    UploadStatus::Deleted,
+                    None,
+                    now as i64,
+                    self.event("upload.deleted", &row, now, None).as_ref(),
+                )
                 .await?
             {
                 self.clean_at_cos(&row, now).await?;
@@ -552,7 +574,7 @@ impl Uploads {
     /// was uploaded with it after the end goes too) before their held bytes
     /// are given back. State changes are conditional, so several replicas
     /// sweeping at once clean twice at worst and release once.
-    pub async fn sweep(&self, now: u64) -> Result<(usize, usize), UploadError> {
+    pub async fn sweep(&self, now: u64) -> Result<(usize, usize, usize), UploadError> {
         const BATCH: i64 = 100;
         let expired = self.store.expired_uploads(now as i64, BATCH).await?;
         for row in &expired {
@@ -566,10 +588,52 @@ impl Uploads {
                 released += 1;
             }
         }
-        if !expired.is_empty() || released > 0 {
-            tracing::info!(expired = expired.len(), released, "upload sweeper");
+        let orphans = self.abort_orphans(now).await?;
+        if !expired.is_empty() || released > 0 || orphans > 0 {
+            tracing::info!(expired = expired.len(), released, orphans, "upload sweeper");
         }
-        Ok((expired.len(), released))
+        Ok((expired.len(), released, orphans))
+    }
+
+    /// Aborts the multipart uploads under the upload and sessions' roots
+    /// that no pending session owns (started through the SDK flows outside
+    /// sessions, or by a session that died before recording its upload id)
+    /// once they are older than `UPLOAD_ORPHAN_SECONDS`: their parts cost
+    /// storage and nobody will complete them. A fresh one is left alone: it
+    /// may be someone's upload in progress.
+    async fn abort_orphans(&self, now: u64) -> Result<usize, UploadError> {
+        let mut prefixes = vec![
+            self.settings.session_root.key_prefix(),
+            self.cos.policy.scope.root.key_prefix(),
+        ];
+        prefixes.dedup();
+        let mut in_progress = Vec::new();
+        for prefix in &prefixes {
+            in_progress.extend(self.client.list_multipart_uploads(prefix, now).await?);
+        }
+        let mut aborted = 0;
+        for upload in in_progress {
+            let old = upload
+                .initiated
+                .is_some_and(|t| now.saturating_sub(t) >= self.settings.orphan_seconds);
+            if !old {
+                continue;
+            }
+            let owned = self
+                .store
+                .upload_by_cos_id(&upload.upload_id)
+                .await?
+                .is_some_and(|row| row.status == UploadStatus::Pending);
+            if owned {
+                continue;
+            }
+            self.client
+                .abort(&upload.key, &upload.upload_id, now)
+                .await?;
+            tracing::info!(key = %upload.key, "aborted an orphan multipart upload");
+            aborted += 1;
+        }
+        Ok(aborted)
     }
 
     /// Cleans an expired pending session at COS and releases its bytes
@@ -583,6 +647,7 @@ impl Uploads {
                 UploadStatus::Expired,
                 None,
                 now as i64,
+                self.event("upload.expired", row, now, None).as_ref(),
             )
             .await?
         {
@@ -660,6 +725,16 @@ impl Uploads {
                 UploadStatus::Rejected,
                 Some(why),
                 now as i64,
+                self.event(
+                    "upload.rejected",
+                    &UploadRow {
+                        reason: Some(why.to_string()),
+                        ..row.clone()
+                    },
+                    now,
+                    None,
+                )
+                .as_ref(),
             )
             .await?
         {
@@ -771,6 +846,46 @@ impl Uploads {
             expired_time: end,
         });
         Ok(session)
+    }
+
+    /// The event `event_type` about `row` (as it is after the change, with
+    /// what COS verified when it completes), for the outbox; `None` when no
+    /// webhook endpoint is configured.
+    fn event(
+        &self,
+        event_type: &'static str,
+        row: &UploadRow,
+        now: u64,
+        verified: Option<&Verified>,
+    ) -> Option<NewEvent> {
+        if !self.events {
+            return None;
+        }
+        let timestamp = time::OffsetDateTime::from_unix_timestamp(now as i64)
+            .ok()?
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok()?;
+        let data = serde_json::json!({
+            "upload_id": row.id,
+            "account_id": row.account_id,
+            "key": row.object_key,
+            "filename": row.filename,
+            "size_bytes": row.size_bytes,
+            "content_type": row.content_type,
+            "profile": row.profile,
+            "etag": verified.map(|v| v.etag.as_str()).or(row.etag.as_deref()),
+            "crc64": verified.and_then(|v| v.crc64.as_deref()).or(row.crc64.as_deref()),
+            "reason": row.reason,
+            "created_time": row.created_at,
+            "completed_time": verified.map(|v| v.completed_at).or(row.completed_at),
+        });
+        let payload = serde_json::json!({"type": event_type, "timestamp": timestamp, "data": data});
+        Some(NewEvent {
+            id: format!("msg_{}", hex(&random_bytes::<16>())),
+            event_type,
+            payload: payload.to_string(),
+            created_at: now as i64,
+        })
     }
 
     /// `{UPLOAD_SESSION_ROOT}/{account}`: the account's sessions' directory,

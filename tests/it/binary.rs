@@ -20,14 +20,14 @@ fn cosgate() -> Command {
 
 /// A running `cosgate serve` in `dir` with `vars`, the lines it has logged
 /// so far, where the rest of its log arrives, and its base URL.
-struct Served {
-    child: std::process::Child,
+pub(crate) struct Served {
+    pub(crate) child: std::process::Child,
     log: Vec<String>,
     lines: std::sync::mpsc::Receiver<String>,
-    base: String,
+    pub(crate) base: String,
 }
 
-fn serve(dir: &std::path::Path, vars: &[(&str, &str)]) -> Served {
+pub(crate) fn serve(dir: &std::path::Path, vars: &[(&str, &str)]) -> Served {
     let mut child = cosgate()
         .current_dir(dir)
         .envs(test_vars(vars))

@@ -25,3 +25,4 @@ mod uploads;
 mod v4_vectors;
 mod v5_endpoints;
 mod v5_vectors;
+mod webhooks;

@@ -14,10 +14,10 @@ use crate::{
     js_sdk::{fetch_bytes, js_tooling_ready},
 };
 
-const UPLOADS: &str = "/v1/uploads";
+pub(crate) const UPLOADS: &str = "/v1/uploads";
 
 /// Seeded bytes, incompressible.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..len)
         .map(|_| {
@@ -35,7 +35,7 @@ fn md5_b64(data: &[u8]) -> String {
 
 /// MD5, written here from RFC 1321 so the test depends on nothing of
 /// cosgate's and no extra crate.
-fn md5_digest(data: &[u8]) -> [u8; 16] {
+pub(crate) fn md5_digest(data: &[u8]) -> [u8; 16] {
     const S: [u32; 64] = [
         7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
         9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
@@ -84,7 +84,7 @@ fn md5_digest(data: &[u8]) -> [u8; 16] {
     out
 }
 
-fn hex(data: &[u8]) -> String {
+pub(crate) fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -98,7 +98,7 @@ fn the_tests_md5_is_md5() {
 }
 
 /// The fake COS and cosgate in front of it; `vars` added.
-async fn world(vars: &[(&str, &str)]) -> Option<(FakeCos, TestApp)> {
+pub(crate) async fn world(vars: &[(&str, &str)]) -> Option<(FakeCos, TestApp)> {
     if !js_tooling_ready() {
         return None;
     }
@@ -113,17 +113,17 @@ async fn world(vars: &[(&str, &str)]) -> Option<(FakeCos, TestApp)> {
     Some((cos, app))
 }
 
-async fn create(app: &TestApp, account: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn create(app: &TestApp, account: &str, body: Value) -> reqwest::Response {
     app.post_as(account, UPLOADS, body).await
 }
 
-async fn created(app: &TestApp, account: &str, body: Value) -> Value {
+pub(crate) async fn created(app: &TestApp, account: &str, body: Value) -> Value {
     let resp = create(app, account, body.clone()).await;
     assert_eq!(resp.status(), 201, "{body}");
     resp.json().await.unwrap()
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     account: &str,
     method: reqwest::Method,
@@ -137,7 +137,7 @@ async fn call(
         .unwrap()
 }
 
-async fn complete(app: &TestApp, account: &str, id: &str) -> reqwest::Response {
+pub(crate) async fn complete(app: &TestApp, account: &str, id: &str) -> reqwest::Response {
     call(
         app,
         account,
@@ -149,7 +149,7 @@ async fn complete(app: &TestApp, account: &str, id: &str) -> reqwest::Response {
 
 /// Sends `body` to a signed request (`url` and `headers`), optionally with
 /// headers replaced; the status COS answered.
-async fn send(signed: &Value, body: Vec<u8>, replace: &[(&str, &str)]) -> u16 {
+pub(crate) async fn send(signed: &Value, body: Vec<u8>, replace: &[(&str, &str)]) -> u16 {
     let mut req = reqwest::Client::new().put(signed["url"].as_str().unwrap());
     for (name, value) in signed["headers"].as_object().unwrap() {
         if name.eq_ignore_ascii_case("content-length") {
@@ -182,7 +182,12 @@ async fn sign_parts(app: &TestApp, account: &str, id: &str, numbers: &[i64]) -> 
     .await
 }
 
-async fn signed_parts(app: &TestApp, account: &str, id: &str, numbers: &[i64]) -> Vec<Value> {
+pub(crate) async fn signed_parts(
+    app: &TestApp,
+    account: &str,
+    id: &str,
+    numbers: &[i64],
+) -> Vec<Value> {
     let resp = sign_parts(app, account, id, numbers).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();

@@ -19,6 +19,11 @@ upload (document 436/14690): the policy's signature, its conditions, and its
 expiry are checked. A wrong signature is 403 SignatureDoesNotMatch, like COS.
 CORS is open, for the browser example.
 
+For tests, unsigned: GET /__debug/state lists the objects and the multipart
+uploads in progress; POST /__debug/initiate {"key": "a/b", "age_seconds": N}
+starts a multipart upload (with one part) as if a client had started it N
+seconds ago, the way an SDK flow outside cosgate's sessions leaves one.
+
 Given a SEED, it also accepts temporary credentials from the fake STS
 (tests/js/fake_sts.py, same SEED) as COS documents them: the session token
 must come with the request (`x-cos-security-token` header, query parameter
@@ -264,6 +269,10 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(204)
 
     def do_GET(self):
+        if self.path == "/__debug/state":
+            state = {"objects": sorted(objects), "uploads": [
+                {"id": i, "key": u["key"], "parts": len(u["parts"])} for i, u in uploads.items()]}
+            return self.reply(200, json.dumps(state).encode(), "application/json")
         query = self.query()
         if "uploadId" in query:
             if self.authorized():
@@ -280,7 +289,7 @@ class Handler(BaseHTTPRequestHandler):
             if self.authorized():
                 prefix = query.get("prefix", "")
                 listed = "".join(
-                    f"<Upload><Key>{u['key'][1:]}</Key><UploadId>{i}</UploadId><StorageClass>STANDARD</StorageClass></Upload>"
+                    f"<Upload><Key>{u['key'][1:]}</Key><UploadId>{i}</UploadId><StorageClass>STANDARD</StorageClass><Initiated>{u.get('initiated', '')}</Initiated></Upload>"
                     for i, u in uploads.items() if u["key"][1:].startswith(prefix))
                 self.reply(200, f"<ListMultipartUploadsResult><Bucket>examplebucket-1250000000</Bucket><Prefix>{prefix}</Prefix>{listed}</ListMultipartUploadsResult>".encode())
             return
@@ -292,6 +301,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
 
     def do_POST(self):
+        if self.path == "/__debug/initiate":
+            asked = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            upload_id = uuid.uuid4().hex
+            started = time.gmtime(time.time() - asked.get("age_seconds", 0))
+            uploads[upload_id] = {"key": "/" + asked["key"], "parts": {1: b"abandoned"},
+                                  "initiated": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", started)}
+            return self.reply(200, json.dumps({"upload_id": upload_id}).encode(), "application/json")
         query = self.query()
         if "uploads" in query or "uploadId" in query:
             return self.multipart_post(query)
@@ -344,7 +360,8 @@ class Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         if "uploads" in query:
             upload_id = uuid.uuid4().hex
-            uploads[upload_id] = {"key": path, "parts": {}, "type": self.headers.get("Content-Type", "application/octet-stream")}
+            uploads[upload_id] = {"key": path, "parts": {}, "type": self.headers.get("Content-Type", "application/octet-stream"),
+                                  "initiated": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
             return self.reply(200, f"<InitiateMultipartUploadResult><Bucket>examplebucket-1250000000</Bucket><Key>{path[1:]}</Key><UploadId>{upload_id}</UploadId></InitiateMultipartUploadResult>".encode())
         upload = uploads.pop(query["uploadId"], None)
         if upload is None or upload["key"] != path:
