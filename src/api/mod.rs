@@ -58,14 +58,50 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
+/// The webhooks cosgate sends to the app's backend (`src/webhooks.rs`), as
+/// docs/v1.yml's `x-webhooks` describes them: listed in the served spec so
+/// that Swagger UI shows the body's schema. OpenAPI 3.0 has no `webhooks`;
+/// poem-openapi serves them under that name anyway, and the conformance test
+/// compares the two.
+#[poem_openapi::Webhook]
+pub trait CosgateWebhooks {
+    /// An upload event, sent to the app's backend (WEBHOOK_URL)
+    ///
+    /// Sent when `WEBHOOK_URL` is set, as Standard Webhooks (standardwebhooks.com):
+    /// the headers `webhook-id` (the event's id, the same on every retry: deduplicate
+    /// on it), `webhook-timestamp` (unix seconds of the attempt) and
+    /// `webhook-signature` (`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per
+    /// secret of `WEBHOOK_SECRETS`, space-separated). Verify them with the official
+    /// `standardwebhooks` library before trusting the body. Delivery is at least once:
+    /// any 2xx ends it, 410 stops it for good, anything else (or no answer within
+    /// `WEBHOOK_TIMEOUT_MS`) is retried with exponential back-off and jitter for
+    /// `WEBHOOK_MAX_AGE_SECONDS`.
+    #[oai(
+        name = "upload-event",
+        method = "post",
+        operation_id = "upload_event",
+        tag = "ApiTags::Uploads"
+    )]
+    fn upload_event(&self, event: poem_openapi::payload::Json<UploadEvent>) -> EventReceived;
+}
+
+/// What the app's backend answers a webhook.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum EventReceived {
+    /// Any 2xx marks the event delivered.
+    #[oai(status = 200)]
+    Ok,
+}
+
 /// The generated API bound to `handlers`, as poem-openapi serves it. The
 /// version is Cargo's (a test keeps docs/v1.yml's equal to it).
-pub fn api_service<T>(handlers: T) -> OpenApiService<CosgateApi<T>, ()>
+pub fn api_service<T>(handlers: T) -> OpenApiService<CosgateApi<T>, &'static dyn CosgateWebhooks>
 where
     CosgateApi<T>: poem_openapi::OpenApi,
 {
     OpenApiService::new(CosgateApi(handlers), SPEC_TITLE, env!("CARGO_PKG_VERSION"))
         .description(SPEC_DESCRIPTION)
+        .webhooks::<&'static dyn CosgateWebhooks>()
 }
 
 /// The whole HTTP service over `state`: the API, Swagger UI at `/docs`, the

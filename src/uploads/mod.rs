@@ -865,7 +865,7 @@ impl Uploads {
             .ok()?
             .format(&time::format_description::well_known::Rfc3339)
             .ok()?;
-        let data = serde_json::json!({
+        let mut data = serde_json::json!({
             "upload_id": row.id,
             "account_id": row.account_id,
             "key": row.object_key,
@@ -879,6 +879,10 @@ impl Uploads {
             "created_time": row.created_at,
             "completed_time": verified.map(|v| v.completed_at).or(row.completed_at),
         });
+        // docs/v1.yml's UploadEventData: a field without a value is left out.
+        if let Some(fields) = data.as_object_mut() {
+            fields.retain(|_, value| !value.is_null());
+        }
         let payload = serde_json::json!({"type": event_type, "timestamp": timestamp, "data": data});
         Some(NewEvent {
             id: format!("msg_{}", hex(&random_bytes::<16>())),

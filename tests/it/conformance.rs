@@ -7,8 +7,9 @@
 //! - served: `; charset=utf-8` on JSON media types, `deprecated: false`,
 //!   `explode: true`, `style: form` on query parameters, upper-cased header
 //!   names, schema `title`s, an empty `servers` list;
-//! - docs: `$ref`s to `#/components/responses/…` are inlined, `x-` extensions
-//!   (read by the generator, not served) are dropped;
+//! - docs: `$ref`s to `#/components/responses/…` are inlined, `x-webhooks`
+//!   is compared with the served `webhooks`, other `x-` extensions (read by
+//!   the generator, not served) are dropped;
 //! - both: the `openapi` patch version, per-line whitespace in descriptions,
 //!   and the order of tags.
 
@@ -28,6 +29,11 @@ fn normalise_docs(mut spec: Value) -> Value {
         .and_then(|c| c.remove("responses"))
         .unwrap_or(Value::Null);
     inline_response_refs(&mut spec, &responses);
+    // OpenAPI 3.0 has no `webhooks`: docs/v1.yml says `x-webhooks`, which
+    // poem-openapi serves as `webhooks`.
+    if let Some(hooks) = spec.as_object_mut().and_then(|s| s.remove("x-webhooks")) {
+        spec["webhooks"] = hooks;
+    }
     normalise(spec)
 }
 

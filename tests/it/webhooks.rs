@@ -145,6 +145,27 @@ fn brief(log: &Value) -> String {
     )
 }
 
+/// `tests/js/webhook_verify.cjs` (the npm `standardwebhooks`) on a delivery.
+fn node_verify(delivery: &str) -> Value {
+    use std::io::Write;
+    let mut child = Command::new("node")
+        .arg(crate::fakes::js_dir().join("webhook_verify.cjs"))
+        .arg(SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(delivery.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the npm package refused a delivery");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The delivered events of `event_type`.
 fn delivered_of(log: &Value, event_type: &str) -> Vec<Value> {
     log["events"]
@@ -264,6 +285,24 @@ async fn a_verified_upload_is_announced_once_signed_and_retried_with_the_same_id
         );
     }
 
+    // The same delivery through the npm package, as README's Node.js
+    // receiver does it.
+    let last = reqwest::get(format!("{}/__last", receiver.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let node = node_verify(&last);
+    assert_eq!(node["type"], "upload.completed", "{node}");
+    assert_eq!(node["upload_id"], id);
+    for refused in ["tampered", "wrong_secret"] {
+        assert!(
+            node[refused].as_str().unwrap().starts_with("refused"),
+            "{refused}: {node}"
+        );
+    }
+
     // Delivered is done: no attempt follows.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
@@ -304,6 +343,39 @@ async fn a_verified_upload_is_announced_once_signed_and_retried_with_the_same_id
     assert_eq!(deleted.len(), 1, "{log}");
     assert_eq!(deleted[0]["data"]["upload_id"], dropped_id);
     assert_eq!(delivered_of(&log, "upload.completed").len(), 1, "{log}");
+    for event in log["events"].as_object().unwrap().values() {
+        conforms(event);
+    }
+}
+
+/// `event` is what docs/v1.yml's UploadEvent says: the required fields,
+/// no other, none null, of the declared types.
+fn conforms(event: &Value) {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/v1.yml")).unwrap();
+    let spec: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let schemas = &spec["components"]["schemas"];
+    for (value, schema) in [
+        (event, &schemas["UploadEvent"]),
+        (&event["data"], &schemas["UploadEventData"]),
+    ] {
+        let fields = value.as_object().unwrap();
+        for required in schema["required"].as_array().unwrap() {
+            assert!(
+                fields.contains_key(required.as_str().unwrap()),
+                "{required} in {value}"
+            );
+        }
+        for (name, field) in fields {
+            let declared = &schema["properties"][name];
+            let ok = match declared["type"].as_str() {
+                Some("string") => field.is_string(),
+                Some("integer") => field.is_i64(),
+                _ => declared["$ref"].is_string() && field.is_object(),
+            };
+            assert!(ok, "{name}: {field} is not {declared}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,7 +520,9 @@ async fn two_replicas_on_postgres_deliver_every_event_and_never_one_at_once() {
     let Some(receiver) = Receiver::start(0) else {
         return;
     };
-    receiver.plan(json!({"default": 200, "delay_ms": 100})).await;
+    receiver
+        .plan(json!({"default": 200, "delay_ms": 100}))
+        .await;
     let cos = start_fake_cos();
     let endpoint = format!("http://{}", cos.host);
     // Queue 200 events through the API, with an endpoint nobody reads yet

@@ -15,6 +15,8 @@ verified body), `invalid`, and `overlaps` (deliveries of an id that arrived
 while another delivery of the same id was still in progress: two replicas
 delivering one event at once).
 
+GET /__last is the last verified delivery as it arrived: {"body", "headers"}.
+
 POST /__selfcheck takes the last verified delivery and shows the library
 refusing it tampered, re-signed with an old timestamp, and checked with
 another secret; it answers what the library said for each.
@@ -67,6 +69,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/__log":
             with lock:
                 return self.reply(200, json.dumps(log).encode())
+        if self.path == "/__last":
+            with lock:
+                return self.reply(200, json.dumps(last).encode())
         self.reply(404)
 
     def do_POST(self):

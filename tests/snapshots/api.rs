@@ -574,6 +574,122 @@ impl Upload {
         crate::api::json::not_null("multipart", value)
     }
 }
+/// The body of a webhook: what happened to an upload, as cosgate recorded it. An
+/// `upload.completed` event is sent only after cosgate verified the object at
+/// COS (its size, type and ETag are COS's).
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct UploadEvent {
+    /// upload.completed, upload.rejected, upload.deleted or upload.expired.
+    #[oai(rename = "type")]
+    #[oai(deserialize_with = "Self::json_type")]
+    pub r#type: String,
+    /// When it happened, RFC 3339 (UTC).
+    #[oai(deserialize_with = "Self::json_timestamp")]
+    pub timestamp: String,
+    pub data: UploadEventData,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl UploadEvent {
+    fn json_type(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("type", value)
+    }
+    fn json_timestamp(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("timestamp", value)
+    }
+}
+/// The upload an event is about; fields without a value are left out.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct UploadEventData {
+    #[oai(deserialize_with = "Self::json_upload_id")]
+    pub upload_id: String,
+    #[oai(deserialize_with = "Self::json_account_id")]
+    pub account_id: String,
+    /// The object key at COS.
+    #[oai(deserialize_with = "Self::json_key")]
+    pub key: String,
+    /// The name the client gave; never part of the key.
+    #[oai(deserialize_with = "Self::json_filename")]
+    pub filename: String,
+    /// The size COS verified (upload.completed), else the size declared.
+    pub size_bytes: i64,
+    #[oai(deserialize_with = "Self::json_content_type")]
+    pub content_type: String,
+    #[oai(deserialize_with = "Self::json_profile")]
+    pub profile: String,
+    /// The object's ETag at COS (upload.completed).
+    #[oai(deserialize_with = "Self::json_etag")]
+    pub etag: Option<String>,
+    /// COS's CRC64 of the object, when it gave one.
+    #[oai(deserialize_with = "Self::json_crc64")]
+    pub crc64: Option<String>,
+    /// Why the upload was rejected (upload.rejected).
+    #[oai(deserialize_with = "Self::json_reason")]
+    pub reason: Option<String>,
+    pub created_time: i64,
+    #[oai(deserialize_with = "Self::json_completed_time")]
+    pub completed_time: Option<i64>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl UploadEventData {
+    fn json_upload_id(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("upload_id", value)
+    }
+    fn json_account_id(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("account_id", value)
+    }
+    fn json_key(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("key", value)
+    }
+    fn json_filename(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("filename", value)
+    }
+    fn json_content_type(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("content_type", value)
+    }
+    fn json_profile(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<String> {
+        crate::api::json::strings("profile", value)
+    }
+    fn json_etag(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("etag", value)
+    }
+    fn json_crc64(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("crc64", value)
+    }
+    fn json_reason(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("reason", value)
+    }
+    fn json_completed_time(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("completed_time", value)
+    }
+}
 /// One signed PUT; send exactly these headers.
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
