@@ -27,3 +27,7 @@ CREATE TABLE leases (
     holder          TEXT NOT NULL,
     until_at        BIGINT NOT NULL
 );
+
+-- The sweeper asks, for each multipart upload COS lists, whether a session
+-- owns it.
+CREATE INDEX uploads_cos_upload_id ON uploads (cos_upload_id);

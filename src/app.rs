@@ -129,6 +129,9 @@ impl AppState {
     }
 }
 
+/// How long a delivered or given-up event stays in the outbox.
+const OUTBOX_KEPT_SECONDS: u64 = 7 * 86_400;
+
 /// Sweeps upload sessions every `seconds` for as long as the process runs
 /// (see [`Uploads::sweep`]), on one replica at a time: a round runs only
 /// while this process holds the `sweeper` lease in the store, which it
@@ -157,6 +160,11 @@ fn spawn_sweeper(uploads: Arc<Uploads>, store: Store, metrics: Arc<Metrics>, sec
             match uploads.sweep(now).await {
                 Ok((expired, released, orphans)) => metrics.sweep(expired, released, orphans),
                 Err(e) => tracing::warn!(error = %e, "upload sweeper round failed"),
+            }
+            // Delivered and given-up events are kept a week, for operators.
+            let week_ago = now.saturating_sub(OUTBOX_KEPT_SECONDS) as i64;
+            if let Err(e) = store.prune_outbox(week_ago).await {
+                tracing::warn!(error = %e, "the outbox could not be pruned");
             }
         }
     });

@@ -4,13 +4,17 @@
 
 use std::time::Duration;
 
-/// A reqwest client that gives up after `timeout`, connecting or waiting.
+/// A reqwest client that gives up after `timeout`, connecting or waiting,
+/// and follows no redirect: none of the services cosgate calls redirects,
+/// and a followed 301-303 would turn a POST (a webhook) into a GET without
+/// its body whose answer would count as the POST's.
 pub fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
-        .expect("a client with only timeouts set builds")
+        .expect("a client with only timeouts and no redirects builds")
 }
 
 /// "timed out" or "could not reach it": never the URL or the body.

@@ -48,7 +48,7 @@ pub struct Deliverer {
 impl std::fmt::Debug for Deliverer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Deliverer")
-            .field("url", &self.url)
+            .field("url", &"<set>")
             .field("keys", &self.keys.len())
             .finish_non_exhaustive()
     }
@@ -66,6 +66,8 @@ impl Deliverer {
                 .iter()
                 .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.expose_secret()))
                 .collect(),
+            // Redirects are not followed: a 3xx is retried like any other
+            // answer (see `outbound::client`).
             http: crate::outbound::client(timeout),
             timeout,
             retry_base_ms: settings.retry_base_ms,
@@ -82,17 +84,40 @@ impl Deliverer {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                if let Err(e) = self.round(unix_now()).await {
-                    tracing::warn!(error = %e, "webhook round failed");
+                // Each round in a task of its own: a panic in one is logged
+                // and the next round still runs.
+                let worker = self.clone();
+                match tokio::spawn(async move { worker.round(unix_now()).await }).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "webhook round failed"),
+                    Err(e) => tracing::error!(error = %e, "webhook round panicked"),
                 }
             }
         });
     }
 
-    /// One round: every due event this worker can claim is attempted once.
+    /// One round: every due event this worker can claim is attempted once,
+    /// batch after batch while full batches come.
     pub async fn round(&self, now: u64) -> Result<usize, StoreError> {
         let mut attempted = 0;
-        for event in self.store.due_events(now as i64, BATCH).await? {
+        loop {
+            let due = self.store.due_events(unix_now() as i64, BATCH).await?;
+            let full = due.len() as i64 == BATCH;
+            attempted += self.deliver(due).await?;
+            if !full {
+                break;
+            }
+        }
+        let (depth, oldest) = self.store.outbox_depth().await?;
+        self.metrics
+            .outbox(depth, oldest.map_or(0, |t| now.saturating_sub(t as u64)));
+        Ok(attempted)
+    }
+
+    /// Claims and attempts each of `due`; how many it attempted.
+    async fn deliver(&self, due: Vec<DueEvent>) -> Result<usize, StoreError> {
+        let mut attempted = 0;
+        for event in due {
             // The claim outlasts the attempt (its timeout) and the write of
             // its outcome; it is read from the clock now, not at the round's
             // start, since earlier attempts of this round took their time.
@@ -106,14 +131,17 @@ impl Deliverer {
                 continue;
             }
             let outcome = self.attempt(&event, unix_now()).await;
-            self.store
-                .event_attempted(&event.id, unix_now() as i64, outcome)
+            let recorded = self
+                .store
+                .event_attempted(&event.id, unix_now() as i64, outcome, until as i64)
                 .await?;
+            if !recorded {
+                // The claim ran out first (a very slow store): another worker
+                // has the event now, and decides for it.
+                tracing::warn!(event = %event.id, "webhook claim ran out before its outcome was recorded");
+            }
             attempted += 1;
         }
-        let (depth, oldest) = self.store.outbox_depth().await?;
-        self.metrics
-            .outbox(depth, oldest.map_or(0, |t| now.saturating_sub(t as u64)));
         Ok(attempted)
     }
 
@@ -154,6 +182,9 @@ impl Deliverer {
                 next_attempt_at: (now + self.backoff(event.attempts as u32)) as i64,
             }
         };
+        if !(200..300).contains(&status) && status != 0 {
+            tracing::info!(event = %event.id, status, "webhook answered without 2xx");
+        }
         let label = match outcome {
             Attempt::Delivered { .. } => "delivered",
             Attempt::Retry { .. } => "retried",
@@ -163,15 +194,24 @@ impl Deliverer {
         outcome
     }
 
-    /// The wait before attempt `attempts + 2`: the base doubled per attempt
-    /// made, up to an hour, with ±25 % jitter so that retries spread out.
+    /// The wait before attempt `attempts + 2`, in seconds: the base
+    /// doubled per attempt made, capped at an hour, then ±25 % jitter so
+    /// that retries spread out (also at the cap), at least a second.
     fn backoff(&self, attempts: u32) -> u64 {
-        let base = self.retry_base_ms.saturating_mul(1 << attempts.min(20));
-        let jitter = base / 4;
-        let jittered =
-            base - jitter + u64::from(random_below((2 * jitter).min(u32::MAX as u64) as u32 + 1));
-        (jittered / 1000).clamp(1, MAX_BACKOFF_SECONDS)
+        backoff_ms(self.retry_base_ms, attempts, random_below) / 1000
     }
+}
+
+/// [`Deliverer::backoff`] in milliseconds, with the random source given
+/// (`random_below(n)` is uniform in `0..n`).
+fn backoff_ms(base_ms: u64, attempts: u32, random_below: impl Fn(u32) -> u32) -> u64 {
+    let capped = base_ms
+        .saturating_mul(1 << attempts.min(20))
+        .min(MAX_BACKOFF_SECONDS * 1000);
+    // At most an hour in ms: a quarter of it and twice that fit in u32.
+    let jitter = capped / 4;
+    let spread = u64::from(random_below((2 * jitter) as u32 + 1));
+    (capped - jitter + spread).max(1000)
 }
 
 /// The event type as a metrics label (a fixed set).
@@ -182,5 +222,25 @@ fn event_type(name: &str) -> &'static str {
         "upload.deleted" => "upload.deleted",
         "upload.expired" => "upload.expired",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_is_capped_at_an_hour_and_keeps_its_jitter() {
+        let low = |n: u32| backoff_ms(5000, n, |_| 0);
+        let high = |n: u32| backoff_ms(5000, n, |bound| bound - 1);
+        assert_eq!((low(0), high(0)), (3750, 6250));
+        assert_eq!((low(1), high(1)), (7500, 12500));
+        // Capped before the jitter: spread around the hour, not pinned to it.
+        assert_eq!((low(30), high(30)), (2_700_000, 4_500_000));
+        // The largest base and the most attempts neither overflow nor panic.
+        assert_eq!(backoff_ms(600_000, u32::MAX, |b| b - 1), 4_500_000);
+        assert_eq!(backoff_ms(u64::MAX, 63, |_| 0), 2_700_000);
+        // A tiny base still waits a second.
+        assert_eq!(backoff_ms(10, 0, |_| 0), 1000);
     }
 }

@@ -115,7 +115,7 @@ impl UploadSettings {
             orphan_seconds: r.parse_within(
                 "UPLOAD_ORPHAN_SECONDS",
                 86_400,
-                60..=30 * 86_400,
+                3600..=30 * 86_400,
                 " seconds",
             ),
             storage_bytes: (storage > 0).then_some(storage),

@@ -8,7 +8,6 @@ use super::reader::Reader;
 /// The shortest webhook secret accepted (Standard Webhooks: 24 to 64 bytes).
 const MIN_SECRET_BYTES: usize = 24;
 
-#[derive(Debug)]
 pub struct WebhookSettings {
     /// `WEBHOOK_URL`: the app's endpoint; `None` sends no events (and
     /// stores none).
@@ -25,6 +24,20 @@ pub struct WebhookSettings {
     pub max_age: u64,
     /// `WEBHOOK_POLL_MS`: how often the worker looks for due events.
     pub poll_ms: u64,
+}
+
+/// Neither the URL (it may carry a token) nor the secrets.
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url.as_ref().map(|_| "<set>"))
+            .field("secrets", &self.secrets.len())
+            .field("timeout_ms", &self.timeout_ms)
+            .field("retry_base_ms", &self.retry_base_ms)
+            .field("max_age", &self.max_age)
+            .field("poll_ms", &self.poll_ms)
+            .finish()
+    }
 }
 
 impl Clone for WebhookSettings {
@@ -51,7 +64,8 @@ impl WebhookSettings {
         if let Some(url) = &url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
-            r.problem("WEBHOOK_URL", format!("{url:?} is not an http(s) URL"));
+            // Never echoed: a URL may carry a token.
+            r.problem("WEBHOOK_URL", "is not an http:// or https:// URL");
         }
         let mut secrets = Vec::new();
         for (i, raw) in r

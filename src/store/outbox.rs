@@ -92,7 +92,7 @@ impl Store {
         self.run("claim_event", || async move {
             let claimed = sqlx::query(
                 "UPDATE outbox SET locked_until = $1 WHERE id = $2 AND locked_until <= $3 \
-                 AND delivered_at IS NULL AND gave_up_at IS NULL",
+                 AND next_attempt_at <= $3 AND delivered_at IS NULL AND gave_up_at IS NULL",
             )
             .bind(until)
             .bind(id)
@@ -104,8 +104,16 @@ impl Store {
         .await
     }
 
-    /// Records how the attempt at event `id` ended, and frees its claim.
-    pub async fn event_attempted(&self, id: &str, now: i64, attempt: Attempt) -> Result<()> {
+    /// Records how the attempt at event `id` ended, and frees its claim,
+    /// if the claim (until `claimed_until`) is still the worker's: `false`
+    /// when it ran out and another worker took the event.
+    pub async fn event_attempted(
+        &self,
+        id: &str,
+        now: i64,
+        attempt: Attempt,
+        claimed_until: i64,
+    ) -> Result<bool> {
         self.run("event_attempted", || async move {
             let (delivered, gave_up, status, next) = match attempt {
                 Attempt::Delivered { status } => (Some(now), None, status, now),
@@ -115,18 +123,36 @@ impl Store {
                     next_attempt_at,
                 } => (None, None, status, next_attempt_at),
             };
-            sqlx::query(
+            let recorded = sqlx::query(
                 "UPDATE outbox SET attempts = attempts + 1, locked_until = 0, delivered_at = $1, \
-                 gave_up_at = $2, last_status = $3, next_attempt_at = $4 WHERE id = $5",
+                 gave_up_at = $2, last_status = $3, next_attempt_at = $4 \
+                 WHERE id = $5 AND locked_until = $6",
             )
             .bind(delivered)
             .bind(gave_up)
             .bind(status)
             .bind(next)
             .bind(id)
+            .bind(claimed_until)
             .execute(&self.pool)
             .await?;
-            Ok(())
+            Ok(recorded.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// Forgets delivered and given-up events that ended before `before`;
+    /// how many.
+    pub async fn prune_outbox(&self, before: i64) -> Result<u64> {
+        self.run("prune_outbox", || async move {
+            let pruned = sqlx::query(
+                "DELETE FROM outbox WHERE (delivered_at IS NOT NULL AND delivered_at < $1) \
+                 OR (gave_up_at IS NOT NULL AND gave_up_at < $1)",
+            )
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+            Ok(pruned.rows_affected())
         })
         .await
     }

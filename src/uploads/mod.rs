@@ -576,9 +576,11 @@ impl Uploads {
     /// sweeping at once clean twice at worst and release once.
     pub async fn sweep(&self, now: u64) -> Result<(usize, usize, usize), UploadError> {
         const BATCH: i64 = 100;
-        let expired = self.store.expired_uploads(now as i64, BATCH).await?;
-        for row in &expired {
-            self.expire(row, now).await?;
+        let mut expired = 0;
+        for row in &self.store.expired_uploads(now as i64, BATCH).await? {
+            if self.expire(row, now).await? {
+                expired += 1;
+            }
         }
         let held = self.store.held_uploads(now as i64, BATCH).await?;
         let mut released = 0;
@@ -589,10 +591,13 @@ impl Uploads {
             }
         }
         let orphans = self.abort_orphans(now).await?;
-        if !expired.is_empty() || released > 0 || orphans > 0 {
-            tracing::info!(expired = expired.len(), released, orphans, "upload sweeper");
+        // Every round says what it did; one that did nothing only at debug.
+        if expired > 0 || released > 0 || orphans > 0 {
+            tracing::info!(expired, released, orphans, "upload sweeper");
+        } else {
+            tracing::debug!("upload sweeper: nothing to remove");
         }
-        Ok((expired.len(), released, orphans))
+        Ok((expired, released, orphans))
     }
 
     /// Aborts the multipart uploads under the upload and sessions' roots
@@ -602,11 +607,16 @@ impl Uploads {
     /// storage and nobody will complete them. A fresh one is left alone: it
     /// may be someone's upload in progress.
     async fn abort_orphans(&self, now: u64) -> Result<usize, UploadError> {
+        // A root inside the other is listed with it. The bucket's root (an
+        // empty prefix) is never swept: the bucket may hold uploads that are
+        // not cosgate's.
         let mut prefixes = vec![
             self.settings.session_root.key_prefix(),
             self.cos.policy.scope.root.key_prefix(),
         ];
-        prefixes.dedup();
+        prefixes.retain(|prefix| !prefix.is_empty());
+        prefixes.sort();
+        prefixes.dedup_by(|inner, outer| inner.starts_with(outer.as_str()));
         let mut in_progress = Vec::new();
         for prefix in &prefixes {
             in_progress.extend(self.client.list_multipart_uploads(prefix, now).await?);
@@ -638,8 +648,9 @@ impl Uploads {
 
     /// Cleans an expired pending session at COS and releases its bytes
     /// (the sweeper's job, done here too when a client meets one).
-    pub async fn expire(&self, row: &UploadRow, now: u64) -> Result<(), UploadError> {
-        if self
+    /// `true` when this call expired it (not another replica or request).
+    pub async fn expire(&self, row: &UploadRow, now: u64) -> Result<bool, UploadError> {
+        let expired = self
             .store
             .end_upload(
                 &row.id,
@@ -649,12 +660,12 @@ impl Uploads {
                 now as i64,
                 self.event("upload.expired", row, now, None).as_ref(),
             )
-            .await?
-        {
+            .await?;
+        if expired {
             self.clean_at_cos(row, now).await?;
             self.metrics.upload("expired", 0);
         }
-        Ok(())
+        Ok(expired)
     }
 
     /// ListParts, every planned part present at its planned size, then

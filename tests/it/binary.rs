@@ -22,8 +22,8 @@ fn cosgate() -> Command {
 /// so far, where the rest of its log arrives, and its base URL.
 pub(crate) struct Served {
     pub(crate) child: std::process::Child,
-    log: Vec<String>,
-    lines: std::sync::mpsc::Receiver<String>,
+    pub(crate) log: Vec<String>,
+    pub(crate) lines: std::sync::mpsc::Receiver<String>,
     pub(crate) base: String,
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn serve(dir: &std::path::Path, vars: &[(&str, &str)]) -> Served {
 
 impl Served {
     /// SIGTERM, then the exit status; `log` then holds every line.
-    fn stop(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(&mut self) -> std::process::ExitStatus {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()

@@ -950,6 +950,8 @@ async fn an_ended_session_holds_its_bytes_until_its_signatures_stop_working() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert_eq!(store.stored_bytes("acc1").await.unwrap(), 0);
+    // Without WEBHOOK_URL no event is stored (none would ever leave).
+    assert_eq!(store.outbox_depth().await.unwrap(), (0, None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,7 +70,7 @@ impl Receiver {
         let python = python()?;
         let mut child = Command::new(python)
             .arg(crate::fakes::js_dir().join("webhook_receiver.py"))
-            .args([SECRET, &port.to_string()])
+            .args([SECRET, &port.to_string(), OLD_SECRET])
             .stdout(Stdio::piped())
             .spawn()
             .expect("the receiver starts");
@@ -278,6 +278,7 @@ async fn a_verified_upload_is_announced_once_signed_and_retried_with_the_same_id
     // an old timestamp, or checked with another secret.
     let check = receiver.selfcheck().await;
     assert_eq!(check["original"], "accepted", "{check}");
+    assert_eq!(check["old_secret"], "accepted", "signed with both: {check}");
     for refused in ["tampered", "old_timestamp", "wrong_secret"] {
         assert!(
             check[refused].as_str().unwrap().starts_with("refused"),
@@ -429,6 +430,64 @@ async fn an_endpoint_that_answers_410_gets_no_more_attempts() {
     }
 }
 
+/// A redirect is an answer like any other: not followed (a 303 would turn
+/// the POST into a GET whose 200 would count as delivered), retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_retried_not_followed() {
+    let Some(receiver) = Receiver::start(0) else {
+        return;
+    };
+    receiver
+        .plan(json!({"statuses": [303, 307], "default": 200}))
+        .await;
+    let url = receiver.url();
+    let Some((_cos, app)) = world(&[
+        ("WEBHOOK_URL", url.as_str()),
+        ("WEBHOOK_SECRETS", SECRET),
+        ("WEBHOOK_RETRY_BASE_MS", "10"),
+        ("WEBHOOK_POLL_MS", "100"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let dropped = created(
+        &app,
+        "acc1",
+        json!({"filename": "b.jpg", "size_bytes": 10, "content_type": "image/jpeg"}),
+    )
+    .await;
+    let id = dropped["id"].as_str().unwrap();
+    let resp = call(
+        &app,
+        "acc1",
+        reqwest::Method::DELETE,
+        &format!("{UPLOADS}/{id}"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let log = receiver
+        .wait_for(Duration::from_secs(15), |log| {
+            !log["delivered"].as_object().unwrap().is_empty()
+        })
+        .await;
+    let statuses: Vec<i64> = log["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, [303, 307, 200], "{}", brief(&log));
+    assert_eq!(log["redirected"], 0, "a redirect was followed");
+    let metrics = metrics(&app).await;
+    assert!(
+        metrics.contains(
+            "cosgate_webhook_attempts_total{event_type=\"upload.deleted\",outcome=\"retried\"} 2"
+        ),
+        "{metrics}"
+    );
+}
+
 /// The receiver is down when the upload completes; cosgate is killed with
 /// -9 before it could deliver; after a restart (the receiver back) the event
 /// arrives.
@@ -482,15 +541,29 @@ async fn an_event_survives_kill_9_while_the_receiver_is_down() {
     assert_eq!(done["status"], "completed", "{done}");
     // Let it fail against the closed port at least once, then kill it.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let ready = client
+        .get(format!("{}/readyz", served.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready.status(),
+        200,
+        "a receiver that is down is not cosgate's readiness"
+    );
     served.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
     let _ = served.child.wait();
+    let mut killed_log = served.log.clone();
+    while let Ok(line) = served.lines.recv_timeout(Duration::from_secs(2)) {
+        killed_log.push(line);
+    }
     let store = Store::connect(&db).await.unwrap();
     assert_eq!(store.outbox_depth().await.unwrap().0, 1, "still queued");
 
     let Some(receiver) = Receiver::start(port) else {
         return;
     };
-    let _restarted = serve(dir.path(), &vars);
+    let mut restarted = serve(dir.path(), &vars);
     let log = receiver
         .wait_for(Duration::from_secs(20), |log| {
             !log["delivered"].as_object().unwrap().is_empty()
@@ -501,6 +574,20 @@ async fn an_event_survives_kill_9_while_the_receiver_is_down() {
     assert_eq!(completed[0]["data"]["upload_id"], id);
     assert_eq!(completed[0]["data"]["size_bytes"], data.len());
     assert_eq!(log["invalid"], 0);
+    restarted.stop();
+    let secret = SECRET.trim_start_matches("whsec_");
+    for log in [&killed_log, &restarted.log] {
+        assert!(
+            !log.join("\n").contains(secret),
+            "the secret reached the log"
+        );
+    }
+    assert!(
+        killed_log
+            .iter()
+            .any(|l| l.contains("webhook not delivered")),
+        "the failed attempts are logged"
+    );
 }
 
 /// 200 events queued on one PostgreSQL, delivered by two cosgate processes
@@ -628,6 +715,156 @@ async fn two_replicas_on_postgres_deliver_every_event_and_never_one_at_once() {
     );
 }
 
+/// An object replaced at COS before completion (another grant writing the
+/// same key) is rejected, and the backend hears why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_upload_is_announced_with_the_reason() {
+    let Some(receiver) = Receiver::start(0) else {
+        return;
+    };
+    let url = receiver.url();
+    let Some((_cos, app)) = world(&[
+        ("QCOS_ALLOW_UNMETERED_GRANTS", "true"),
+        ("UPLOAD_SESSION_ROOT", "/uploads"),
+        ("WEBHOOK_URL", url.as_str()),
+        ("WEBHOOK_SECRETS", SECRET),
+        ("WEBHOOK_POLL_MS", "100"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let data = bytes(30_000, 5);
+    let answer = created(
+        &app,
+        "acc1",
+        json!({"filename": "a.jpg", "size_bytes": data.len(), "content_type": "image/jpeg"}),
+    )
+    .await;
+    let (id, key) = (
+        answer["id"].as_str().unwrap(),
+        answer["key"].as_str().unwrap(),
+    );
+    assert_eq!(send(&answer["put"], data, &[]).await, 200);
+    let auth: Value = app
+        .post_as(
+            "acc1",
+            "/v1/qc_cos/authorization",
+            json!({"method": "put", "key": key, "headers": {"Content-Length": "7", "Content-Type": "image/jpeg"}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let replaced = reqwest::Client::new()
+        .put(auth["url"].as_str().unwrap())
+        .header("Authorization", auth["authorization"].as_str().unwrap())
+        .header("Content-Type", "image/jpeg")
+        .body(vec![9u8; 7])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+    assert_refused(complete(&app, "acc1", id).await, 422, "upload_mismatch").await;
+    let log = receiver
+        .wait_for(Duration::from_secs(10), |log| {
+            !delivered_of(log, "upload.rejected").is_empty()
+        })
+        .await;
+    let rejected = delivered_of(&log, "upload.rejected");
+    assert_eq!(rejected.len(), 1, "{}", brief(&log));
+    assert_eq!(rejected[0]["data"]["upload_id"], id);
+    assert!(
+        rejected[0]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("7 bytes"),
+        "{}",
+        rejected[0]
+    );
+    assert!(delivered_of(&log, "upload.completed").is_empty());
+    conforms(&rejected[0]);
+}
+
+/// An endpoint slower than `WEBHOOK_TIMEOUT_MS` counts as a failure: the
+/// event is sent again, with the same id, until one answer comes in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_slower_than_the_timeout_is_retried_with_the_same_id() {
+    let Some(receiver) = Receiver::start(0) else {
+        return;
+    };
+    receiver
+        .plan(json!({"default": 200, "delay_ms": 1500}))
+        .await;
+    let url = receiver.url();
+    let Some((_cos, app)) = world(&[
+        ("WEBHOOK_URL", url.as_str()),
+        ("WEBHOOK_SECRETS", SECRET),
+        ("WEBHOOK_TIMEOUT_MS", "300"),
+        ("WEBHOOK_RETRY_BASE_MS", "10"),
+        ("WEBHOOK_POLL_MS", "100"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let dropped = created(
+        &app,
+        "acc1",
+        json!({"filename": "b.jpg", "size_bytes": 10, "content_type": "image/jpeg"}),
+    )
+    .await;
+    let id = dropped["id"].as_str().unwrap();
+    let resp = call(
+        &app,
+        "acc1",
+        reqwest::Method::DELETE,
+        &format!("{UPLOADS}/{id}"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    // The receiver records an attempt once it answers, late.
+    receiver
+        .wait_for(Duration::from_secs(10), |log| {
+            !log["attempts"].as_array().unwrap().is_empty()
+        })
+        .await;
+    receiver.plan(json!({"default": 200, "delay_ms": 0})).await;
+    let delivered =
+        "cosgate_webhook_attempts_total{event_type=\"upload.deleted\",outcome=\"delivered\"} 1";
+    let started = Instant::now();
+    let metrics = loop {
+        let metrics = metrics(&app).await;
+        if metrics.contains(delivered) {
+            break metrics;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        metrics.contains(
+            "cosgate_webhook_attempts_total{event_type=\"upload.deleted\",outcome=\"retried\"}"
+        ),
+        "{metrics}"
+    );
+    let log = receiver.log().await;
+    let ids: std::collections::HashSet<&str> = log["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "one event, one id: {}", brief(&log));
+    assert!(
+        log["attempts"].as_array().unwrap().len() >= 2,
+        "{}",
+        brief(&log)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_removes_what_was_abandoned_and_gives_its_bytes_back() {
     let Some(receiver) = Receiver::start(0) else {
@@ -654,6 +891,7 @@ async fn the_sweeper_removes_what_was_abandoned_and_gives_its_bytes_back() {
     // Multipart uploads outside any session: one a day old, one just begun.
     let old = orphan(&cos.host, "sessions/someone/old.bin", 86_400).await;
     let fresh = orphan(&cos.host, "uploads/someone/fresh.bin", 0).await;
+    let old_sdk = orphan(&cos.host, "uploads/someone/old.bin", 7200).await;
     // A multipart session with a part uploaded, never completed.
     let large = bytes(1_500_000, 8);
     let multi = created(
@@ -726,6 +964,10 @@ async fn the_sweeper_removes_what_was_abandoned_and_gives_its_bytes_back() {
     );
     assert!(!uploads.contains(&old.as_str()), "the old orphan: {state}");
     assert!(
+        !uploads.contains(&old_sdk.as_str()),
+        "the old one under the upload root: {state}"
+    );
+    assert!(
         uploads.contains(&fresh.as_str()),
         "the fresh one is left: {state}"
     );
@@ -756,7 +998,7 @@ async fn the_sweeper_removes_what_was_abandoned_and_gives_its_bytes_back() {
     let metrics = metrics(&app).await;
     for line in [
         "cosgate_sweeper_removed_total{outcome=\"expired\"} 2",
-        "cosgate_sweeper_removed_total{outcome=\"orphan_multipart\"} 1",
+        "cosgate_sweeper_removed_total{outcome=\"orphan_multipart\"} 2",
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }

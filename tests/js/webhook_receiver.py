@@ -7,7 +7,8 @@ arrived is recorded by `webhook-id`.
 What it answers is scripted: POST /__plan {"statuses": [500, 500, 500],
 "default": 200, "delay_ms": 0} answers the next verified deliveries with the
 listed statuses, then with `default`, each after `delay_ms`. Unverified
-requests get 400 and are counted as `invalid`.
+requests get 400 and are counted as `invalid`. A 3xx answer points to
+/__redirected, which answers 200 to anything and counts `redirected`.
 
 GET /__log returns what arrived: `attempts` (id, type, status answered),
 `delivered` (id -> how many times it was answered 2xx), `events` (id -> the
@@ -19,9 +20,10 @@ GET /__last is the last verified delivery as it arrived: {"body", "headers"}.
 
 POST /__selfcheck takes the last verified delivery and shows the library
 refusing it tampered, re-signed with an old timestamp, and checked with
-another secret; it answers what the library said for each.
+another secret (and, given OLD_SECRET, checked with that one); it answers
+what the library said for each.
 
-Usage: webhook_receiver.py SECRET [PORT]   (prints the port it listens on)
+Usage: webhook_receiver.py SECRET [PORT [OLD_SECRET]]   (prints the port it listens on)
 """
 import base64
 import json
@@ -36,10 +38,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 SECRET = sys.argv[1]
 PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+# A secret being retired, whose signature must be on every delivery too.
+OLD_SECRET = sys.argv[3] if len(sys.argv) > 3 else None
 hook = Webhook(SECRET)
 lock = threading.Lock()
 plan = {"statuses": [], "default": 200, "delay_ms": 0}
-log = {"attempts": [], "delivered": {}, "events": {}, "invalid": 0, "overlaps": 0}
+log = {"attempts": [], "delivered": {}, "events": {}, "invalid": 0, "overlaps": 0, "redirected": 0}
 in_flight = {}
 last = {}
 
@@ -57,6 +61,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def reply(self, status, body=b""):
         self.send_response(status)
+        if status in (301, 302, 303, 307, 308):
+            self.send_header("Location", "/__redirected")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -65,7 +71,14 @@ class Handler(BaseHTTPRequestHandler):
     def body(self):
         return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
+    def redirected(self):
+        with lock:
+            log["redirected"] += 1
+        self.reply(200)
+
     def do_GET(self):
+        if self.path == "/__redirected":
+            return self.redirected()
         if self.path == "/__log":
             with lock:
                 return self.reply(200, json.dumps(log).encode())
@@ -82,6 +95,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(204)
         if self.path == "/__selfcheck":
             return self.selfcheck()
+        if self.path == "/__redirected":
+            return self.redirected()
         if self.path != "/hook":
             return self.reply(404)
         headers = {k: v for k, v in self.headers.items()}
@@ -123,6 +138,8 @@ class Handler(BaseHTTPRequestHandler):
             "old_timestamp": verify_with(hook, body, old_headers),
             "wrong_secret": verify_with(other, body, headers),
         }
+        if OLD_SECRET:
+            result["old_secret"] = verify_with(Webhook(OLD_SECRET), body, headers)
         self.reply(200, json.dumps(result).encode())
 
     def log_message(self, *args):
