@@ -18,7 +18,7 @@ use crate::{
     ratelimit::Limits,
     sessions::Sessions,
     signing::Signing,
-    store::{Store, StoreError},
+    store::{Schema, Store, StoreError},
     sts::{CredentialCache, StsClient},
     uploads::Uploads,
     webhooks::Deliverer,
@@ -36,7 +36,12 @@ impl AppState {
     /// services.
     pub async fn new(settings: Settings) -> Result<Self, StoreError> {
         let metrics = Arc::new(Metrics::default());
-        let store = Store::connect(&settings.database_url)
+        let schema = if settings.migrate_on_start {
+            Schema::Migrate
+        } else {
+            Schema::Require
+        };
+        let store = Store::open(&settings.database_url, schema)
             .await?
             .with_metrics(metrics.clone());
         let login = &settings.login;

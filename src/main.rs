@@ -68,6 +68,7 @@ async fn main() -> ExitCode {
     };
     match command {
         Command::Serve => cli::serve(settings, format).await,
+        Command::Migrate => cli::migrate(&settings).await,
         Command::Token {
             sub,
             scopes,

@@ -8,6 +8,9 @@ use super::{
     error::{ApiError, ErrorCode},
 };
 
+/// The media type of OpenMetrics 1.0's text format.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// `/metrics`, behind `METRICS_TOKEN` (a bearer token, compared in constant
 /// time) when one is set.
 pub(crate) fn endpoint(state: &AppState) -> impl Endpoint<Output = Response> + use<> {
@@ -32,8 +35,13 @@ pub(crate) fn endpoint(state: &AppState) -> impl Endpoint<Output = Response> + u
                 .as_response();
             }
         }
+        // The body is OpenMetrics 1.0 (what the prometheus-client crate
+        // writes: counter families named without `_total`, a closing
+        // `# EOF`), so it is labelled as such; Prometheus picks its parser
+        // by this header, and a classic `text/plain; version=0.0.4` label
+        // would lose the counters' types and help.
         Response::builder()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .content_type(OPENMETRICS)
             .body(metrics.render())
     })
 }

@@ -154,6 +154,10 @@ pub struct Settings {
     /// `CORS_ALLOWED_ORIGINS`: web origins that may call the API from a
     /// browser; `["*"]` for any (development only); empty for none.
     pub cors_origins: Vec<String>,
+    /// `DATABASE_MIGRATE_ON_START`: `serve` brings the schema up to date
+    /// (default); `false` leaves that to `cosgate migrate` and refuses to
+    /// start on an older schema.
+    pub migrate_on_start: bool,
     /// `SESSION_CHECK_SECONDS`: how long a replica trusts what it learnt of
     /// a login session, so the bound within which a logout on another
     /// replica stops that session's access tokens.
@@ -207,6 +211,7 @@ impl Settings {
         {
             r.problem("DATABASE_URL", "use sqlite://FILE or postgres://…");
         }
+        let migrate_on_start = r.parse("DATABASE_MIGRATE_ON_START", true);
         let cors_origins = read_cors_origins(&mut r, environment);
         let rate_limit_sign_per_min = r.parse_within(
             "RATE_LIMIT_SIGN_PER_MIN",
@@ -268,6 +273,7 @@ impl Settings {
             uploads,
             webhooks,
             database_url,
+            migrate_on_start,
             max_body_bytes,
             cors_origins,
             rate_limit_sign_per_min,

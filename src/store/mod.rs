@@ -64,6 +64,22 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// Told not to migrate, and the schema is older than this build's.
+    #[error(
+        "{applied} of {expected} migrations have run on the store: run `cosgate migrate` first \
+         (or set DATABASE_MIGRATE_ON_START=true)"
+    )]
+    SchemaBehind { applied: i64, expected: i64 },
+}
+
+/// What connecting does with the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Brings it up to date (`cosgate serve` by default, `cosgate migrate`).
+    Migrate,
+    /// Leaves it alone and refuses a schema older than this build's (for
+    /// rollouts whose migrations run once, before the replicas start).
+    Require,
 }
 
 /// A login session: a refresh-token family and its account.
@@ -87,6 +103,16 @@ pub struct NewRefreshToken<'a> {
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// How many migrations have run on `pool` (0 when none has, or the table is
+/// missing), and how many this build has.
+async fn migrations_applied(pool: &sqlx::AnyPool) -> (i64, i64) {
+    let applied = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(0);
+    (applied, MIGRATOR.iter().count() as i64)
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -106,6 +132,11 @@ impl Store {
     /// Connects to `url` and brings the schema up to date. A SQLite file is
     /// created if missing and switched to WAL mode.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::open(url, Schema::Migrate).await
+    }
+
+    /// Connects to `url`, doing `schema` with its schema.
+    pub async fn open(url: &str, schema: Schema) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let is_sqlite = url.starts_with("sqlite:");
         let url = if is_sqlite && !url.contains("mode=") {
@@ -125,7 +156,15 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
-        MIGRATOR.run(&pool).await?;
+        match schema {
+            Schema::Migrate => MIGRATOR.run(&pool).await?,
+            Schema::Require => {
+                let (applied, expected) = migrations_applied(&pool).await;
+                if applied < expected {
+                    return Err(StoreError::SchemaBehind { applied, expected });
+                }
+            }
+        }
         // Readiness opens the file as it is, never creating it.
         let ready_url = url.replace("mode=rwc", "mode=rw");
         Ok(Self {
@@ -161,6 +200,11 @@ impl Store {
         Fut: Future<Output = Result<T>>,
     {
         self.timed(query, retry_busy(op)).await
+    }
+
+    /// How many of this build's migrations have run, and how many it has.
+    pub async fn schema_version(&self) -> (i64, i64) {
+        migrations_applied(&self.pool).await
     }
 
     /// Whether the store answers a new connection and every migration has

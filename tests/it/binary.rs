@@ -685,3 +685,57 @@ async fn upload_sessions_survive_kill_9_between_create_and_complete() {
         "counted once"
     );
 }
+
+/// A rollout that migrates once, before its replicas start: `serve` told
+/// not to migrate refuses an older schema and names the command; `cosgate
+/// migrate` brings it up to date (twice is harmless); then `serve` starts
+/// on it without migrating and is ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_runs_apart_from_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("rollout.db").display());
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .count();
+    let vars = [
+        ("DATABASE_URL", db.as_str()),
+        ("DATABASE_MIGRATE_ON_START", "false"),
+    ];
+    let refused = cosgate()
+        .current_dir(dir.path())
+        .envs(test_vars(&vars))
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("0 of {migrations} migrations have run"))
+            && stderr.contains("cosgate migrate"),
+        "{stderr}"
+    );
+    for _ in 0..2 {
+        let out = cosgate()
+            .current_dir(dir.path())
+            .envs(test_vars(&vars))
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("{migrations} of {migrations} migrations have run")),
+            "{stdout}"
+        );
+    }
+    let mut served = serve(dir.path(), &vars);
+    let ready = reqwest::get(format!("{}/readyz", served.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(served.stop().success());
+}

@@ -298,12 +298,14 @@ async fn metrics_count_requests_signatures_refusals_and_limits_without_identitie
 
     // METRICS_TOKEN is required.
     assert_refused(app.get("/metrics", None).await, 401, "invalid_token").await;
-    let text = app
-        .get("/metrics", Some("Bearer scrape-me-please"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let scraped = app.get("/metrics", Some("Bearer scrape-me-please")).await;
+    assert_eq!(
+        scraped.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        "labelled as what it is (CI parses it with prometheus_client's strict parser)"
+    );
+    let text = scraped.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
     let count = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels).unwrap_or(0.0);
     assert_eq!(
         count(
