@@ -67,6 +67,19 @@ impl AppState {
             settings.rate_limit_login_per_min,
         )
         .with_parts(settings.rate_limit_parts_per_min);
+        let limits = match &settings.redis_url {
+            Some(url) => {
+                use secrecy::ExposeSecret;
+                match crate::ratelimit::Shared::connect(url.expose_secret()).await {
+                    Some(shared) => limits.shared_by(shared),
+                    None => limits,
+                }
+            }
+            None => {
+                tracing::info!("rate limits are per replica (set REDIS_URL to share them)");
+                limits
+            }
+        };
         limits.spawn_janitor();
         let sts = &settings.sts;
         let credentials = CredentialCache::new(

@@ -154,6 +154,9 @@ pub struct Settings {
     /// `CORS_ALLOWED_ORIGINS`: web origins that may call the API from a
     /// browser; `["*"]` for any (development only); empty for none.
     pub cors_origins: Vec<String>,
+    /// `REDIS_URL`: rate limits shared by every replica; `None` is per
+    /// replica. Never logged (it may hold a password).
+    pub redis_url: Option<secrecy::SecretString>,
     /// `DATABASE_MIGRATE_ON_START`: `serve` brings the schema up to date
     /// (default); `false` leaves that to `cosgate migrate` and refuses to
     /// start on an older schema.
@@ -212,6 +215,14 @@ impl Settings {
             r.problem("DATABASE_URL", "use sqlite://FILE or postgres://…");
         }
         let migrate_on_start = r.parse("DATABASE_MIGRATE_ON_START", true);
+        let redis_url = r.get("REDIS_URL");
+        if let Some(url) = &redis_url
+            && redis::Client::open(url.as_str()).is_err()
+        {
+            // Never echoed: it may hold a password.
+            r.problem("REDIS_URL", "is not a redis:// URL");
+        }
+        let redis_url = redis_url.map(secrecy::SecretString::from);
         let cors_origins = read_cors_origins(&mut r, environment);
         let rate_limit_sign_per_min = r.parse_within(
             "RATE_LIMIT_SIGN_PER_MIN",
@@ -274,6 +285,7 @@ impl Settings {
             webhooks,
             database_url,
             migrate_on_start,
+            redis_url,
             max_body_bytes,
             cors_origins,
             rate_limit_sign_per_min,

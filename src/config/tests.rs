@@ -594,3 +594,46 @@ fn v4_is_on_in_development_and_off_in_production_unless_named() {
 fn access_tokens_live_fifteen_minutes_by_default() {
     assert_eq!(load(&[]).unwrap().jwt.access_ttl, 900);
 }
+
+#[test]
+fn webhook_and_redis_urls_and_secrets_are_checked_without_being_echoed() {
+    let found = problems(&[
+        ("WEBHOOK_URL", "ftp://user:hunter2@example.com/hook"),
+        ("WEBHOOK_SECRETS", "whsec_c2hvcnQ=,plain-hunter3"),
+        ("REDIS_URL", "http://:hunter4@example.com"),
+        ("UPLOAD_ORPHAN_SECONDS", "60"),
+        ("WEBHOOK_RETRY_BASE_MS", "5"),
+    ]);
+    let text = found.join("\n");
+    for name in [
+        "WEBHOOK_URL",
+        "WEBHOOK_SECRETS: secret 1",
+        "WEBHOOK_SECRETS: secret 2",
+        "REDIS_URL",
+        "UPLOAD_ORPHAN_SECONDS",
+        "WEBHOOK_RETRY_BASE_MS",
+    ] {
+        assert!(text.contains(name), "{name} in {text}");
+    }
+    for secret in ["hunter2", "hunter3", "hunter4", "c2hvcnQ"] {
+        assert!(!text.contains(secret), "{secret} echoed: {text}");
+    }
+    // A URL without a secret is refused too: nothing to sign with.
+    let unsigned = problems(&[("WEBHOOK_URL", "https://app.example.com/hook")]);
+    assert!(
+        unsigned.iter().any(|p| p.starts_with("WEBHOOK_SECRETS")),
+        "{unsigned:?}"
+    );
+    let good = load(&[
+        ("WEBHOOK_URL", "https://app.example.com/hook"),
+        ("WEBHOOK_SECRETS", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("REDIS_URL", "redis://127.0.0.1:6379"),
+    ])
+    .unwrap();
+    assert_eq!(good.webhooks.secrets.len(), 1);
+    assert!(good.redis_url.is_some());
+    assert!(
+        !format!("{good:?}").contains("app.example.com"),
+        "the URL stays out of Debug"
+    );
+}

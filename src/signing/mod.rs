@@ -185,7 +185,7 @@ impl Signing {
         if self.metered_only {
             return Err(SignError::SessionRequired("a v4 directory signature"));
         }
-        self.limit(account)?;
+        self.limit(account).await?;
         // An empty `cos_path=` means the same as none: the 2017 server signed
         // the bucket root for it, which is never what a client wants.
         let dir = match cos_path.filter(|raw| !raw.is_empty()) {
@@ -241,14 +241,14 @@ impl Signing {
         let grant = match self.cos.policy.request(account, request) {
             Ok(grant) => grant,
             Err(refusal) => {
-                self.limit(account)?;
+                self.limit(account).await?;
                 return Err(refusal.into());
             }
         };
         if grant.action == CosAction::UploadPart {
-            self.limit_part(account)?;
+            self.limit_part(account).await?;
         } else {
-            self.limit(account)?;
+            self.limit(account).await?;
         }
         if self.metered_only && writes(grant.action) {
             return Err(SignError::SessionRequired(
@@ -282,7 +282,7 @@ impl Signing {
         expires_in: Option<i64>,
         now: u64,
     ) -> Result<Presigned, SignError> {
-        self.limit(account)?;
+        self.limit(account).await?;
         if !["put", "get"]
             .iter()
             .any(|m| m.eq_ignore_ascii_case(method))
@@ -330,7 +330,7 @@ impl Signing {
         ask: PostPolicyAsk,
         now: u64,
     ) -> Result<PostForm, SignError> {
-        self.limit(account)?;
+        self.limit(account).await?;
         if self.metered_only {
             return Err(SignError::SessionRequired(
                 "a POST policy, whose bytes no session reserves",
@@ -405,7 +405,7 @@ impl Signing {
         duration: Option<i64>,
         now: u64,
     ) -> Result<IssuedCredentials, SignError> {
-        self.limit(account)?;
+        self.limit(account).await?;
         let actions = requested_actions(&self.cos.policy.allowed, actions)?;
         let duration = requested_ttl(duration, self.sts_ttl)?;
         let dir = self.cos.policy.scope.allowed(account)?;
@@ -608,8 +608,8 @@ impl Signing {
     }
 
     /// `RATE_LIMIT_SIGN_PER_MIN` for `account`.
-    pub(crate) fn limit(&self, account: &str) -> Result<(), SignError> {
-        self.limits.sign(account).map_err(|wait| {
+    pub(crate) async fn limit(&self, account: &str) -> Result<(), SignError> {
+        self.limits.sign(account).await.map_err(|wait| {
             self.metrics.rate_limited("sign");
             SignError::RateLimited {
                 retry_after: wait.0,
@@ -618,8 +618,8 @@ impl Signing {
     }
 
     /// `RATE_LIMIT_PARTS_PER_MIN` for `account`'s part signatures.
-    pub(crate) fn limit_part(&self, account: &str) -> Result<(), SignError> {
-        self.limits.part(account).map_err(|wait| {
+    pub(crate) async fn limit_part(&self, account: &str) -> Result<(), SignError> {
+        self.limits.part(account).await.map_err(|wait| {
             self.metrics.rate_limited("parts");
             SignError::RateLimited {
                 retry_after: wait.0,

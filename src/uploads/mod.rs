@@ -117,7 +117,7 @@ impl Uploads {
         new: NewUpload,
         now: u64,
     ) -> Result<Session, UploadError> {
-        self.signing.limit(account)?;
+        self.signing.limit(account).await?;
         let filename = checked_filename(&new.filename)?;
         let content_type = essence(&new.content_type);
         let profile_name = new
@@ -257,7 +257,7 @@ impl Uploads {
                         row.part_count
                     ))
                 })?;
-            self.signing.limit_part(account)?;
+            self.signing.limit_part(account).await?;
             let length = part_length(&row, number).to_string();
             let part = number.to_string();
             let (url, _, end) = self
@@ -357,7 +357,7 @@ impl Uploads {
                     row.part_count
                 ));
             };
-            self.signing.limit_part(account)?;
+            self.signing.limit_part(account).await?;
             (part_length(&row, part), Some(part.to_string()), upload_id)
         } else {
             if !query.is_empty() {
@@ -381,7 +381,7 @@ impl Uploads {
                     "send {FORBID_OVERWRITE}: true (pass it to the SDK in Headers): a verified object is never replaced"
                 ));
             }
-            self.signing.limit(account)?;
+            self.signing.limit(account).await?;
             (row.size_bytes as u64, None, String::new())
         };
         if header("content-length") != Some(length.to_string().as_str()) {
@@ -418,7 +418,7 @@ impl Uploads {
         id: &str,
         now: u64,
     ) -> Result<Session, UploadError> {
-        self.signing.limit(account)?;
+        self.signing.limit(account).await?;
         let row = self.owned(account, id).await?;
         match row.status {
             UploadStatus::Completed => return self.session(row, now, false).await,
@@ -491,7 +491,7 @@ impl Uploads {
 
     /// The session, with a fresh PUT or the parts COS holds while pending.
     pub async fn get(&self, account: &str, id: &str, now: u64) -> Result<Session, UploadError> {
-        self.signing.limit(account)?;
+        self.signing.limit(account).await?;
         let row = self.owned(account, id).await?;
         if row.status == UploadStatus::Pending && row.expires_at < now as i64 {
             self.expire(&row, now).await?;
@@ -538,7 +538,7 @@ impl Uploads {
     /// Aborts a pending upload or deletes a completed one, at COS with
     /// cosgate's key, releasing the bytes. Deleting again answers the same.
     pub async fn delete(&self, account: &str, id: &str, now: u64) -> Result<Session, UploadError> {
-        self.signing.limit(account)?;
+        self.signing.limit(account).await?;
         // The state is claimed first, then COS is cleaned: a completion
         // racing the delete finds the session no longer pending.
         for _ in 0..2 {

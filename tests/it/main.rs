@@ -19,6 +19,7 @@ mod login;
 mod miniprogram;
 mod ops;
 mod qc_cos_config;
+mod replicas;
 mod sts;
 mod swagger_ui;
 mod uploads;

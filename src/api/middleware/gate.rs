@@ -41,7 +41,7 @@ pub(crate) async fn gate<E: Endpoint>(
 ) -> poem::Result<Response> {
     if logs_in(req.method().as_str(), req.uri().path())
         && let Some(address) = client_address(&req, &gate.trusted_proxies)
-        && let Err(wait) = gate.limits.login(address)
+        && let Err(wait) = gate.limits.login(address).await
     {
         gate.metrics.rate_limited("login");
         return Ok(ApiError::rate_limited(wait.0).as_response());
