@@ -164,6 +164,31 @@ pub(crate) async fn send(signed: &Value, body: Vec<u8>, replace: &[(&str, &str)]
     req.body(body).send().await.unwrap().status().as_u16()
 }
 
+/// Puts 7 other bytes at `key` through a per-request signature: another
+/// path to a session's key, which exists when sessions share the upload
+/// root (`UPLOAD_SESSION_ROOT=/uploads` with unmetered grants allowed).
+pub(crate) async fn replace_at_cos(app: &TestApp, account: &str, key: &str) {
+    let auth: Value = app
+        .post_as(
+            account,
+            "/v1/qc_cos/authorization",
+            json!({"method": "put", "key": key, "headers": {"Content-Length": "7", "Content-Type": "image/jpeg"}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let replaced = reqwest::Client::new()
+        .put(auth["url"].as_str().unwrap())
+        .header("Authorization", auth["authorization"].as_str().unwrap())
+        .header("Content-Type", "image/jpeg")
+        .body(vec![9u8; 7])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+}
+
 /// A completed upload's bytes, through its `download_url`.
 async fn download(answer: &Value) -> (u16, Vec<u8>) {
     let url = answer["download_url"]
@@ -397,23 +422,7 @@ async fn an_object_replaced_before_completion_is_rejected_and_deleted() {
     );
     assert_eq!(send(&answer["put"], data, &[]).await, 200);
     // Another path to the same key: a per-request signature, another size.
-    let other = app
-        .post_as(
-            "acc1",
-            "/v1/qc_cos/authorization",
-            json!({"method": "put", "key": key, "headers": {"Content-Length": "7", "Content-Type": "image/jpeg"}}),
-        )
-        .await;
-    let auth: Value = other.json().await.unwrap();
-    let replaced = reqwest::Client::new()
-        .put(auth["url"].as_str().unwrap())
-        .header("Authorization", auth["authorization"].as_str().unwrap())
-        .header("Content-Type", "image/jpeg")
-        .body(vec![9u8; 7])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replaced.status(), 200);
+    replace_at_cos(&app, "acc1", key).await;
     let body = assert_refused(complete(&app, "acc1", id).await, 422, "upload_mismatch").await;
     assert!(
         body["message"].as_str().unwrap().contains("7 bytes"),

@@ -17,11 +17,12 @@ use serde_json::{Value, json};
 
 use crate::{
     binary::serve,
-    fakes::start_fake_cos,
+    fakes::{FakeCos, start_fake_cos},
     helpers::*,
     js_sdk::js_tooling_ready,
     uploads::{
-        UPLOADS, bytes, call, complete, created, hex, md5_digest, send, signed_parts, world,
+        UPLOADS, bytes, call, complete, created, hex, md5_digest, replace_at_cos, send,
+        signed_parts, world,
     },
 };
 
@@ -132,6 +133,41 @@ impl Receiver {
             .await
             .unwrap()
     }
+}
+
+/// The fake COS and cosgate sending its events to `receiver`, retrying
+/// every second; `vars` added.
+async fn hooked(receiver: &Receiver, vars: &[(&str, &str)]) -> Option<(FakeCos, TestApp)> {
+    let url = receiver.url();
+    let mut all = vec![
+        ("WEBHOOK_URL", url.as_str()),
+        ("WEBHOOK_SECRETS", SECRET),
+        ("WEBHOOK_RETRY_BASE_MS", "10"),
+        ("WEBHOOK_POLL_MS", "100"),
+    ];
+    all.extend_from_slice(vars);
+    world(&all).await
+}
+
+/// Creates a session for `account` and deletes it (an `upload.deleted`
+/// event); its id.
+async fn delete_a_session(app: &TestApp, account: &str) -> String {
+    let answer = created(
+        app,
+        account,
+        json!({"filename": "b.jpg", "size_bytes": 10, "content_type": "image/jpeg"}),
+    )
+    .await;
+    let id = answer["id"].as_str().unwrap().to_string();
+    let resp = call(
+        app,
+        account,
+        reqwest::Method::DELETE,
+        &format!("{UPLOADS}/{id}"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    id
 }
 
 /// The receiver's log, short enough for a failure message.
@@ -320,21 +356,7 @@ async fn a_verified_upload_is_announced_once_signed_and_retried_with_the_same_id
     }
 
     // A session deleted before its upload is announced too.
-    let dropped = created(
-        &app,
-        "acc1",
-        json!({"filename": "b.jpg", "size_bytes": 10, "content_type": "image/jpeg"}),
-    )
-    .await;
-    let dropped_id = dropped["id"].as_str().unwrap();
-    let resp = call(
-        &app,
-        "acc1",
-        reqwest::Method::DELETE,
-        &format!("{UPLOADS}/{dropped_id}"),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
+    let dropped_id = &delete_a_session(&app, "acc1").await;
     let log = receiver
         .wait_for(Duration::from_secs(10), |log| {
             !delivered_of(log, "upload.deleted").is_empty()
@@ -342,7 +364,7 @@ async fn a_verified_upload_is_announced_once_signed_and_retried_with_the_same_id
         .await;
     let deleted = delivered_of(&log, "upload.deleted");
     assert_eq!(deleted.len(), 1, "{log}");
-    assert_eq!(deleted[0]["data"]["upload_id"], dropped_id);
+    assert_eq!(deleted[0]["data"]["upload_id"], dropped_id.as_str());
     assert_eq!(delivered_of(&log, "upload.completed").len(), 1, "{log}");
     for event in log["events"].as_object().unwrap().values() {
         conforms(event);
@@ -385,32 +407,10 @@ async fn an_endpoint_that_answers_410_gets_no_more_attempts() {
         return;
     };
     receiver.plan(json!({"default": 410})).await;
-    let url = receiver.url();
-    let Some((_cos, app)) = world(&[
-        ("WEBHOOK_URL", url.as_str()),
-        ("WEBHOOK_SECRETS", SECRET),
-        ("WEBHOOK_RETRY_BASE_MS", "10"),
-        ("WEBHOOK_POLL_MS", "100"),
-    ])
-    .await
-    else {
+    let Some((_cos, app)) = hooked(&receiver, &[]).await else {
         return;
     };
-    let dropped = created(
-        &app,
-        "acc1",
-        json!({"filename": "b.jpg", "size_bytes": 10, "content_type": "image/jpeg"}),
-    )
-    .await;
-    let id = dropped["id"].as_str().unwrap();
-    let resp = call(
-        &app,
-        "acc1",
-        reqwest::Method::DELETE,
-        &format!("{UPLOADS}/{id}"),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
+    delete_a_session(&app, "acc1").await;
     receiver
         .wait_for(Duration::from_secs(10), |log| {
             !log["attempts"].as_array().unwrap().is_empty()
@@ -440,32 +440,10 @@ async fn a_redirect_is_retried_not_followed() {
     receiver
         .plan(json!({"statuses": [303, 307], "default": 200}))
         .await;
-    let url = receiver.url();
-    let Some((_cos, app)) = world(&[
-        ("WEBHOOK_URL", url.as_str()),
-        ("WEBHOOK_SECRETS", SECRET),
-        ("WEBHOOK_RETRY_BASE_MS", "10"),
-        ("WEBHOOK_POLL_MS", "100"),
-    ])
-    .await
-    else {
+    let Some((_cos, app)) = hooked(&receiver, &[]).await else {
         return;
     };
-    let dropped = created(
-        &app,
-        "acc1",
-        json!({"filename": "b.jpg", "size_bytes": 10, "content_type": "image/jpeg"}),
-    )
-    .await;
-    let id = dropped["id"].as_str().unwrap();
-    let resp = call(
-        &app,
-        "acc1",
-        reqwest::Method::DELETE,
-        &format!("{UPLOADS}/{id}"),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
+    delete_a_session(&app, "acc1").await;
     let log = receiver
         .wait_for(Duration::from_secs(15), |log| {
             !log["delivered"].as_object().unwrap().is_empty()
@@ -746,25 +724,7 @@ async fn a_rejected_upload_is_announced_with_the_reason() {
         answer["key"].as_str().unwrap(),
     );
     assert_eq!(send(&answer["put"], data, &[]).await, 200);
-    let auth: Value = app
-        .post_as(
-            "acc1",
-            "/v1/qc_cos/authorization",
-            json!({"method": "put", "key": key, "headers": {"Content-Length": "7", "Content-Type": "image/jpeg"}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let replaced = reqwest::Client::new()
-        .put(auth["url"].as_str().unwrap())
-        .header("Authorization", auth["authorization"].as_str().unwrap())
-        .header("Content-Type", "image/jpeg")
-        .body(vec![9u8; 7])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replaced.status(), 200);
+    replace_at_cos(&app, "acc1", key).await;
     assert_refused(complete(&app, "acc1", id).await, 422, "upload_mismatch").await;
     let log = receiver
         .wait_for(Duration::from_secs(10), |log| {
@@ -808,21 +768,7 @@ async fn an_answer_slower_than_the_timeout_is_retried_with_the_same_id() {
     else {
         return;
     };
-    let dropped = created(
-        &app,
-        "acc1",
-        json!({"filename": "b.jpg", "size_bytes": 10, "content_type": "image/jpeg"}),
-    )
-    .await;
-    let id = dropped["id"].as_str().unwrap();
-    let resp = call(
-        &app,
-        "acc1",
-        reqwest::Method::DELETE,
-        &format!("{UPLOADS}/{id}"),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
+    delete_a_session(&app, "acc1").await;
     // The receiver records an attempt once it answers, late.
     receiver
         .wait_for(Duration::from_secs(10), |log| {
