@@ -146,9 +146,12 @@ pub async fn serve(settings: Settings, format: LogFormat) -> ExitCode {
 /// `cosgate migrate`: runs what has not run of this build's migrations.
 pub async fn migrate(settings: &Settings) -> ExitCode {
     use crate::store::{Schema, Store};
-    match Store::open(&settings.database_url, Schema::Migrate).await {
-        Ok(store) => {
-            let (applied, expected) = store.schema_version().await;
+    let migrated = match Store::open(&settings.database_url, Schema::Migrate).await {
+        Ok(store) => store.schema_version().await,
+        Err(e) => Err(e),
+    };
+    match migrated {
+        Ok((applied, expected)) => {
             println!(
                 "cosgate migrate: {applied} of {expected} migrations have run; the schema is current"
             );

@@ -50,20 +50,23 @@ pub struct Limits {
     shared: Option<Arc<Shared>>,
 }
 
-/// GCRA in Redis, on Redis's clock: the key holds the theoretical arrival
-/// time (ms) of the next request; a request is allowed when that is at most
-/// a minute's allowance ahead of now. Answers 0 (allowed) or the wait in ms.
+/// GCRA in Redis, on Redis's clock, in microseconds (so that up to a
+/// million a minute keep their rate; now, about 1.8e15, is exact in Lua's
+/// doubles): the key holds the theoretical arrival time of the next
+/// request; a request is allowed when that is at most a minute's allowance
+/// ahead of now, and only an allowed one moves it. Answers 0 (allowed) or
+/// the wait in µs. Needs Redis 5 or later (`TIME` before a write).
 const GCRA: &str = r"
 local emission = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local next_tat = tat + emission
 local wait = next_tat - now - emission * burst
 if wait > 0 then return wait end
-redis.call('SET', KEYS[1], next_tat, 'PX', next_tat - now + 1000)
+redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.floor((next_tat - now) / 1000) + 1000)
 return 0
 ";
 
@@ -107,7 +110,8 @@ impl Shared {
         // The manager reconnects by itself once it has connected once.
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
-            .set_response_timeout(Some(REDIS_TIMEOUT));
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1);
         match client
             .get_connection_manager_with_config(config.clone())
             .await
@@ -157,14 +161,14 @@ impl Shared {
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        let emission = 60_000 / u64::from(per_minute.max(1));
+        let emission = 60_000_000 / u64::from(per_minute.max(1));
         let mut call = self.script.key(key);
         call.arg(emission).arg(per_minute);
         let answer =
             tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async::<u64>(&mut connection)).await;
         match answer {
             Ok(Ok(0)) => Some(Ok(())),
-            Ok(Ok(wait_ms)) => Some(Err(RetryAfter(wait_ms / 1000 + 1))),
+            Ok(Ok(wait_us)) => Some(Err(RetryAfter(wait_us / 1_000_000 + 1))),
             Ok(Err(e)) => {
                 self.failed(&e, now);
                 None
@@ -292,6 +296,11 @@ impl Limits {
         if let Some(shared) = &self.shared {
             let name = format!("cosgate:rate:{}:{key}", limit.scope);
             if let Some(verdict) = shared.check(&name, limit.per_minute).await {
+                if verdict.is_ok() {
+                    // Charged here too, so that an outage does not hand
+                    // every replica a fresh minute's allowance.
+                    let _ = limit.local.check_key(&key);
+                }
                 return verdict;
             }
         }

@@ -103,14 +103,32 @@ pub struct NewRefreshToken<'a> {
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// How many migrations have run on `pool` (0 when none has, or the table is
-/// missing), and how many this build has.
-async fn migrations_applied(pool: &sqlx::AnyPool) -> (i64, i64) {
-    let applied = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(pool)
-        .await
-        .unwrap_or(0);
-    (applied, MIGRATOR.iter().count() as i64)
+/// How many of this build's migrations have run on `pool`, by version and
+/// checksum (none when the migrations' table is missing), and how many it
+/// has. Other errors are the store's.
+async fn migrations_applied(pool: &sqlx::AnyPool) -> Result<(i64, i64)> {
+    let rows: Vec<(i64, Vec<u8>)> =
+        match sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(sqlx::Error::Database(e))
+                if e.message().contains("_sqlx_migrations")
+                    || e.message().contains("no such table") =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let applied = MIGRATOR
+        .iter()
+        .filter(|m| {
+            rows.iter()
+                .any(|(version, checksum)| *version == m.version && checksum[..] == m.checksum[..])
+        })
+        .count() as i64;
+    Ok((applied, MIGRATOR.iter().count() as i64))
 }
 
 /// A handle on the database; cheap to clone.
@@ -157,9 +175,15 @@ impl Store {
                 .await?;
         }
         match schema {
-            Schema::Migrate => MIGRATOR.run(&pool).await?,
+            Schema::Migrate => {
+                // A newer build's migrations may be there (a rollback):
+                // they are left alone, not refused.
+                let mut migrator = sqlx::migrate!();
+                migrator.set_ignore_missing(true);
+                migrator.run(&pool).await?;
+            }
             Schema::Require => {
-                let (applied, expected) = migrations_applied(&pool).await;
+                let (applied, expected) = migrations_applied(&pool).await?;
                 if applied < expected {
                     return Err(StoreError::SchemaBehind { applied, expected });
                 }
@@ -203,7 +227,7 @@ impl Store {
     }
 
     /// How many of this build's migrations have run, and how many it has.
-    pub async fn schema_version(&self) -> (i64, i64) {
+    pub async fn schema_version(&self) -> Result<(i64, i64)> {
         migrations_applied(&self.pool).await
     }
 

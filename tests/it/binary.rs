@@ -738,4 +738,28 @@ async fn migrate_runs_apart_from_serve() {
         .unwrap();
     assert_eq!(ready.status(), 200);
     assert!(served.stop().success());
+
+    // A newer build migrated it (a rollback to this one): both ways start.
+    let file = dir.path().join("rollout.db");
+    let newer = Command::new("python3")
+        .args(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+c.execute(\"INSERT INTO _sqlx_migrations VALUES (99990101000000, 'newer', CURRENT_TIMESTAMP, 1, x'00', 0)\"); c.commit()"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(newer.success());
+    for migrate in ["false", "true"] {
+        let mut served = serve(
+            dir.path(),
+            &[
+                ("DATABASE_URL", db.as_str()),
+                ("DATABASE_MIGRATE_ON_START", migrate),
+            ],
+        );
+        let ready = reqwest::get(format!("{}/readyz", served.base))
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200, "DATABASE_MIGRATE_ON_START={migrate}");
+        assert!(served.stop().success());
+    }
 }

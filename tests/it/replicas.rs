@@ -121,9 +121,11 @@ async fn rate_limits_hold_in_total_across_replicas_and_degrade_to_per_replica() 
             other => panic!("an outage must not be {other}"),
         }
     }
-    // 10 each, give or take the one a replica earns back every 6 s.
+    // Each replica answered 5 of the shared 10 and charged them locally
+    // too: 5 more each (give or take the one earned back every 6 s), not a
+    // fresh 10 and not none.
     assert!(
-        by_replica.iter().all(|n| (10..=11).contains(n)),
+        by_replica.iter().all(|n| (5..=6).contains(n)),
         "per replica while Redis is away: {by_replica:?}"
     );
 }
