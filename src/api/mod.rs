@@ -101,6 +101,11 @@ where
 {
     OpenApiService::new(CosgateApi(handlers), SPEC_TITLE, env!("CARGO_PKG_VERSION"))
         .description(SPEC_DESCRIPTION)
+        .license(env!("CARGO_PKG_LICENSE"))
+        .server(
+            poem_openapi::ServerObject::new("/")
+                .description("The server that serves this document"),
+        )
         .webhooks::<&'static dyn CosgateWebhooks>()
 }
 

@@ -63,6 +63,10 @@ fn normalise(value: Value) -> Value {
             for (key, v) in map {
                 let drop = key.starts_with("x-")
                     || (key == "servers" && v == Value::Array(Vec::new()))
+                    // An explicit "no security" (for linters); poem-openapi
+                    // leaves the key out, which means the same here (the
+                    // document has no global security).
+                    || (key == "security" && v == Value::Array(Vec::new()))
                     || key == "title"
                     || (key == "deprecated" && v == Value::Bool(false))
                     || (key == "explode" && v == Value::Bool(true))
