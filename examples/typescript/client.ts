@@ -31,7 +31,7 @@ const login = await api.POST("/auth/oauth/token", {
   headers: { Authorization: basic },
   body: { code: "dev-typescript" },
 });
-check("log in", login.response.status === 201 && login.data !== undefined, login.error);
+check("log in", login.response.status === 200 && login.data !== undefined, login.error);
 const token: string = login.data?.access_token ?? "";
 const bearer = { Authorization: `Bearer ${token}` };
 

@@ -1149,8 +1149,8 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Logged in. */
-            201: {
+            /** @description Logged in (200, as RFC 6749 §5.1 says a token response is). */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };

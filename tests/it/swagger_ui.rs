@@ -123,7 +123,7 @@ async fn swagger_ui_authorizes_with_both_schemes_and_logs_in() {
         schemes.contains("jwt") && schemes.contains("oauth_client"),
         "Authorize lists: {schemes}"
     );
-    assert_eq!(seen["status"], "201", "{seen}");
+    assert_eq!(seen["status"], "200", "{seen}");
     let body: serde_json::Value = serde_json::from_str(seen["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["token_type"], "jwt");
     assert!(body["account_id"].as_str().unwrap().starts_with("acc_"));

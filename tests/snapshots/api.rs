@@ -1318,9 +1318,9 @@ impl Health {
 #[derive(Debug, poem_openapi::ApiResponse)]
 #[oai(bad_request_handler = "crate::api::error::from_poem_error")]
 pub enum OauthCreateTokenResponse {
-    /// Logged in.
-    #[oai(status = 201, content_type = "application/json")]
-    Created(poem_openapi::payload::Json<TokenDetail>),
+    /// Logged in (200, as RFC 6749 §5.1 says a token response is).
+    #[oai(status = 200, content_type = "application/json")]
+    Ok(poem_openapi::payload::Json<TokenDetail>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
     BadRequest(poem_openapi::payload::Json<Error>),
@@ -3240,9 +3240,7 @@ impl<T: AuthApi + AccountsApi + CosApi + UploadsApi + OpsApi> CosgateApi<T> {
         body: poem_openapi::payload::Json<WxappLogin>,
     ) -> OauthCreateTokenResponse {
         match AuthApi::oauth_create_token(&self.0, auth.0, code.0, body.0).await {
-            Ok(body) => {
-                OauthCreateTokenResponse::Created(poem_openapi::payload::Json(body))
-            }
+            Ok(body) => OauthCreateTokenResponse::Ok(poem_openapi::payload::Json(body)),
             Err(err) => err.into(),
         }
     }
