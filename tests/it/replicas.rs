@@ -34,6 +34,15 @@ impl Drop for Redis {
 impl Redis {
     /// `None` (skipped) where redis-server is not installed; CI installs it.
     fn start() -> Option<Self> {
+        Self::start_on(None)
+    }
+
+    fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// On `port`, or a free one.
+    fn start_on(port: Option<u16>) -> Option<Self> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -46,11 +55,13 @@ impl Redis {
             skip("needs redis-server");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = port.unwrap_or_else(|| {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        });
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -235,4 +246,58 @@ where
         statuses.push(task.await.unwrap().unwrap().status().as_u16());
     }
     statuses
+}
+
+/// Alternates `n` signing requests for `account` between `a` and `b`; how
+/// many were answered.
+async fn answered(a: &TestApp, b: &TestApp, account: &str, n: usize) -> usize {
+    let mut answered = 0;
+    for i in 0..n {
+        let resp = sign(if i % 2 == 0 { a } else { b }, account).await;
+        match resp.status().as_u16() {
+            200 => answered += 1,
+            429 => {}
+            other => panic!("{other}"),
+        }
+    }
+    answered
+}
+
+/// Redis down when the replicas start: they start, and limit on their own;
+/// once Redis is up they share; after Redis restarts (its state gone) they
+/// share again, with no restart of theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_start_without_redis_and_share_once_it_answers_again() {
+    let Some(first) = Redis::start() else {
+        return;
+    };
+    let (port, url) = (first.port(), first.url.clone());
+    drop(first); // nothing listens there now
+    let vars = [
+        ("RATE_LIMIT_SIGN_PER_MIN", "10"),
+        ("REDIS_URL", url.as_str()),
+    ];
+    let a = spawn_app_with(&vars).await;
+    let b = spawn_app_with(&vars).await;
+    assert_eq!(answered(&a, &b, "acc1", 30).await, 20, "10 per replica");
+
+    let redis = Redis::start_on(Some(port)).unwrap();
+    // The replicas try again every 2 s.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        answered(&a, &b, "acc2", 30).await,
+        10,
+        "shared once Redis answers"
+    );
+
+    // Redis restarts empty: after their 5 s pause the replicas use it again.
+    drop(redis);
+    assert_eq!(
+        answered(&a, &b, "acc3", 30).await,
+        20,
+        "per replica while it is away"
+    );
+    let _redis = Redis::start_on(Some(port)).unwrap();
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    assert_eq!(answered(&a, &b, "acc4", 30).await, 10, "shared again");
 }
