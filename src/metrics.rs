@@ -1,4 +1,4 @@
-//! What an operator scrapes at `/metrics` (Prometheus text format): requests
+//! What an operator scrapes at `/metrics` (OpenMetrics 1.0 text): requests
 //! by operation and status with their latency, signatures issued by kind,
 //! refusals by `error_code`, WeChat and STS calls by outcome with their
 //! latency, store operations' latency, and rate-limit rejections. One

@@ -700,14 +700,13 @@ async fn a_rejected_upload_is_announced_with_the_reason() {
     let Some(receiver) = Receiver::start(0) else {
         return;
     };
-    let url = receiver.url();
-    let Some((_cos, app)) = world(&[
-        ("QCOS_ALLOW_UNMETERED_GRANTS", "true"),
-        ("UPLOAD_SESSION_ROOT", "/uploads"),
-        ("WEBHOOK_URL", url.as_str()),
-        ("WEBHOOK_SECRETS", SECRET),
-        ("WEBHOOK_POLL_MS", "100"),
-    ])
+    let Some((_cos, app)) = hooked(
+        &receiver,
+        &[
+            ("QCOS_ALLOW_UNMETERED_GRANTS", "true"),
+            ("UPLOAD_SESSION_ROOT", "/uploads"),
+        ],
+    )
     .await
     else {
         return;
