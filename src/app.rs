@@ -13,6 +13,7 @@ use crate::{
     api::{self, AppState, security::OAuthClients},
     config::Settings,
     cos_client::CosClient,
+    local_cos::{CosSpelling, LocalCos},
     login::{Login, LoginPolicy},
     metrics::Metrics,
     ratelimit::Limits,
@@ -196,6 +197,8 @@ pub struct Application {
     port: u16,
     /// `/metrics` on its own address (`METRICS_BIND`).
     metrics: Option<(TcpAcceptor, u16)>,
+    /// Development's local COS (`LOCAL_COS`), on its own loopback address.
+    local_cos: Option<(TcpAcceptor, Arc<LocalCos>)>,
     state: Arc<AppState>,
 }
 
@@ -208,8 +211,35 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects the store, then binds `settings.bind`.
-    pub async fn build(settings: Settings) -> io::Result<Self> {
+    /// Binds the local COS if it is on (and points the settings at where it
+    /// listens), connects the store, then binds `settings.bind`.
+    pub async fn build(mut settings: Settings) -> io::Result<Self> {
+        let local_cos = match settings.local_cos.clone() {
+            Some(local) => {
+                let (acceptor, port) = bind_tcp(local.bind).await.map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "the local COS cannot listen on {} (LOCAL_COS_BIND): {e}",
+                            local.bind
+                        ),
+                    )
+                })?;
+                settings.use_local_cos_at(std::net::SocketAddr::new(local.bind.ip(), port));
+                let local = settings.local_cos.as_ref().expect("set just above");
+                let cos = LocalCos::open(local, &settings).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "the local COS cannot use {} (LOCAL_COS_DIR): {e}",
+                            local.dir.display()
+                        ),
+                    )
+                })?;
+                Some((acceptor, Arc::new(cos)))
+            }
+            None => None,
+        };
         let bind = settings.bind;
         let state = AppState::new(settings)
             .await
@@ -223,12 +253,21 @@ impl Application {
             acceptor,
             port,
             metrics,
+            local_cos,
             state: Arc::new(state),
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the local COS, when it is on (`LOCAL_COS`).
+    pub fn local_cos_port(&self) -> Option<u16> {
+        self.local_cos.as_ref().and_then(|_| {
+            let local = self.state.settings.local_cos.as_ref()?;
+            Some(local.bind.port())
+        })
     }
 
     /// The port of `/metrics` when `METRICS_BIND` gave it its own.
@@ -252,11 +291,19 @@ impl Application {
             let scrape = api::metrics_service(&self.state);
             tokio::spawn(Server::new_with_acceptor(acceptor).run(scrape))
         });
+        let local_cos = self.local_cos.map(|(acceptor, cos)| {
+            tracing::info!(
+                endpoint = %self.state.settings.cos.endpoint,
+                folder = %cos.dir().display(),
+                "local COS listening (development only)"
+            );
+            tokio::spawn(Server::new_with_acceptor(CosSpelling(acceptor)).run(cos.endpoint()))
+        });
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(api::service(self.state), shutdown, Some(SHUTDOWN_GRACE))
             .await;
-        if let Some(scraper) = scraper {
-            scraper.abort();
+        for task in [scraper, local_cos].into_iter().flatten() {
+            task.abort();
         }
         served
     }

@@ -226,7 +226,17 @@ fn development_banner(settings: &Settings, format: LogFormat) {
     if !filled.is_empty() {
         lines.push(format!("placeholders for: {}", filled.join(", ")));
     }
-    if filled.iter().any(|name| name.starts_with("QCOS_")) {
+    if let Some(local) = &settings.local_cos {
+        lines.push(format!(
+            "uploads go to the local COS at {} (files in {}, LOCAL_COS=false to turn off);",
+            local.endpoint(),
+            local.dir.display()
+        ));
+        lines.push(format!(
+            "try it: http://{}/examples/upload (log in, pick a picture, upload);",
+            settings.bind
+        ));
+    } else if filled.iter().any(|name| name.starts_with("QCOS_")) {
         lines.push(
             "signatures made with placeholder COS keys will not work against real COS;".into(),
         );

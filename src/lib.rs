@@ -34,6 +34,9 @@
 //!   the per-account credential cache. No HTTP server types, no store.
 //! - [`wechat`]: `jscode2session` and `encryptedData` decryption. No HTTP
 //!   server types, no store.
+//! - [`local_cos`]: development only: a COS bucket and STS on loopback that
+//!   check signatures as Tencent's do, so `cargo run` uploads for real. Not
+//!   on the production request path; configuration refuses it there.
 //! - [`config`]: settings from the environment, validated at load.
 //! - [`outbound`]: the HTTP client and failure wording WeChat and STS share.
 //! - [`ratelimit`]: per-account and per-address rate limits. No HTTP.
@@ -48,6 +51,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod cos_client;
+pub mod local_cos;
 pub mod login;
 pub mod metrics;
 pub mod outbound;

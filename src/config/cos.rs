@@ -38,7 +38,9 @@ pub struct CosSettings {
 }
 
 impl CosSettings {
-    pub(super) fn read(r: &mut Reader<'_>, environment: Environment) -> Self {
+    /// `local`: the local COS's endpoint, the default of `QCOS_ENDPOINT`
+    /// when it is on.
+    pub(super) fn read(r: &mut Reader<'_>, environment: Environment, local: Option<&str>) -> Self {
         let appid = r.required("QCOS_APPID", placeholder::APPID);
         if !appid.is_empty() && !appid.bytes().all(|b| b.is_ascii_digit()) {
             r.problem("QCOS_APPID", format!("{appid:?} is not a number"));
@@ -80,7 +82,7 @@ impl CosSettings {
             1..=MAX_UPLOAD_BYTES,
             " bytes",
         );
-        let endpoint = read_endpoint(r, &bucket, &appid, &region);
+        let endpoint = read_endpoint(r, &bucket, &appid, &region, local);
         let allowed = r.text("QCOS_ALLOWED_ACTIONS", AllowedActions::DEFAULT);
         let allowed = AllowedActions::parse(&allowed).unwrap_or_else(|e| {
             r.problem("QCOS_ALLOWED_ACTIONS", e);
@@ -112,6 +114,12 @@ impl CosSettings {
         }
     }
 
+    /// Reaches the bucket at `endpoint` (`scheme://host[:port]`) from now on.
+    pub fn point_at(&mut self, endpoint: &str) {
+        self.endpoint = endpoint.to_string();
+        self.policy.host = host_of(endpoint).to_string();
+    }
+
     /// The `Host` the bucket is reached at, which v5 signatures sign.
     pub fn host(&self) -> &str {
         host_of(&self.endpoint)
@@ -131,8 +139,17 @@ fn host_of(endpoint: &str) -> &str {
 }
 
 /// `QCOS_ENDPOINT`, or the bucket's own host; `scheme://host[:port]`.
-fn read_endpoint(r: &mut Reader<'_>, bucket: &str, appid: &str, region: &str) -> String {
-    let default = format!("https://{bucket}-{appid}.cos.{region}.myqcloud.com");
+fn read_endpoint(
+    r: &mut Reader<'_>,
+    bucket: &str,
+    appid: &str,
+    region: &str,
+    local: Option<&str>,
+) -> String {
+    let default = local.map_or_else(
+        || format!("https://{bucket}-{appid}.cos.{region}.myqcloud.com"),
+        str::to_string,
+    );
     let endpoint = r.text("QCOS_ENDPOINT", &default);
     let endpoint = endpoint.trim_end_matches('/').to_string();
     let host_ok = endpoint.split_once("://").is_some_and(|(scheme, host)| {

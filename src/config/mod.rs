@@ -13,6 +13,7 @@
 
 mod cos;
 mod jwt;
+mod local_cos;
 mod login;
 mod reader;
 mod sts;
@@ -23,6 +24,7 @@ use std::net::{IpAddr, SocketAddr};
 
 pub use cos::CosSettings;
 pub use jwt::{JwtAlgorithm, JwtSettings};
+pub use local_cos::LocalCosSettings;
 pub use login::LoginSettings;
 use reader::Reader;
 pub use sts::{MAX_STS_TTL, SigningMode, StsSettings};
@@ -133,6 +135,9 @@ pub struct Settings {
     pub sts: StsSettings,
     pub uploads: UploadSettings,
     pub webhooks: WebhookSettings,
+    /// `LOCAL_COS`: development's own bucket (and STS) on loopback, which
+    /// `cos.endpoint` and `sts.endpoint` then point at.
+    pub local_cos: Option<LocalCosSettings>,
     /// `DATABASE_URL`: `sqlite://…` (the default) or `postgres://…`.
     pub database_url: String,
     /// `MAX_REQUEST_BODY_BYTES`: larger bodies are refused unread (413).
@@ -202,12 +207,14 @@ impl Settings {
         let environment = read_environment(&mut r);
         let bind = read_bind(&mut r, environment);
         let jwt = JwtSettings::read(&mut r);
-        let cos = CosSettings::read(&mut r, environment);
+        let database_url = r.text("DATABASE_URL", defaults::DATABASE_URL);
+        let local_cos = LocalCosSettings::read(&mut r, environment, &database_url);
+        let local_endpoint = local_cos.as_ref().map(LocalCosSettings::endpoint);
+        let cos = CosSettings::read(&mut r, environment, local_endpoint.as_deref());
         let login = LoginSettings::read(&mut r);
-        let sts = StsSettings::read(&mut r, environment);
+        let sts = StsSettings::read(&mut r, environment, local_endpoint.as_deref());
         let uploads = UploadSettings::read(&mut r, environment);
         let webhooks = WebhookSettings::read(&mut r);
-        let database_url = r.text("DATABASE_URL", defaults::DATABASE_URL);
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
             .any(|p| database_url.starts_with(p))
@@ -283,6 +290,7 @@ impl Settings {
             sts,
             uploads,
             webhooks,
+            local_cos,
             database_url,
             migrate_on_start,
             redis_url,
@@ -297,6 +305,18 @@ impl Settings {
             session_check_seconds,
             filled_in: r.filled_in,
         })
+    }
+
+    /// Points the bucket and STS at the local COS where it really listens
+    /// (its port is known only once bound, `LOCAL_COS_BIND=127.0.0.1:0`).
+    pub fn use_local_cos_at(&mut self, addr: SocketAddr) {
+        let Some(local) = &mut self.local_cos else {
+            return;
+        };
+        local.bind = addr;
+        let endpoint = local.endpoint();
+        self.cos.point_at(&endpoint);
+        self.sts.endpoint = endpoint;
     }
 
     pub fn is_production(&self) -> bool {

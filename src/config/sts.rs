@@ -30,7 +30,9 @@ pub struct StsSettings {
 }
 
 impl StsSettings {
-    pub(super) fn read(r: &mut Reader<'_>, environment: Environment) -> Self {
+    /// `local`: the local COS's endpoint, which also answers STS, the
+    /// default of `TENCENT_STS_ENDPOINT` when it is on.
+    pub(super) fn read(r: &mut Reader<'_>, environment: Environment, local: Option<&str>) -> Self {
         let signing = match r.get("QCOS_SIGNING").as_deref() {
             None if environment == Environment::Production => SigningMode::Sts,
             None => SigningMode::Root,
@@ -44,7 +46,10 @@ impl StsSettings {
                 SigningMode::Sts
             }
         };
-        let endpoint = r.text("TENCENT_STS_ENDPOINT", defaults::TENCENT_STS_ENDPOINT);
+        let endpoint = r.text(
+            "TENCENT_STS_ENDPOINT",
+            local.unwrap_or(defaults::TENCENT_STS_ENDPOINT),
+        );
         let endpoint = endpoint.trim_end_matches('/').to_string();
         if !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
             r.problem(

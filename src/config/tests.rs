@@ -419,7 +419,7 @@ fn signing_defaults_to_sts_in_production_and_root_in_development() {
     root.push(("QCOS_SIGNING", "root"));
     let s = load(&root).unwrap();
     assert!(s.signs_with_root_in_production());
-    let s = load(&[]).unwrap();
+    let s = load(&[("LOCAL_COS", "false")]).unwrap();
     assert_eq!(s.sts.endpoint, "https://sts.tencentcloudapi.com");
     assert_eq!(s.sts.ttl, 1800);
     assert_eq!(
@@ -635,5 +635,61 @@ fn webhook_and_redis_urls_and_secrets_are_checked_without_being_echoed() {
     assert!(
         !format!("{good:?}").contains("app.example.com"),
         "the URL stays out of Debug"
+    );
+}
+
+#[test]
+fn the_local_cos_serves_development_without_a_bucket_and_never_production() {
+    // `cargo run` with nothing set: on, and cosgate points at it.
+    let s = load(&[]).unwrap();
+    let local = s.local_cos.as_ref().expect("on by default in development");
+    assert_eq!(local.bind.to_string(), "127.0.0.1:7778");
+    assert_eq!(local.dir, std::path::PathBuf::from("cosgate-cos"));
+    assert_eq!(s.cos.endpoint, "http://127.0.0.1:7778");
+    assert_eq!(s.cos.policy.host, "127.0.0.1:7778");
+    assert_eq!(s.sts.endpoint, "http://127.0.0.1:7778");
+    // A real bucket (or endpoint) named: off, unless asked for.
+    assert!(
+        load(&[("QCOS_BUCKET_NAME", "photos")])
+            .unwrap()
+            .local_cos
+            .is_none()
+    );
+    assert!(
+        load(&[("QCOS_ENDPOINT", "http://127.0.0.1:9")])
+            .unwrap()
+            .local_cos
+            .is_none()
+    );
+    assert!(load(&[("LOCAL_COS", "false")]).unwrap().local_cos.is_none());
+    let asked = load(&[("QCOS_BUCKET_NAME", "photos"), ("LOCAL_COS", "true")]).unwrap();
+    assert!(asked.local_cos.is_some());
+    // Production: off by default, and cannot be turned on.
+    assert!(load(&production()).unwrap().local_cos.is_none());
+    let mut on = production();
+    on.push(("LOCAL_COS", "true"));
+    assert_eq!(
+        problems(&on),
+        ["LOCAL_COS: the local COS is for development only; production signs for a real bucket"]
+    );
+    // Loopback only; no endpoint it would override.
+    assert_eq!(
+        problems(&[("LOCAL_COS", "true"), ("LOCAL_COS_BIND", "0.0.0.0:7778")]),
+        [
+            "LOCAL_COS_BIND: 0.0.0.0:7778 is not a loopback address; the local COS serves this machine only"
+        ]
+    );
+    assert_eq!(
+        problems(&[
+            ("LOCAL_COS", "true"),
+            ("QCOS_ENDPOINT", "http://127.0.0.1:9")
+        ]),
+        [
+            "QCOS_ENDPOINT: is set while LOCAL_COS is on, which points it at the local COS; unset one of them"
+        ]
+    );
+    assert_eq!(
+        problems(&[("LOCAL_COS", "maybe")]),
+        ["LOCAL_COS: \"maybe\" is none of `auto`, `true`, `false`"]
     );
 }

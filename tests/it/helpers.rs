@@ -41,6 +41,8 @@ pub fn test_vars(overrides: &[(&str, &str)]) -> HashMap<String, String> {
         ("WECHAT_TIMEOUT_MS", "500"),
         // Nothing listens here; tests that log in start a fake WeChat.
         ("WECHAT_API_BASE", "http://127.0.0.1:9"),
+        // Tests name their COS (a fake, or the local one where they test it).
+        ("LOCAL_COS", "false"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -62,6 +64,8 @@ pub struct TestApp {
     pub base: String,
     /// Where `/metrics` is served when `METRICS_BIND` is set.
     pub metrics_base: Option<String>,
+    /// `127.0.0.1:port` of the local COS when `LOCAL_COS` is on.
+    pub local_cos: Option<String>,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
@@ -91,6 +95,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let metrics_base = app
         .metrics_port()
         .map(|port| format!("http://127.0.0.1:{port}"));
+    let local_cos = app.local_cos_port().map(|port| format!("127.0.0.1:{port}"));
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -98,6 +103,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     TestApp {
         base,
         metrics_base,
+        local_cos,
         client: reqwest::Client::new(),
         stop: Some(stop),
         _dir: dir,

@@ -10,6 +10,7 @@ mod helpers;
 mod js_sdk;
 mod jwks;
 mod least_privilege;
+mod local_cos;
 
 mod bearer;
 mod binary;
