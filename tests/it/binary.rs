@@ -28,9 +28,22 @@ pub(crate) struct Served {
 }
 
 pub(crate) fn serve(dir: &std::path::Path, vars: &[(&str, &str)]) -> Served {
+    serve_with(dir, test_vars(vars))
+}
+
+/// `cosgate serve` in `dir` with nothing but `vars` (and PATH) set: what
+/// `cargo run` does on a fresh machine.
+pub(crate) fn serve_as_is(dir: &std::path::Path, vars: &[(&str, &str)]) -> Served {
+    serve_with(
+        dir,
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+fn serve_with(dir: &std::path::Path, vars: impl IntoIterator<Item = (String, String)>) -> Served {
     let mut child = cosgate()
         .current_dir(dir)
-        .envs(test_vars(vars))
+        .envs(vars)
         .stderr(Stdio::piped())
         .spawn()
         .expect("cosgate starts");

@@ -36,13 +36,19 @@ async fn spawn_app_with_fake_cos() -> (FakeCos, TestApp) {
     (cos, app)
 }
 
+/// No environment for [`node_report`].
+pub const NO_ENV: [(&str, &str); 0] = [];
+
 /// Runs `node tests/js/<script> args…` off the async runtime and returns the
 /// JSON report it prints last (cos-js-sdk-v5 prints a tip of its own first).
-pub async fn node_report<const A: usize, const E: usize>(
+pub async fn node_report<const A: usize, const E: usize, V>(
     script: &'static str,
     args: [String; A],
-    envs: [(&'static str, &'static str); E],
-) -> serde_json::Value {
+    envs: [(&'static str, V); E],
+) -> serde_json::Value
+where
+    V: AsRef<std::ffi::OsStr> + Send + 'static,
+{
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(js_dir().join(script))
@@ -193,7 +199,7 @@ async fn the_browser_example_uploads_a_picked_file() {
     let seen = node_report(
         "browser_upload.mjs",
         [url, "hello world.txt".into(), content.clone()],
-        [],
+        crate::js_sdk::NO_ENV,
     )
     .await;
     assert!(seen["error"].is_null(), "{seen}");
@@ -300,7 +306,7 @@ async fn the_browser_example_works_from_another_origin_only_when_cors_allows_it(
         let seen = node_report(
             "browser_upload.mjs",
             [url, "cross.txt".into(), content.clone()],
-            [],
+            crate::js_sdk::NO_ENV,
         )
         .await;
         if allowed {

@@ -134,7 +134,7 @@ async fn upload_sessions_complete_against_the_local_cos() {
             small.display().to_string(),
             large.display().to_string(),
         ],
-        [],
+        crate::js_sdk::NO_ENV,
     )
     .await;
     assert!(report.get("error").is_none(), "{report}");
@@ -348,4 +348,70 @@ async fn the_python_sdk_uploads_downloads_and_lists_parts_and_is_refused_as_by_c
         report["form_ok"], 204,
         "the form within its policy: {report}"
     );
+}
+
+/// A 1×1 PNG, so Chromium really decodes what comes back.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// The README's promise: `cargo run` with nothing configured, the example
+/// page, a picture, each of the three flows, and the picture comes back
+/// from the local bucket. Only the ports differ from the defaults (tests
+/// run side by side).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_example_uploads_a_picture_against_cargo_runs_defaults() {
+    use base64::Engine;
+    if !crate::swagger_ui::browser_ready() || !js_tooling_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let picture = dir.path().join("pixel.png");
+    std::fs::write(
+        &picture,
+        base64::engine::general_purpose::STANDARD
+            .decode(PNG)
+            .unwrap(),
+    )
+    .unwrap();
+    let served = crate::binary::serve_as_is(
+        dir.path(),
+        &[
+            ("COSGATE_BIND", "127.0.0.1:0"),
+            ("LOCAL_COS_BIND", "127.0.0.1:0"),
+        ],
+    );
+    let banner = served.log.join("\n");
+    assert!(banner.contains("uploads go to the local COS"), "{banner}");
+    let url = format!("{}/examples/upload", served.base);
+    let file = picture.display().to_string();
+    for flow in ["session", "request", "sts"] {
+        let seen = crate::js_sdk::node_report(
+            "browser_upload.mjs",
+            [url.clone(), format!("{flow} pixel.png"), String::new()],
+            [
+                ("FLOW", flow.to_string()),
+                ("CONTENT_FILE", file.clone()),
+                ("MIME", "image/png".to_string()),
+            ],
+        )
+        .await;
+        assert!(seen["error"].is_null(), "{flow}: {seen}");
+        assert!(
+            seen["status"].as_str().unwrap().starts_with("uploaded "),
+            "{flow}: {seen}"
+        );
+        assert_eq!(seen["read_back_matches"], true, "{flow}: {seen}");
+        assert_eq!(
+            seen["preview_width"], 1,
+            "{flow}: the page shows it: {seen}"
+        );
+        for host in seen["requests"].as_array().unwrap() {
+            assert!(host.as_str().unwrap().starts_with("127.0.0.1:"), "{host}");
+        }
+    }
+    // The objects are in the folder beside the database.
+    let stored = std::fs::read_dir(dir.path().join("cosgate-cos/objects"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_none())
+        .count();
+    assert_eq!(stored, 3, "one object per flow");
 }

@@ -809,7 +809,7 @@ async fn the_js_sdk_uploads_through_sessions() {
             small.display().to_string(),
             large.display().to_string(),
         ],
-        [],
+        crate::js_sdk::NO_ENV,
     )
     .await;
     assert!(report.get("error").is_none(), "{report}");
