@@ -9,7 +9,7 @@ use std::{
 
 use crate::helpers::*;
 
-fn cosgate() -> Command {
+pub(crate) fn cosgate() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cosgate"));
     // Run in an empty directory so a developer's .env does not leak in.
     cmd.current_dir(std::env::temp_dir())

@@ -43,7 +43,18 @@ async fn cos_error(resp: reqwest::Response) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_js_sdk_uploads_to_the_local_cos_with_per_request_signatures() {
-    let Some((app, cos)) = local_world(&[]).await else {
+    per_request_flow("root").await;
+}
+
+/// The same with `QCOS_SIGNING=sts`: cosgate signs with credentials from the
+/// local STS, and the local COS checks their token and policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_request_signatures_made_with_local_sts_credentials_work_too() {
+    per_request_flow("sts").await;
+}
+
+async fn per_request_flow(signing: &str) {
+    let Some((app, cos)) = local_world(&[("QCOS_SIGNING", signing)]).await else {
         return;
     };
     let report = crate::js_sdk::node_report(
@@ -414,4 +425,22 @@ async fn the_browser_example_uploads_a_picture_against_cargo_runs_defaults() {
         .filter(|e| e.as_ref().unwrap().path().extension().is_none())
         .count();
     assert_eq!(stored, 3, "one object per flow");
+}
+
+#[test]
+fn production_refuses_to_start_a_local_cos() {
+    let out = crate::binary::cosgate()
+        .envs([
+            ("COSGATE_ENV", "production"),
+            ("LOCAL_COS", "true"),
+            ("LOCAL_COS_BIND", "127.0.0.1:0"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("LOCAL_COS: the local COS is for development only"),
+        "{said}"
+    );
 }

@@ -46,7 +46,9 @@ const cos = new COS({
         (report.refusals = report.refusals || []).push(status + " " + body.error_code);
         return callback({ error: body });
       }
-      callback({ Authorization: body.authorization, StartTime: body.start_time, ExpiredTime: body.expired_time });
+      // In STS signing mode the signature comes with its session token.
+      callback({ Authorization: body.authorization, SecurityToken: body.security_token,
+                 StartTime: body.start_time, ExpiredTime: body.expired_time });
     }, (e) => callback({ error: String(e) }));
   },
 });
