@@ -102,20 +102,23 @@ impl AppState {
             metrics.clone(),
         ));
         let cos = &settings.cos;
-        let uploads = Arc::new(Uploads::new(
-            settings.uploads.clone(),
-            cos.clone(),
-            store.clone(),
-            CosClient::new(
-                &cos.endpoint,
-                cos.host(),
-                cos.credentials.clone(),
-                COS_TIMEOUT,
-            ),
-            signing.clone(),
-            metrics.clone(),
-            settings.webhooks.url.is_some(),
-        ));
+        let uploads = Arc::new(
+            Uploads::new(
+                settings.uploads.clone(),
+                cos.clone(),
+                store.clone(),
+                CosClient::new(
+                    &cos.endpoint,
+                    cos.host(),
+                    cos.credentials.clone(),
+                    COS_TIMEOUT,
+                ),
+                signing.clone(),
+                metrics.clone(),
+                settings.webhooks.url.is_some(),
+            )
+            .with_moderation(settings.moderation.clone()),
+        );
         spawn_sweeper(
             uploads.clone(),
             store.clone(),
@@ -146,6 +149,49 @@ impl AppState {
             settings,
         })
     }
+}
+
+/// Upload sessions for an operator's command (`cosgate uploads …`): the
+/// same service the server runs, on the same store and bucket, with no
+/// background work (no sweeper, no webhook delivery: the servers' do it).
+pub async fn operator_uploads(settings: &Settings) -> Result<Uploads, StoreError> {
+    let metrics = Arc::new(Metrics::default());
+    let store = Store::open(&settings.database_url, Schema::Require).await?;
+    let sts = &settings.sts;
+    let credentials = CredentialCache::new(
+        StsClient::new(
+            &sts.endpoint,
+            &settings.cos.region,
+            settings.cos.credentials.clone(),
+            Duration::from_millis(sts.timeout_ms),
+        ),
+        sts.cache_entries,
+        sts.ttl,
+        metrics.clone(),
+    );
+    let signing = Arc::new(Signing::new(
+        settings,
+        credentials,
+        store.clone(),
+        Limits::new(0, 0),
+        metrics.clone(),
+    ));
+    let cos = &settings.cos;
+    Ok(Uploads::new(
+        settings.uploads.clone(),
+        cos.clone(),
+        store.clone(),
+        CosClient::new(
+            &cos.endpoint,
+            cos.host(),
+            cos.credentials.clone(),
+            COS_TIMEOUT,
+        ),
+        signing,
+        metrics,
+        settings.webhooks.url.is_some(),
+    )
+    .with_moderation(settings.moderation.clone()))
 }
 
 /// How long a delivered or given-up event stays in the outbox.
@@ -225,9 +271,24 @@ impl Application {
                         ),
                     )
                 })?;
+                // Configuration refuses it in production; this is the second
+                // guard.
+                if settings.is_production() {
+                    return Err(io::Error::other("the local COS is for development only"));
+                }
                 settings.use_local_cos_at(std::net::SocketAddr::new(local.bind.ip(), port));
-                let local = settings.local_cos.as_ref().expect("set just above");
-                let cos = LocalCos::open(local, &settings).map_err(|e| {
+                let local = settings.local_cos.clone().expect("set just above");
+                let cannot = |e: io::Error| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "the local COS cannot use {} (LOCAL_COS_DIR): {e}",
+                            local.dir.display()
+                        ),
+                    )
+                };
+                LocalCos::own_root_key(&local, &mut settings).map_err(cannot)?;
+                let cos = LocalCos::open(&local, &settings).map_err(|e| {
                     io::Error::new(
                         e.kind(),
                         format!(

@@ -68,12 +68,58 @@ pub enum Command {
     /// Run it once before a rollout whose replicas start with
     /// DATABASE_MIGRATE_ON_START=false.
     Migrate,
+    /// Decide on an upload that moderation held for an operator
+    Uploads {
+        #[command(subcommand)]
+        decision: Decision,
+    },
     /// Print the served OpenAPI document (needs no settings or database)
     Spec {
         /// YAML instead of JSON
         #[arg(long)]
         yaml: bool,
     },
+}
+
+/// What an operator decides on a held upload.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Decision {
+    /// Complete it (and announce it with upload.completed)
+    Release {
+        /// The upload's id (`up_…`)
+        id: String,
+    },
+    /// Reject it: quarantined, announced with upload.rejected
+    Reject {
+        /// The upload's id (`up_…`)
+        id: String,
+    },
+}
+
+/// `cosgate uploads release|reject ID`: an operator's decision on an upload
+/// moderation held.
+pub async fn decide(settings: &Settings, decision: &Decision) -> ExitCode {
+    let (id, release) = match decision {
+        Decision::Release { id } => (id, true),
+        Decision::Reject { id } => (id, false),
+    };
+    let uploads = match app::operator_uploads(settings).await {
+        Ok(uploads) => uploads,
+        Err(e) => {
+            eprintln!("cosgate uploads: cannot open the database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match uploads.decide(id, release, unix_now()).await {
+        Ok(row) => {
+            println!("cosgate uploads: {id} is {}", row.status.as_str());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cosgate uploads: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `cosgate serve`: runs until SIGINT or SIGTERM.

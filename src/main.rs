@@ -69,6 +69,7 @@ async fn main() -> ExitCode {
     match command {
         Command::Serve => cli::serve(settings, format).await,
         Command::Migrate => cli::migrate(&settings).await,
+        Command::Uploads { decision } => cli::decide(&settings, &decision).await,
         Command::Token {
             sub,
             scopes,

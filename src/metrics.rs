@@ -85,6 +85,7 @@ pub struct Metrics {
     outbox_oldest_seconds: Gauge,
     sweeps: Counter,
     swept: Family<OutcomeLabels, Counter>,
+    moderation: Family<OutcomeLabels, Counter>,
 }
 
 /// An upload event and how its delivery attempt went.
@@ -197,12 +198,19 @@ impl Default for Metrics {
             "What the sweeper removed (expired sessions, released holds, orphan multipart uploads)",
             swept.clone(),
         );
+        let moderation = Family::default();
+        registry.register(
+            "moderation",
+            "Moderation by step and verdict (started, normal, sensitive, suspicious, uncheckable, released, operator_rejected)",
+            moderation.clone(),
+        );
         Self {
             events,
             outbox_depth,
             outbox_oldest_seconds,
             sweeps,
             swept,
+            moderation,
             uploads,
             upload_bytes,
             store_seconds,
@@ -260,6 +268,13 @@ impl Metrics {
         if bytes > 0 {
             self.upload_bytes.inc_by(bytes);
         }
+    }
+
+    /// One moderation step or verdict.
+    pub fn moderation(&self, outcome: &'static str) {
+        self.moderation
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// One webhook delivery attempt of an `event_type` event.

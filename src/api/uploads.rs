@@ -150,6 +150,8 @@ fn record(row: UploadRow, parts_present: Option<Vec<u64>>) -> Upload {
         etag: row.etag,
         crc64: row.crc64,
         reason: row.reason,
+        review: row.review.state,
+        moderation_label: row.review.label,
         download_url: None,
         put: None,
         multipart,

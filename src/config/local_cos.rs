@@ -56,8 +56,13 @@ impl LocalCosSettings {
             );
             return None;
         }
+        // Tencent's own STS endpoint (which `.env.example` once set) is
+        // the default the local STS replaces, not a contradiction.
+        let tencent_sts = r
+            .get("TENCENT_STS_ENDPOINT")
+            .is_some_and(|e| e.trim_end_matches('/') == super::defaults::TENCENT_STS_ENDPOINT);
         for name in ["QCOS_ENDPOINT", "TENCENT_STS_ENDPOINT"] {
-            if r.get(name).is_some() {
+            if r.get(name).is_some() && !(name == "TENCENT_STS_ENDPOINT" && tencent_sts) {
                 r.problem(
                     name,
                     "is set while LOCAL_COS is on, which points it at the local COS; unset one of them",

@@ -15,6 +15,7 @@ mod cos;
 mod jwt;
 mod local_cos;
 mod login;
+mod moderation;
 mod reader;
 mod sts;
 mod uploads;
@@ -26,6 +27,9 @@ pub use cos::CosSettings;
 pub use jwt::{JwtAlgorithm, JwtSettings};
 pub use local_cos::LocalCosSettings;
 pub use login::LoginSettings;
+pub use moderation::{
+    ModerationSettings, Outcome as ModerationOutcome, Provider as ModerationProvider,
+};
 use reader::Reader;
 pub use sts::{MAX_STS_TTL, SigningMode, StsSettings};
 pub use uploads::{Profile, UploadSettings, parse_profiles};
@@ -135,6 +139,9 @@ pub struct Settings {
     pub sts: StsSettings,
     pub uploads: UploadSettings,
     pub webhooks: WebhookSettings,
+    /// `MODERATION`: a content check before an upload completes; `None`
+    /// is off.
+    pub moderation: Option<ModerationSettings>,
     /// `LOCAL_COS`: development's own bucket (and STS) on loopback, which
     /// `cos.endpoint` and `sts.endpoint` then point at.
     pub local_cos: Option<LocalCosSettings>,
@@ -215,6 +222,8 @@ impl Settings {
         let sts = StsSettings::read(&mut r, environment, local_endpoint.as_deref());
         let uploads = UploadSettings::read(&mut r, environment);
         let webhooks = WebhookSettings::read(&mut r);
+        let moderation = ModerationSettings::read(&mut r);
+        check_roots_apart(&mut r, &cos, &uploads, moderation.as_ref());
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
             .any(|p| database_url.starts_with(p))
@@ -290,6 +299,7 @@ impl Settings {
             sts,
             uploads,
             webhooks,
+            moderation,
             local_cos,
             database_url,
             migrate_on_start,
@@ -374,6 +384,42 @@ fn read_environment(r: &mut Reader<'_>) -> Environment {
     };
     r.dev = environment == Environment::Development;
     environment
+}
+
+/// Upload sessions' keys and quarantined content must lie where no other
+/// grant reaches: with `QCOS_PER_ACCOUNT_DIRS=false` every key below
+/// `QCOS_UPLOAD_ROOT` is signable by any account, so neither may be below
+/// it; and quarantine must not hold or be held by sessions' keys.
+fn check_roots_apart(
+    r: &mut Reader<'_>,
+    cos: &CosSettings,
+    uploads: &UploadSettings,
+    moderation: Option<&ModerationSettings>,
+) {
+    let within = |inner: &crate::paths::CosDir, outer: &crate::paths::CosDir| {
+        inner.key_prefix().starts_with(&outer.key_prefix())
+    };
+    let scope = &cos.policy.scope;
+    if !scope.per_account && within(&uploads.session_root, &scope.root) {
+        r.problem(
+            "UPLOAD_SESSION_ROOT",
+            "lies below QCOS_UPLOAD_ROOT, where with QCOS_PER_ACCOUNT_DIRS=false any account may sign; choose a directory apart",
+        );
+    }
+    if let Some(quarantine) = moderation.and_then(|m| m.quarantine_root.as_ref()) {
+        if !scope.per_account && within(quarantine, &scope.root) {
+            r.problem(
+                "MODERATION_QUARANTINE_ROOT",
+                "lies below QCOS_UPLOAD_ROOT, where with QCOS_PER_ACCOUNT_DIRS=false any account may sign; choose a directory apart",
+            );
+        }
+        if within(quarantine, &uploads.session_root) || within(&uploads.session_root, quarantine) {
+            r.problem(
+                "MODERATION_QUARANTINE_ROOT",
+                "overlaps UPLOAD_SESSION_ROOT; choose a directory apart",
+            );
+        }
+    }
 }
 
 /// `CORS_ALLOWED_ORIGINS`: exact origins, `scheme://host[:port]`, comma

@@ -46,10 +46,12 @@ impl StsSettings {
                 SigningMode::Sts
             }
         };
-        let endpoint = r.text(
-            "TENCENT_STS_ENDPOINT",
-            local.unwrap_or(defaults::TENCENT_STS_ENDPOINT),
-        );
+        let endpoint = match local {
+            // The local STS replaces Tencent's (`config::LocalCosSettings`
+            // refuses any other endpoint set alongside it).
+            Some(local) => local.to_string(),
+            None => r.text("TENCENT_STS_ENDPOINT", defaults::TENCENT_STS_ENDPOINT),
+        };
         let endpoint = endpoint.trim_end_matches('/').to_string();
         if !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
             r.problem(

@@ -72,14 +72,20 @@ impl Disk {
         &self.dir
     }
 
-    /// The STS sealing key, made on first use.
-    pub fn sts_key(&self) -> io::Result<Vec<u8>> {
-        let path = self.dir.join("sts.key");
+    /// The secret kept in `name` (32 random bytes made on first use,
+    /// readable by this user only): the STS's sealing key, the root key.
+    pub fn secret(&self, name: &str) -> io::Result<Vec<u8>> {
+        let path = self.dir.join(name);
         match std::fs::read(&path) {
             Ok(key) if key.len() == 32 => Ok(key),
             _ => {
                 let key = random_bytes::<32>().to_vec();
                 write_atomically(&path, &key)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                }
                 Ok(key)
             }
         }

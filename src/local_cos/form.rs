@@ -96,6 +96,9 @@ pub(super) async fn post_object(
             "Invalid according to Policy: Policy expired.",
         ));
     }
+    if key_time.start > now + super::START_SKEW {
+        return Err(Fault::denied("q-key-time starts later"));
+    }
 
     // The key, `${filename}` filled in as COS does.
     let key = field("key")

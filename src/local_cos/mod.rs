@@ -50,6 +50,10 @@ use disk::{Disk, ObjectMeta, UploadMeta};
 
 /// The largest body the local bucket reads (it holds one in memory).
 const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+/// The largest object a multipart upload assembles (in memory too).
+const MAX_OBJECT_BYTES: u64 = 1024 * 1024 * 1024;
+/// The largest STS request.
+const STS_BODY_BYTES: usize = 64 * 1024;
 /// COS's smallest part, except the last: 1 MB.
 const MIN_PART_BYTES: u64 = 1024 * 1024;
 /// How far in the future a key time may start (clock differences).
@@ -66,6 +70,8 @@ pub struct LocalCos {
     root: Credentials,
     disk: Disk,
     sts: sts::Issuer,
+    /// Where it listens, whose `Host` it answers.
+    bind: std::net::SocketAddr,
 }
 
 /// A refusal, answered as COS's XML error.
@@ -150,10 +156,12 @@ struct Incoming<'a> {
 }
 
 impl Incoming<'_> {
+    /// A parameter by name, in any case (cosgate's own classifier reads
+    /// them so; a signature made for `UploadId` is one for `uploadId`).
     fn param(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
@@ -208,11 +216,25 @@ const SIGN_PARAMS: [&str; 7] = [
 ];
 
 impl LocalCos {
+    /// Development's placeholder root key is public; with the local COS on
+    /// cosgate and the bucket share a random one instead, kept in the
+    /// folder (`root.key`), so only cosgate can sign as the bucket's owner.
+    /// A key set in the environment is kept.
+    pub fn own_root_key(local: &LocalCosSettings, settings: &mut Settings) -> io::Result<()> {
+        if !settings.filled_in.contains(&"QCOS_SECRET_KEY") {
+            return Ok(());
+        }
+        let secret = hex(&Disk::open(&local.dir)?.secret("root.key")?);
+        let id = settings.cos.credentials.secret_id.clone();
+        settings.cos.credentials = Credentials::new(id, secrecy::SecretString::from(secret));
+        Ok(())
+    }
+
     /// Opens the bucket's folder for `settings`' bucket and root key.
     pub fn open(local: &LocalCosSettings, settings: &Settings) -> io::Result<Self> {
         let cos = &settings.cos;
         let disk = Disk::open(&local.dir)?;
-        let sts = sts::Issuer::new(&disk.sts_key()?, cos.credentials.clone());
+        let sts = sts::Issuer::new(&disk.secret("sts.key")?, cos.credentials.clone());
         Ok(Self {
             bucket: cos.bucket_with_appid(),
             resource: format!(
@@ -224,7 +246,33 @@ impl LocalCos {
             root: cos.credentials.clone(),
             disk,
             sts,
+            bind: local.bind,
         })
+    }
+
+    /// Only this bucket's own `Host` is served: a page on another name that
+    /// resolves to loopback (DNS rebinding) is refused.
+    fn check_host(&self, req: &Request) -> Result<(), Fault> {
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let port = self.bind.port();
+        let ours = [
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+        ];
+        if ours.iter().any(|o| o.eq_ignore_ascii_case(host)) {
+            Ok(())
+        } else {
+            Err(Fault::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidHost",
+                format!("the local bucket answers at 127.0.0.1:{port}, not {host:?}"),
+            ))
+        }
     }
 
     /// The folder objects are kept in.
@@ -272,20 +320,19 @@ impl LocalCos {
 
     async fn answer(&self, req: &mut Request) -> Result<Response, Fault> {
         let now = unix_now();
+        self.check_host(req)?;
         if req.method() == Method::OPTIONS {
             return Ok(preflight(req.headers()));
         }
-        let body = req
-            .take_body()
-            .into_bytes_limit(MAX_BODY_BYTES)
-            .await
-            .map_err(|_| {
-                Fault::bad(
-                    "EntityTooLarge",
-                    format!("the local bucket takes bodies of at most {MAX_BODY_BYTES} bytes"),
-                )
-            })?;
+        // Read only once the request is known to be signed, where the
+        // signature is in the headers (a form's is in its body).
+        let body = req.take_body();
+        let path = req.uri().path();
         if req.method() == Method::POST && req.headers().contains_key("x-tc-action") {
+            if path != "/" {
+                return Err(Fault::bad("InvalidURI", "the STS answers at /"));
+            }
+            let body = read(body, STS_BODY_BYTES).await?;
             let headers = req.headers().clone();
             let header = move |name: &str| {
                 headers
@@ -298,12 +345,12 @@ impl LocalCos {
                 .content_type("application/json")
                 .body(answer.to_string()));
         }
-        let path = req.uri().path();
         let key = percent_encoding::percent_decode_str(path.strip_prefix('/').unwrap_or(path))
             .decode_utf8()
             .map_err(|_| Fault::bad("InvalidURI", "the path is not UTF-8"))?
             .into_owned();
         if req.method() == Method::POST && key.is_empty() && req.uri().query().is_none() {
+            let body = read(body, MAX_BODY_BYTES).await?;
             return form::post_object(self, req, body, now).await;
         }
         let mut query = pairs(req.uri().query().unwrap_or_default());
@@ -343,6 +390,7 @@ impl LocalCos {
         };
         let op = classify(&incoming)?;
         let principal = self.authenticate(&incoming, now)?;
+        let body = read(body, MAX_BODY_BYTES).await?;
         if let Some(signed) = incoming.header("content-length")
             && signed != body.len().to_string()
         {
@@ -547,8 +595,10 @@ impl LocalCos {
                         "The specified key does not exist.",
                     ));
                 };
+                // Stored content never runs as a page of this origin.
                 let resp = Response::builder()
                     .content_type(meta.content_type.clone())
+                    .header("content-security-policy", "sandbox")
                     .header("etag", meta.etag.clone())
                     .header("last-modified", http_date(meta.modified));
                 Ok(if op == Op::HeadObject {
@@ -744,6 +794,12 @@ impl LocalCos {
             }
             chosen.push(found.clone());
         }
+        if chosen.iter().map(|p| p.size).sum::<u64>() > MAX_OBJECT_BYTES {
+            return Err(Fault::bad(
+                "EntityTooLarge",
+                format!("the local bucket assembles objects of at most {MAX_OBJECT_BYTES} bytes"),
+            ));
+        }
         self.refuse_overwrite(r, &upload.key).await?;
         let mut data = Vec::new();
         let mut md5s = Vec::new();
@@ -782,6 +838,20 @@ impl LocalCos {
     }
 }
 
+/// The body, at most `limit` bytes.
+async fn read(body: Body, limit: usize) -> Result<bytes::Bytes, Fault> {
+    body.into_bytes_limit(limit).await.map_err(|e| match e {
+        poem::error::ReadBodyError::PayloadTooLarge => Fault::bad(
+            "EntityTooLarge",
+            format!("the local bucket takes bodies of at most {limit} bytes"),
+        ),
+        other => Fault::bad(
+            "IncompleteBody",
+            format!("the body could not be read: {other}"),
+        ),
+    })
+}
+
 /// `Authorization: q-a=b&q-c=d` (unencoded values, as the SDKs send it).
 fn pairs_raw(text: &str) -> Vec<(String, String)> {
     text.split('&')
@@ -792,6 +862,18 @@ fn pairs_raw(text: &str) -> Vec<(String, String)> {
 
 /// The CAM action of a request, as COS names them.
 fn classify(r: &Incoming<'_>) -> Result<Op, Fault> {
+    let mut names: Vec<String> = r
+        .query
+        .iter()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .collect();
+    names.sort();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Fault::bad(
+            "InvalidArgument",
+            "a query parameter is given twice",
+        ));
+    }
     let bucket = r.key.is_empty();
     let op = match *r.method {
         Method::PUT if r.has("partNumber") && r.has("uploadId") => Op::UploadPart,

@@ -255,7 +255,6 @@ pub fn allows(policy: &Value, action: &str, resource: &str, content_length: Opti
                 || a.eq_ignore_ascii_case("name/cos:*")
                 || a.eq_ignore_ascii_case(&format!("name/cos:{action}"))
         }) && listed("resource", &|r| glob(r, resource))
-            && conditions_hold(&st["condition"], content_length)
     };
     let effect = |st: &&Value| {
         st["effect"]
@@ -263,19 +262,26 @@ pub fn allows(policy: &Value, action: &str, resource: &str, content_length: Opti
             .unwrap_or_default()
             .to_ascii_lowercase()
     };
-    let relevant: Vec<&Value> = statements.iter().filter(matching).collect();
+    // A condition this bucket cannot evaluate never allows, and never
+    // keeps a deny from applying.
+    let relevant: Vec<&Value> = statements
+        .iter()
+        .filter(matching)
+        .filter(|st| conditions_hold(&st["condition"], content_length, effect(st) == "deny"))
+        .collect();
     !relevant.iter().any(|st| effect(st) == "deny")
         && relevant.iter().any(|st| effect(st) == "allow")
 }
 
-/// The only condition cosgate's policies use; anything else does not hold.
-fn conditions_hold(condition: &Value, content_length: Option<u64>) -> bool {
+/// The only condition cosgate's policies use; anything else is `unknown`
+/// (false for an allow, true for a deny).
+fn conditions_hold(condition: &Value, content_length: Option<u64>, unknown: bool) -> bool {
     let Some(condition) = condition.as_object() else {
-        return condition.is_null();
+        return condition.is_null() || unknown;
     };
     condition.iter().all(|(operator, tests)| {
         let Some(tests) = tests.as_object() else {
-            return false;
+            return unknown;
         };
         tests.iter().all(|(key, limit)| {
             match (
@@ -287,7 +293,7 @@ fn conditions_hold(condition: &Value, content_length: Option<u64>) -> bool {
                 ("numeric_less_than_equal", "cos:content-length", Some(limit), Some(length)) => {
                     length <= limit
                 }
-                _ => false,
+                _ => unknown,
             }
         })
     })
@@ -372,6 +378,15 @@ mod tests {
         ]});
         assert!(allows(&denied, "PutObject", &res("k"), None));
         assert!(!allows(&denied, "DeleteObject", &res("k"), None));
+        let odd_deny = json!({"statement": [
+            {"effect": "allow", "action": "*", "resource": "*"},
+            {"effect": "deny", "action": "*", "resource": "*",
+             "condition": {"ip_equal": {"qcs:ip": "10.0.0.1"}}},
+        ]});
+        assert!(
+            !allows(&odd_deny, "PutObject", &res("k"), None),
+            "an unknown condition keeps a deny"
+        );
     }
 
     #[test]

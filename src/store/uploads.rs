@@ -23,6 +23,9 @@ pub enum UploadStatus {
     Expired,
     /// Deleted by its owner.
     Deleted,
+    /// Verified at COS, waiting for moderation's verdict (`MODERATION`):
+    /// never readable through cosgate, never announced as completed.
+    InReview,
 }
 
 impl UploadStatus {
@@ -33,6 +36,7 @@ impl UploadStatus {
             Self::Rejected => "rejected",
             Self::Expired => "expired",
             Self::Deleted => "deleted",
+            Self::InReview => "in_review",
         }
     }
 
@@ -43,6 +47,7 @@ impl UploadStatus {
             Self::Rejected,
             Self::Expired,
             Self::Deleted,
+            Self::InReview,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -77,6 +82,22 @@ pub struct UploadRow {
     pub signed_until: i64,
     /// Until when an ended session still holds its bytes (0: nothing held).
     pub held_until: i64,
+    /// Moderation's record, when it is on.
+    pub review: Review,
+}
+
+/// Where moderation stands for an upload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Review {
+    /// While `in_review`: `checking` (no verdict yet) or `held` (for an
+    /// operator).
+    pub state: Option<String>,
+    /// The provider's label (`normal`, `porn`, `risky`, …).
+    pub label: Option<String>,
+    /// WeChat's `trace_id` of an asynchronous check.
+    pub trace_id: Option<String>,
+    /// When the review started, unix seconds (0: never).
+    pub started_at: i64,
 }
 
 /// The limits a new session is reserved against.
@@ -106,6 +127,11 @@ pub struct Verified {
 const COLUMNS: &str = "id, account_id, status, object_key, filename, size_bytes, content_type, \
      content_md5, profile, cos_upload_id, part_size, part_count, day, daily_bytes, storage_bytes, \
      created_at, expires_at, completed_at, etag, crc64, reason, signed_until, held_until";
+/// What is read: the columns written at creation and moderation's.
+const READ_COLUMNS: &str = "id, account_id, status, object_key, filename, size_bytes, content_type, \
+     content_md5, profile, cos_upload_id, part_size, part_count, day, daily_bytes, storage_bytes, \
+     created_at, expires_at, completed_at, etag, crc64, reason, signed_until, held_until, \
+     review, review_label, review_trace_id, review_started_at";
 
 impl Store {
     /// Stores `upload` (status pending) after reserving its bytes against
@@ -206,7 +232,7 @@ impl Store {
 
     /// The session `id`, if it exists.
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM uploads WHERE id = $1");
+        let sql = format!("SELECT {READ_COLUMNS} FROM uploads WHERE id = $1");
         let query = sqlx::query(&sql).bind(id).fetch_optional(&self.pool);
         let row = self.timed("upload", query).await?;
         row.map(|r| upload_row(&r)).transpose()
@@ -223,7 +249,7 @@ impl Store {
     ) -> Result<Vec<UploadRow>> {
         let (before_time, before_id) = before.unwrap_or((i64::MAX, ""));
         let sql = format!(
-            "SELECT {COLUMNS} FROM uploads WHERE account_id = $1 \
+            "SELECT {READ_COLUMNS} FROM uploads WHERE account_id = $1 \
              AND ($2 = '' OR status = $2) \
              AND (created_at < $3 OR (created_at = $3 AND ($4 = '' OR id < $4))) \
              ORDER BY created_at DESC, id DESC LIMIT $5"
@@ -242,7 +268,7 @@ impl Store {
     /// Pending sessions whose expiry passed before `now`, oldest first.
     pub async fn expired_uploads(&self, now: i64, limit: i64) -> Result<Vec<UploadRow>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM uploads WHERE status = 'pending' AND expires_at < $1 \
+            "SELECT {READ_COLUMNS} FROM uploads WHERE status = 'pending' AND expires_at < $1 \
              ORDER BY expires_at LIMIT $2"
         );
         let query = sqlx::query(&sql)
@@ -268,7 +294,7 @@ impl Store {
 
     /// The pending session whose COS multipart upload is `cos_upload_id`.
     pub async fn upload_by_cos_id(&self, cos_upload_id: &str) -> Result<Option<UploadRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM uploads WHERE cos_upload_id = $1");
+        let sql = format!("SELECT {READ_COLUMNS} FROM uploads WHERE cos_upload_id = $1");
         let query = sqlx::query(&sql)
             .bind(cos_upload_id)
             .fetch_optional(&self.pool);
@@ -370,7 +396,7 @@ impl Store {
     /// COS again, then gives their bytes back.
     pub async fn held_uploads(&self, now: i64, limit: i64) -> Result<Vec<UploadRow>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM uploads WHERE held_until > 0 AND held_until <= $1 \
+            "SELECT {READ_COLUMNS} FROM uploads WHERE held_until > 0 AND held_until <= $1 \
              ORDER BY held_until LIMIT $2"
         );
         let query = sqlx::query(&sql)
@@ -398,18 +424,189 @@ impl Store {
                 return Ok(false);
             }
             let row = sqlx::query(
-                "SELECT account_id, day, daily_bytes, storage_bytes, completed_at FROM uploads WHERE id = $1",
+                "SELECT account_id, day, daily_bytes, storage_bytes, etag FROM uploads WHERE id = $1",
             )
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-            // A session that never completed held both quotas.
-            let completed: Option<i64> = row.try_get("completed_at")?;
-            release(&mut tx, &row, completed.is_none()).await?;
+            // A session that never got verified at COS held both quotas;
+            // one whose bytes were uploaded (completed, or rejected by
+            // moderation) keeps the day's charge.
+            let verified: Option<String> = row.try_get("etag")?;
+            release(&mut tx, &row, verified.is_none()).await?;
             tx.commit().await?;
             Ok(true)
         })
         .await
+    }
+
+    /// `pending` → `in_review` (`checking`), recording what COS verified.
+    /// `false` when it was no longer pending or has expired.
+    pub async fn start_review(&self, id: &str, verified: &Verified) -> Result<bool> {
+        self.run("start_review", || async move {
+            let done = sqlx::query(
+                "UPDATE uploads SET status = 'in_review', etag = $1, crc64 = $2, \
+                 review = 'checking', review_started_at = $3 \
+                 WHERE id = $4 AND status = 'pending' AND expires_at >= $3",
+            )
+            .bind(&verified.etag)
+            .bind(&verified.crc64)
+            .bind(verified.completed_at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// Records WeChat's `trace_id` for an upload being checked.
+    pub async fn set_review_trace(&self, id: &str, trace_id: &str) -> Result<bool> {
+        self.run("set_review_trace", || async move {
+            let done = sqlx::query(
+                "UPDATE uploads SET review_trace_id = $1 \
+                 WHERE id = $2 AND status = 'in_review' AND review = 'checking'",
+            )
+            .bind(trace_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// The upload whose asynchronous check has `trace_id`.
+    pub async fn upload_by_trace(&self, trace_id: &str) -> Result<Option<UploadRow>> {
+        let sql = format!("SELECT {READ_COLUMNS} FROM uploads WHERE review_trace_id = $1");
+        let query = sqlx::query(&sql).bind(trace_id).fetch_optional(&self.pool);
+        let row = self.timed("upload_by_trace", query).await?;
+        row.as_ref().map(upload_row).transpose()
+    }
+
+    /// `in_review` in `state` → `held` for an operator, with the label.
+    pub async fn hold_review(&self, id: &str, state: &str, label: &str) -> Result<bool> {
+        self.run("hold_review", || async move {
+            let done = sqlx::query(
+                "UPDATE uploads SET review = 'held', review_label = $1 \
+                 WHERE id = $2 AND status = 'in_review' AND review = $3",
+            )
+            .bind(label)
+            .bind(id)
+            .bind(state)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    /// `in_review` in `state` → `completed` at `now`, with the verdict's
+    /// label; `event` into the outbox in the same transaction. `false`
+    /// when it was not in that state (another verdict came first).
+    pub async fn pass_review(
+        &self,
+        id: &str,
+        state: &str,
+        label: &str,
+        now: i64,
+        event: Option<&NewEvent>,
+    ) -> Result<bool> {
+        self.run("pass_review", || async move {
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query(
+                "UPDATE uploads SET status = 'completed', completed_at = $1, review = NULL, \
+                 review_label = $2 WHERE id = $3 AND status = 'in_review' AND review = $4",
+            )
+            .bind(now)
+            .bind(label)
+            .bind(id)
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            if let Some(event) = event {
+                insert_event(&mut tx, event).await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// `in_review` in `state` → `rejected` with `reason` and the verdict's
+    /// `label`: the stored bytes go back (or are held while a signature
+    /// made for the session still works); the day's charge stays, since the
+    /// bytes were uploaded. `event` into the outbox in the same
+    /// transaction. `false` when it was not in that state.
+    pub async fn reject_review(
+        &self,
+        id: &str,
+        state: &str,
+        reason: &str,
+        label: &str,
+        now: i64,
+        event: Option<&NewEvent>,
+    ) -> Result<bool> {
+        self.run("reject_review", || async move {
+            let mut tx = self.begin_write().await?;
+            let moved = sqlx::query(
+                "UPDATE uploads SET status = 'rejected', reason = $1, review = NULL, review_label = $2, \
+                 held_until = CASE WHEN signed_until > $3 THEN signed_until ELSE 0 END \
+                 WHERE id = $4 AND status = 'in_review' AND review = $5",
+            )
+            .bind(reason)
+            .bind(label)
+            .bind(now)
+            .bind(id)
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            let row = sqlx::query(
+                "SELECT account_id, day, daily_bytes, storage_bytes, held_until FROM uploads WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let held: i64 = row.try_get("held_until")?;
+            if held == 0 {
+                release(&mut tx, &row, false).await?;
+            }
+            if let Some(event) = event {
+                insert_event(&mut tx, event).await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Uploads `in_review` in `state` since before `started_before`, oldest
+    /// first: the sweeper asks again, or applies the timeout.
+    pub async fn reviews(
+        &self,
+        state: &str,
+        started_before: i64,
+        limit: i64,
+    ) -> Result<Vec<UploadRow>> {
+        let sql = format!(
+            "SELECT {READ_COLUMNS} FROM uploads WHERE status = 'in_review' AND review = $1 \
+             AND review_started_at < $2 ORDER BY review_started_at LIMIT $3"
+        );
+        let query = sqlx::query(&sql)
+            .bind(state)
+            .bind(started_before)
+            .bind(limit)
+            .fetch_all(&self.pool);
+        let rows = self.timed("reviews", query).await?;
+        rows.iter().map(upload_row).collect()
     }
 
     /// The bytes `account_id` holds in completed and reserved sessions.
@@ -478,5 +675,11 @@ fn upload_row(row: &AnyRow) -> Result<UploadRow> {
         reason: row.try_get("reason")?,
         signed_until: row.try_get("signed_until")?,
         held_until: row.try_get("held_until")?,
+        review: Review {
+            state: row.try_get("review")?,
+            label: row.try_get("review_label")?,
+            trace_id: row.try_get("review_trace_id")?,
+            started_at: row.try_get("review_started_at")?,
+        },
     })
 }

@@ -10,6 +10,7 @@
 //! in.
 
 mod error;
+mod review;
 
 pub use error::UploadError;
 
@@ -19,7 +20,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 
 use crate::{
     clock::random_bytes,
-    config::{CosSettings, UploadSettings},
+    config::{CosSettings, ModerationSettings, UploadSettings},
     cos_client::{CosClient, CosError, Part},
     metrics::Metrics,
     paths::{CosDir, ObjectKey, UploadScope},
@@ -85,6 +86,8 @@ pub struct Uploads {
     metrics: Arc<Metrics>,
     /// A webhook endpoint is configured: state changes write events.
     events: bool,
+    /// `MODERATION`: verified uploads are judged before they complete.
+    moderation: Option<ModerationSettings>,
 }
 
 impl Uploads {
@@ -105,7 +108,14 @@ impl Uploads {
             signing,
             metrics,
             events,
+            moderation: None,
         }
+    }
+
+    /// Judges verified uploads with `moderation` before they complete.
+    pub fn with_moderation(mut self, moderation: Option<ModerationSettings>) -> Self {
+        self.moderation = moderation;
+        self
     }
 
     /// Checks `new` against its profile, chooses the key, reserves the
@@ -171,6 +181,7 @@ impl Uploads {
             reason: None,
             signed_until: 0,
             held_until: 0,
+            review: Default::default(),
         };
         let quotas = Quotas {
             daily: self.cos.daily_upload_bytes.map(|n| n as i64),
@@ -421,7 +432,9 @@ impl Uploads {
         self.signing.limit(account).await?;
         let row = self.owned(account, id).await?;
         match row.status {
-            UploadStatus::Completed => return self.session(row, now, false).await,
+            UploadStatus::Completed | UploadStatus::InReview => {
+                return self.session(row, now, false).await;
+            }
             UploadStatus::Rejected => {
                 return Err(UploadError::Mismatch(row.reason.unwrap_or_default()));
             }
@@ -466,6 +479,9 @@ impl Uploads {
             crc64: head.crc64,
             completed_at: now as i64,
         };
+        if self.moderation.is_some() {
+            return self.review(&row, &verified, now).await;
+        }
         let event = self.event("upload.completed", &row, now, Some(&verified));
         if self
             .store
@@ -478,7 +494,7 @@ impl Uploads {
         // first, or it expired meanwhile; say what it is now.
         let row = self.owned(account, id).await?;
         match row.status {
-            UploadStatus::Completed => self.session(row, now, false).await,
+            UploadStatus::Completed | UploadStatus::InReview => self.session(row, now, false).await,
             UploadStatus::Pending => {
                 self.expire(&row, now).await?;
                 Err(UploadError::Expired)
@@ -544,7 +560,10 @@ impl Uploads {
         for _ in 0..2 {
             let row = self.owned(account, id).await?;
             let from = row.status;
-            if !matches!(from, UploadStatus::Pending | UploadStatus::Completed) {
+            if !matches!(
+                from,
+                UploadStatus::Pending | UploadStatus::Completed | UploadStatus::InReview
+            ) {
                 return self.session(row, now, false).await;
             }
             if self
@@ -591,9 +610,10 @@ impl Uploads {
             }
         }
         let orphans = self.abort_orphans(now).await?;
+        let reviewed = self.sweep_reviews(now).await?;
         // Every round says what it did; one that did nothing only at debug.
-        if expired > 0 || released > 0 || orphans > 0 {
-            tracing::info!(expired, released, orphans, "upload sweeper");
+        if expired > 0 || released > 0 || orphans > 0 || reviewed > 0 {
+            tracing::info!(expired, released, orphans, reviewed, "upload sweeper");
         } else {
             tracing::debug!("upload sweeper: nothing to remove");
         }
@@ -887,6 +907,7 @@ impl Uploads {
             "etag": verified.map(|v| v.etag.as_str()).or(row.etag.as_deref()),
             "crc64": verified.and_then(|v| v.crc64.as_deref()).or(row.crc64.as_deref()),
             "reason": row.reason,
+            "moderation_label": row.review.label,
             "created_time": row.created_at,
             "completed_time": verified.map(|v| v.completed_at).or(row.completed_at),
         });

@@ -265,6 +265,42 @@ async fn hostile_requests_get_coss_errors() {
         .await
         .unwrap();
     assert_eq!(cos_error(resp).await, (400, "BadDigest".into()));
+    // A signature cosgate made for an abort (`UploadId`, any case) stays an
+    // abort: it never deletes the object at the key.
+    let abort: Value = app
+        .post_as(
+            "acc1",
+            "/v1/qc_cos/authorization",
+            json!({"method": "DELETE", "key": "uploads/acc1/x.txt", "query": {"UploadId": "0123456789abcdef0123456789abcdef"}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let resp = client
+        .delete(format!("{url}?UploadId=0123456789abcdef0123456789abcdef"))
+        .header("Authorization", abort["authorization"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cos_error(resp).await, (404, "NoSuchUpload".into()));
+    let still = get("uploads/acc1/x.txt").await;
+    assert_eq!(
+        client.get(&still).send().await.unwrap().status(),
+        200,
+        "not deleted"
+    );
+    // Another name for loopback (DNS rebinding) is not this bucket.
+    let resp = client
+        .get(&still)
+        .header(
+            "Host",
+            format!("rebound.example:{}", cos.rsplit(':').next().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cos_error(resp).await, (400, "InvalidHost".into()));
     // Preflights are answered for the browser example.
     let preflight = client
         .request(reqwest::Method::OPTIONS, &url)
@@ -418,6 +454,34 @@ async fn the_browser_example_uploads_a_picture_against_cargo_runs_defaults() {
         for host in seen["requests"].as_array().unwrap() {
             assert!(host.as_str().unwrap().starts_with("127.0.0.1:"), "{host}");
         }
+    }
+    // Development's placeholder key is public, so it is not the bucket's:
+    // a request signed with it by the official SDK is refused.
+    let local = loop {
+        let line = served
+            .lines
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the local COS says where it listens");
+        if let Some(rest) = line.split("endpoint=http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    if let Some(python) = python_with_cos_sdk() {
+        let script = format!(
+            "from qcloud_cos import CosConfig, CosS3Client\n\
+             from qcloud_cos.cos_exception import CosServiceError\n\
+             c = CosS3Client(CosConfig(Region='ap-guangzhou', SecretId='AKIDplaceholder', \
+             SecretKey='placeholder-secret-key', Scheme='http', Domain='{local}'))\n\
+             try:\n    c.put_object(Bucket='examplebucket-1250000000', Key='uploads/x.txt', Body=b'x')\n    print('stored')\n\
+             except CosServiceError as e:\n    print(e.get_status_code(), e.get_error_code())\n"
+        );
+        let out = Command::new(python).args(["-c", &script]).output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "403 SignatureDoesNotMatch",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     // The objects are in the folder beside the database.
     let stored = std::fs::read_dir(dir.path().join("cosgate-cos/objects"))

@@ -19,6 +19,13 @@ upload (document 436/14690): the policy's signature, its conditions, and its
 expiry are checked. A wrong signature is 403 SignatureDoesNotMatch, like COS.
 CORS is open, for the browser example.
 
+GET /key?ci-process=sensitive-content-recognition is Cloud Infinite's
+image moderation (document 436/48537), signed like any request: it answers
+the documented RecognitionResult, judging by the image's bytes: one that
+contains SENSITIVE is Result 1 (Label Porn), SUSPICIOUS is Result 2 (Label
+Ads), anything else Result 0 (Normal); a non-image is refused as COS
+refuses it. A PUT with `x-cos-copy-source: host/key` copies that object.
+
 For tests, unsigned: GET /__debug/state lists the objects and the multipart
 uploads in progress; POST /__debug/initiate {"key": "a/b", "age_seconds": N}
 starts a multipart upload (with one part) as if a client had started it N
@@ -52,6 +59,7 @@ objects = {}
 types = {}  # path -> the Content-Type it was stored with
 etags = {}  # path -> the ETag of an object completed from parts
 uploads = {}  # upload id -> {"key": path, "parts": {number: bytes}, "type": content type}
+moderated = []  # [key, biz-type] of every moderation call, in order
 
 
 def enc(s):
@@ -222,6 +230,20 @@ class Handler(BaseHTTPRequestHandler):
                 upload["parts"][int(query["partNumber"])] = body
                 self.reply(200, extra={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
             return
+        source = self.headers.get("x-cos-copy-source")
+        if source is not None:
+            if self.authorized(body):
+                from_path = "/" + unquote(source.split("/", 1)[1]) if "/" in source else ""
+                if from_path not in objects:
+                    return self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
+                path = unquote(urlsplit(self.path).path)
+                objects[path] = objects[from_path]
+                types[path] = types.get(from_path, "application/octet-stream")
+                etags.pop(path, None)
+                print(f"copied {from_path} to {path}", file=sys.stderr, flush=True)
+                etag = f'"{hashlib.md5(objects[path]).hexdigest()}"'
+                self.reply(200, f"<CopyObjectResult><ETag>{etag}</ETag></CopyObjectResult>".encode())
+            return
         if self.authorized(body):
             if self.headers.get("x-cos-forbid-overwrite", "").lower() == "true" and unquote(urlsplit(self.path).path) in objects:
                 return self.reply(409, b"<Error><Code>FileAlreadyExists</Code></Error>")
@@ -270,10 +292,26 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/__debug/state":
-            state = {"objects": sorted(objects), "uploads": [
+            state = {"objects": sorted(objects), "moderated": moderated, "uploads": [
                 {"id": i, "key": u["key"], "parts": len(u["parts"])} for i, u in uploads.items()]}
             return self.reply(200, json.dumps(state).encode(), "application/json")
         query = self.query()
+        if query.get("ci-process") == "sensitive-content-recognition":
+            if self.authorized():
+                path = unquote(urlsplit(self.path).path)
+                if path not in objects:
+                    return self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
+                if not types.get(path, "").startswith("image/"):
+                    return self.reply(400, b"<Error><Code>InvalidArgument</Code><Message>not an image</Message></Error>")
+                moderated.append([path[1:], query.get("biz-type")])
+                data = objects[path]
+                result, label = (1, "Porn") if b"SENSITIVE" in data else (2, "Ads") if b"SUSPICIOUS" in data else (0, "Normal")
+                self.reply(200, (f"<RecognitionResult><JobId>si{uuid.uuid4().hex[:20]}</JobId><State>Success</State>"
+                                 f"<Object>{path[1:]}</Object><Result>{result}</Result><Label>{label}</Label>"
+                                 f"<Score>{90 if result else 0}</Score><Category></Category><SubLabel></SubLabel>"
+                                 f"<PornInfo><HitFlag>{1 if result == 1 else 0}</HitFlag><Score>{90 if result == 1 else 0}</Score></PornInfo>"
+                                 f"</RecognitionResult>").encode())
+            return
         if "uploadId" in query:
             if self.authorized():
                 path = unquote(urlsplit(self.path).path)

@@ -1,0 +1,263 @@
+//! Moderation (`MODERATION`): between an upload's verification at COS and
+//! its completion, the provider judges the content.
+//!
+//! ```text
+//! pending ──verified──▶ in_review (checking) ──normal──▶ completed (+ upload.completed)
+//!                          │    │
+//!                          │    └──suspicious / uncheckable (hold)──▶ in_review (held)
+//!                          │                                  operator: release ▶ completed
+//!                          │                                  operator: reject  ▶ rejected
+//!                          └──sensitive (or reject)──▶ quarantined, rejected (+ upload.rejected)
+//! ```
+//!
+//! While `in_review` nothing reads the object through cosgate: the session
+//! has no download URL, and no other grant reaches the sessions' root
+//! (`config::check_roots_apart`). Rejected content is moved below the
+//! quarantine root by a server-side copy and a delete (or deleted), the
+//! stored bytes go back and the day's charge stays. Each verdict is one
+//! conditional update on the review's state, so the first verdict wins and
+//! a verdict for an upload that was deleted meanwhile changes nothing. A
+//! check that fails (Cloud Infinite unavailable) leaves the upload
+//! `checking`; the sweeper asks again.
+
+use super::{Session, UploadError, Uploads};
+use crate::{
+    config::{ModerationOutcome, ModerationProvider, ModerationSettings},
+    cos_client::Recognition,
+    store::{UploadRow, UploadStatus, Verified},
+};
+
+const CHECKING: &str = "checking";
+const HELD: &str = "held";
+
+/// What the provider said, in cosgate's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Verdict {
+    Normal(String),
+    Sensitive(String),
+    Suspicious(String),
+    /// The provider cannot check this type.
+    Uncheckable,
+}
+
+impl From<Recognition> for Verdict {
+    fn from(r: Recognition) -> Self {
+        let label = if r.label.is_empty() {
+            "unlabelled".to_string()
+        } else {
+            r.label
+        };
+        match r.result {
+            0 => Verdict::Normal(label),
+            1 => Verdict::Sensitive(label),
+            _ => Verdict::Suspicious(label),
+        }
+    }
+}
+
+impl Uploads {
+    fn moderation(&self) -> Result<&ModerationSettings, UploadError> {
+        self.moderation
+            .as_ref()
+            .ok_or_else(|| UploadError::InvalidRequest("moderation is off".into()))
+    }
+
+    /// A verified upload enters review and is checked; answers where it
+    /// stands (`completed` when the provider passed it at once).
+    pub(super) async fn review(
+        &self,
+        row: &UploadRow,
+        verified: &Verified,
+        now: u64,
+    ) -> Result<Session, UploadError> {
+        if self.store.start_review(&row.id, verified).await? {
+            self.metrics.moderation("started");
+            let row = UploadRow {
+                etag: Some(verified.etag.clone()),
+                crc64: verified.crc64.clone(),
+                ..row.clone()
+            };
+            // A failed check is logged and tried again by the sweeper.
+            if let Err(e) = self.check(&row, now).await {
+                tracing::warn!(upload = %row.id, error = %e, "moderation check failed; the sweeper retries");
+            }
+        }
+        let row = self.owned(&row.account_id, &row.id).await?;
+        match row.status {
+            UploadStatus::Rejected => Err(UploadError::Mismatch(row.reason.unwrap_or_default())),
+            UploadStatus::Pending => {
+                self.expire(&row, now).await?;
+                Err(UploadError::Expired)
+            }
+            UploadStatus::Expired => Err(UploadError::Expired),
+            UploadStatus::Deleted => Err(UploadError::NotFound),
+            UploadStatus::Completed | UploadStatus::InReview => self.session(row, now, false).await,
+        }
+    }
+
+    /// Asks the provider about an upload `checking`, and applies the verdict.
+    async fn check(&self, row: &UploadRow, now: u64) -> Result<(), UploadError> {
+        let settings = self.moderation()?;
+        let verdict = match settings.provider {
+            ModerationProvider::CloudInfinite if row.content_type.starts_with("image/") => self
+                .client
+                .sensitive_content(&row.object_key, settings.biz_type.as_deref(), now)
+                .await?
+                .into(),
+            ModerationProvider::CloudInfinite => Verdict::Uncheckable,
+        };
+        self.apply(row, CHECKING, verdict, now).await
+    }
+
+    /// Applies `verdict` to an upload in review in `state`.
+    pub(super) async fn apply(
+        &self,
+        row: &UploadRow,
+        state: &str,
+        verdict: Verdict,
+        now: u64,
+    ) -> Result<(), UploadError> {
+        let settings = self.moderation()?;
+        let (outcome, label, name) = match verdict {
+            Verdict::Normal(label) => (ModerationOutcome::Complete, label, "normal"),
+            Verdict::Sensitive(label) => (ModerationOutcome::Reject, label, "sensitive"),
+            Verdict::Suspicious(label) => (settings.suspicious, label, "suspicious"),
+            Verdict::Uncheckable => (settings.uncheckable, "uncheckable".into(), "uncheckable"),
+        };
+        self.metrics.moderation(name);
+        tracing::info!(upload = %row.id, verdict = name, label = %label, "moderation verdict");
+        match outcome {
+            ModerationOutcome::Complete => self.pass(row, state, &label, now).await,
+            ModerationOutcome::Hold => {
+                if self.store.hold_review(&row.id, state, &label).await? {
+                    tracing::warn!(upload = %row.id, label = %label, "upload held for an operator");
+                }
+                Ok(())
+            }
+            ModerationOutcome::Reject => {
+                self.quarantine(
+                    row,
+                    state,
+                    &format!("moderation: {name} ({label})"),
+                    &label,
+                    now,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn pass(
+        &self,
+        row: &UploadRow,
+        state: &str,
+        label: &str,
+        now: u64,
+    ) -> Result<(), UploadError> {
+        let verified = Verified {
+            etag: row.etag.clone().unwrap_or_default(),
+            crc64: row.crc64.clone(),
+            completed_at: now as i64,
+        };
+        let mut passed = row.clone();
+        passed.review.label = Some(label.to_string());
+        let event = self.event("upload.completed", &passed, now, Some(&verified));
+        if self
+            .store
+            .pass_review(&row.id, state, label, now as i64, event.as_ref())
+            .await?
+        {
+            self.metrics.upload("completed", row.size_bytes as u64);
+        }
+        Ok(())
+    }
+
+    /// Moves the object out of everyone's reach (or deletes it), then
+    /// records the rejection; if COS fails on the way the upload stays in
+    /// review and the sweeper tries again.
+    async fn quarantine(
+        &self,
+        row: &UploadRow,
+        state: &str,
+        reason: &str,
+        label: &str,
+        now: u64,
+    ) -> Result<(), UploadError> {
+        let settings = self.moderation()?;
+        if let Some(root) = &settings.quarantine_root {
+            let to = format!("{}{}", root.key_prefix(), row.object_key);
+            self.client.copy(&row.object_key, &to, now).await?;
+            tracing::warn!(upload = %row.id, quarantined_at = %to, "upload quarantined");
+        }
+        self.client.delete(&row.object_key, now).await?;
+        let mut rejected = row.clone();
+        rejected.reason = Some(reason.to_string());
+        rejected.review.label = Some(label.to_string());
+        let event = self.event("upload.rejected", &rejected, now, None);
+        if self
+            .store
+            .reject_review(&row.id, state, reason, label, now as i64, event.as_ref())
+            .await?
+        {
+            self.metrics.upload("rejected", 0);
+        }
+        Ok(())
+    }
+
+    /// An operator's decision on a held upload: `release` completes it,
+    /// otherwise it is rejected and quarantined. Only a `held` upload can
+    /// be decided; answers where it stands after.
+    pub async fn decide(
+        &self,
+        id: &str,
+        release: bool,
+        now: u64,
+    ) -> Result<UploadRow, UploadError> {
+        self.moderation()?;
+        let row = self.store.upload(id).await?.ok_or(UploadError::NotFound)?;
+        if row.status != UploadStatus::InReview || row.review.state.as_deref() != Some(HELD) {
+            return Err(UploadError::InvalidRequest(format!(
+                "upload {id} is {}, not held for review",
+                row.status.as_str()
+            )));
+        }
+        let label = row.review.label.clone().unwrap_or_default();
+        if release {
+            self.pass(&row, HELD, &label, now).await?;
+        } else {
+            self.quarantine(
+                &row,
+                HELD,
+                "moderation: rejected by an operator",
+                &label,
+                now,
+            )
+            .await?;
+        }
+        self.metrics.moderation(if release {
+            "released"
+        } else {
+            "operator_rejected"
+        });
+        self.store.upload(id).await?.ok_or(UploadError::NotFound)
+    }
+
+    /// The sweeper's part: checks that found no verdict are asked again
+    /// once they are `MODERATION_RETRY_SECONDS` old. Returns how many.
+    pub(super) async fn sweep_reviews(&self, now: u64) -> Result<usize, UploadError> {
+        let Some(settings) = &self.moderation else {
+            return Ok(0);
+        };
+        let before = now.saturating_sub(settings.retry_seconds) as i64;
+        let mut asked = 0;
+        for row in self.store.reviews(CHECKING, before, 100).await? {
+            match self.check(&row, now).await {
+                Ok(()) => asked += 1,
+                Err(e) => {
+                    tracing::warn!(upload = %row.id, error = %e, "moderation check failed again");
+                }
+            }
+        }
+        Ok(asked)
+    }
+}
