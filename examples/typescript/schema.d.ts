@@ -633,8 +633,17 @@ export interface components {
         /** @description An upload session and, while it is pending, how to upload. */
         Upload: {
             id: string;
-            /** @description pending, completed, rejected, expired or deleted. */
+            /**
+             * @description pending, in_review, completed, rejected, expired or deleted. With
+             *     moderation on (`MODERATION`), a verified upload is `in_review` until the
+             *     provider's verdict: it has no `download_url` and no `upload.completed`
+             *     event is sent; content judged sensitive ends `rejected` and quarantined.
+             */
             status: string;
+            /** @description While in_review, `checking` (no verdict yet) or `held` (waiting for an operator). */
+            review?: string;
+            /** @description The moderation provider's label (for example `Normal` or `Porn`), once it judged the upload. */
+            moderation_label?: string;
             /** @description The object key cosgate chose. */
             key: string;
             filename: string;
@@ -696,6 +705,8 @@ export interface components {
             crc64?: string;
             /** @description Why the upload was rejected (upload.rejected). */
             reason?: string;
+            /** @description The moderation provider's label, when moderation judged the upload. */
+            moderation_label?: string;
             /** Format: int64 */
             created_time: number;
             /** Format: int64 */

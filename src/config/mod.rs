@@ -406,6 +406,17 @@ fn check_roots_apart(
             "lies below QCOS_UPLOAD_ROOT, where with QCOS_PER_ACCOUNT_DIRS=false any account may sign; choose a directory apart",
         );
     }
+    // With moderation, an upload in review must be readable through no
+    // grant at all, its owner's included.
+    if moderation.is_some()
+        && (within(&uploads.session_root, &scope.root)
+            || within(&scope.root, &uploads.session_root))
+    {
+        r.problem(
+            "UPLOAD_SESSION_ROOT",
+            "overlaps QCOS_UPLOAD_ROOT while MODERATION is on: uploads in review would be readable through other grants; choose a directory apart",
+        );
+    }
     if let Some(quarantine) = moderation.and_then(|m| m.quarantine_root.as_ref()) {
         if !scope.per_account && within(quarantine, &scope.root) {
             r.problem(

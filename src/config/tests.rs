@@ -693,3 +693,64 @@ fn the_local_cos_serves_development_without_a_bucket_and_never_production() {
         ["LOCAL_COS: \"maybe\" is none of `auto`, `true`, `false`"]
     );
 }
+
+#[test]
+fn moderation_is_off_by_default_and_its_settings_are_checked() {
+    assert!(load(&[]).unwrap().moderation.is_none());
+    let s = load(&[("MODERATION", "cloud_infinite"), ("CI_BIZ_TYPE", "p1")]).unwrap();
+    let m = s.moderation.expect("on");
+    assert_eq!(m.suspicious, super::ModerationOutcome::Hold);
+    assert_eq!(m.uncheckable, super::ModerationOutcome::Hold);
+    assert_eq!(m.quarantine_root.unwrap().as_str(), "/quarantine");
+    assert_eq!(m.biz_type.as_deref(), Some("p1"));
+    let deleting = load(&[
+        ("MODERATION", "cloud_infinite"),
+        ("MODERATION_QUARANTINE", "delete"),
+    ]);
+    assert!(
+        deleting
+            .unwrap()
+            .moderation
+            .unwrap()
+            .quarantine_root
+            .is_none()
+    );
+    assert_eq!(
+        problems(&[("MODERATION", "wechat-maybe")]),
+        ["MODERATION: \"wechat-maybe\" is neither `off` nor `cloud_infinite`"]
+    );
+    assert_eq!(
+        problems(&[
+            ("MODERATION", "cloud_infinite"),
+            ("MODERATION_SUSPICIOUS", "complete")
+        ]),
+        ["MODERATION_SUSPICIOUS: \"complete\" is none of hold, reject"]
+    );
+    // In review, nothing but the session may read a key: the sessions'
+    // root apart from the signable root, the quarantine apart from both.
+    assert_eq!(
+        problems(&[
+            ("MODERATION", "cloud_infinite"),
+            ("UPLOAD_SESSION_ROOT", "/uploads/s")
+        ]),
+        [
+            "UPLOAD_SESSION_ROOT: overlaps QCOS_UPLOAD_ROOT while MODERATION is on: uploads in review would be readable through other grants; choose a directory apart"
+        ]
+    );
+    assert_eq!(
+        problems(&[
+            ("MODERATION", "cloud_infinite"),
+            ("MODERATION_QUARANTINE_ROOT", "/sessions/q")
+        ]),
+        ["MODERATION_QUARANTINE_ROOT: overlaps UPLOAD_SESSION_ROOT; choose a directory apart"]
+    );
+    assert_eq!(
+        problems(&[
+            ("QCOS_PER_ACCOUNT_DIRS", "false"),
+            ("QCOS_UPLOAD_ROOT", "/")
+        ]),
+        [
+            "UPLOAD_SESSION_ROOT: lies below QCOS_UPLOAD_ROOT, where with QCOS_PER_ACCOUNT_DIRS=false any account may sign; choose a directory apart"
+        ]
+    );
+}

@@ -18,6 +18,7 @@ mod codegen;
 mod conformance;
 mod login;
 mod miniprogram;
+mod moderation;
 mod ops;
 mod qc_cos_config;
 mod replicas;

@@ -27,12 +27,12 @@ use crate::{
 };
 
 /// The receiver's secret (Standard Webhooks' documented example secret).
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// A secret being retired: cosgate signs with both during a rotation.
 const OLD_SECRET: &str = "whsec_b2xkLW9sZC1vbGQtb2xkLW9sZC1vbGQtb2xkLW9sZA==";
 
 /// The receiver, killed when dropped.
-struct Receiver {
+pub(crate) struct Receiver {
     base: String,
     port: u16,
     child: Child,
@@ -67,7 +67,7 @@ fn python() -> Option<PathBuf> {
 
 impl Receiver {
     /// On `port` (0: any); `None` when the tooling is missing.
-    fn start(port: u16) -> Option<Self> {
+    pub(crate) fn start(port: u16) -> Option<Self> {
         let python = python()?;
         let mut child = Command::new(python)
             .arg(crate::fakes::js_dir().join("webhook_receiver.py"))
@@ -87,7 +87,7 @@ impl Receiver {
         })
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}/hook", self.base)
     }
 
@@ -101,7 +101,7 @@ impl Receiver {
         assert_eq!(resp.status(), 204);
     }
 
-    async fn log(&self) -> Value {
+    pub(crate) async fn log(&self) -> Value {
         reqwest::get(format!("{}/__log", self.base))
             .await
             .unwrap()
@@ -111,7 +111,7 @@ impl Receiver {
     }
 
     /// The log once `done` holds of it, within `within`.
-    async fn wait_for(&self, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_for(&self, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
         let started = Instant::now();
         loop {
             let log = self.log().await;
@@ -137,7 +137,10 @@ impl Receiver {
 
 /// The fake COS and cosgate sending its events to `receiver`, retrying
 /// every second; `vars` added.
-async fn hooked(receiver: &Receiver, vars: &[(&str, &str)]) -> Option<(FakeCos, TestApp)> {
+pub(crate) async fn hooked(
+    receiver: &Receiver,
+    vars: &[(&str, &str)],
+) -> Option<(FakeCos, TestApp)> {
     let url = receiver.url();
     let mut all = vec![
         ("WEBHOOK_URL", url.as_str()),
@@ -171,7 +174,7 @@ async fn delete_a_session(app: &TestApp, account: &str) -> String {
 }
 
 /// The receiver's log, short enough for a failure message.
-fn brief(log: &Value) -> String {
+pub(crate) fn brief(log: &Value) -> String {
     format!(
         "attempts {}, delivered {}, invalid {}, overlaps {}",
         log["attempts"].as_array().map_or(0, Vec::len),
@@ -203,7 +206,7 @@ fn node_verify(delivery: &str) -> Value {
 }
 
 /// The delivered events of `event_type`.
-fn delivered_of(log: &Value, event_type: &str) -> Vec<Value> {
+pub(crate) fn delivered_of(log: &Value, event_type: &str) -> Vec<Value> {
     log["events"]
         .as_object()
         .unwrap()
@@ -214,7 +217,7 @@ fn delivered_of(log: &Value, event_type: &str) -> Vec<Value> {
 }
 
 /// What the fake COS holds: object paths and multipart uploads in progress.
-async fn cos_state(host: &str) -> Value {
+pub(crate) async fn cos_state(host: &str) -> Value {
     reqwest::get(format!("http://{host}/__debug/state"))
         .await
         .unwrap()
@@ -373,7 +376,7 @@ async fn a_verified_upload_is_announced_once_signed_and_retried_with_the_same_id
 
 /// `event` is what docs/v1.yml's UploadEvent says: the required fields,
 /// no other, none null, of the declared types.
-fn conforms(event: &Value) {
+pub(crate) fn conforms(event: &Value) {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/v1.yml")).unwrap();
     let spec: Value = serde_yaml_ng::from_str(&text).unwrap();

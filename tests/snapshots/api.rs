@@ -463,9 +463,18 @@ impl NewUpload {
 pub struct Upload {
     #[oai(deserialize_with = "Self::json_id")]
     pub id: String,
-    /// pending, completed, rejected, expired or deleted.
+    /// pending, in_review, completed, rejected, expired or deleted. With
+    /// moderation on (`MODERATION`), a verified upload is `in_review` until the
+    /// provider's verdict: it has no `download_url` and no `upload.completed`
+    /// event is sent; content judged sensitive ends `rejected` and quarantined.
     #[oai(deserialize_with = "Self::json_status")]
     pub status: String,
+    /// While in_review, `checking` (no verdict yet) or `held` (waiting for an operator).
+    #[oai(deserialize_with = "Self::json_review")]
+    pub review: Option<String>,
+    /// The moderation provider's label (for example `Normal` or `Porn`), once it judged the upload.
+    #[oai(deserialize_with = "Self::json_moderation_label")]
+    pub moderation_label: Option<String>,
     /// The object key cosgate chose.
     #[oai(deserialize_with = "Self::json_key")]
     pub key: String,
@@ -512,6 +521,16 @@ impl Upload {
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<String> {
         crate::api::json::strings("status", value)
+    }
+    fn json_review(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("review", value)
+    }
+    fn json_moderation_label(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("moderation_label", value)
     }
     fn json_key(
         value: Option<serde_json::Value>,
@@ -632,6 +651,9 @@ pub struct UploadEventData {
     /// Why the upload was rejected (upload.rejected).
     #[oai(deserialize_with = "Self::json_reason")]
     pub reason: Option<String>,
+    /// The moderation provider's label, when moderation judged the upload.
+    #[oai(deserialize_with = "Self::json_moderation_label")]
+    pub moderation_label: Option<String>,
     pub created_time: i64,
     #[oai(deserialize_with = "Self::json_completed_time")]
     pub completed_time: Option<i64>,
@@ -683,6 +705,11 @@ impl UploadEventData {
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<Option<String>> {
         crate::api::json::strings("reason", value)
+    }
+    fn json_moderation_label(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("moderation_label", value)
     }
     fn json_completed_time(
         value: Option<serde_json::Value>,
