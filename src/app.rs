@@ -15,6 +15,7 @@ use crate::{
     cos_client::CosClient,
     local_cos::{CosSpelling, LocalCos},
     login::{Login, LoginPolicy},
+    media_check::{MediaCheck, MediaCheckSettings},
     metrics::Metrics,
     ratelimit::Limits,
     sessions::Sessions,
@@ -101,6 +102,7 @@ impl AppState {
             limits.clone(),
             metrics.clone(),
         ));
+        let media_check = media_check(&settings, &store);
         let cos = &settings.cos;
         let uploads = Arc::new(
             Uploads::new(
@@ -117,7 +119,8 @@ impl AppState {
                 metrics.clone(),
                 settings.webhooks.url.is_some(),
             )
-            .with_moderation(settings.moderation.clone()),
+            .with_moderation(settings.moderation.clone())
+            .with_media_check(media_check.clone()),
         );
         spawn_sweeper(
             uploads.clone(),
@@ -132,6 +135,7 @@ impl AppState {
         Ok(Self {
             signing,
             uploads,
+            media_check,
             limits,
             clients: Arc::new(OAuthClients::new(&login.oauth_clients)),
             login: Login::new(
@@ -149,6 +153,24 @@ impl AppState {
             settings,
         })
     }
+}
+
+/// WeChat's content security, when `MODERATION=wechat`.
+fn media_check(settings: &Settings, store: &Store) -> Option<Arc<MediaCheck>> {
+    let wechat = settings.moderation.as_ref()?.wechat.as_ref()?;
+    let login = &settings.login;
+    Some(Arc::new(MediaCheck::new(
+        &MediaCheckSettings {
+            base: login.wechat_api_base.clone(),
+            appid: login.wxapp_id.clone(),
+            secret: login.wxapp_secret.clone(),
+            timeout: Duration::from_millis(login.wechat_timeout_ms),
+            scene: wechat.scene,
+            push_token: wechat.push_token.clone(),
+            aes_key: wechat.aes_key.clone(),
+        },
+        store.clone(),
+    )))
 }
 
 /// Upload sessions for an operator's command (`cosgate uploads …`): the
@@ -191,7 +213,8 @@ pub async fn operator_uploads(settings: &Settings) -> Result<Uploads, StoreError
         metrics,
         settings.webhooks.url.is_some(),
     )
-    .with_moderation(settings.moderation.clone()))
+    .with_moderation(settings.moderation.clone())
+    .with_media_check(media_check(settings, &store)))
 }
 
 /// How long a delivered or given-up event stays in the outbox.

@@ -34,6 +34,9 @@
 //!   the per-account credential cache. No HTTP server types, no store.
 //! - [`wechat`]: `jscode2session` and `encryptedData` decryption. No HTTP
 //!   server types, no store.
+//! - [`media_check`]: WeChat's content security (`mediaCheckAsync`, its
+//!   access token in the store, the pushed verdict's signature and
+//!   decryption), for moderation. No HTTP server types.
 //! - [`local_cos`]: development only: a COS bucket and STS on loopback that
 //!   check signatures as Tencent's do, so `cargo run` uploads for real. Not
 //!   on the production request path; configuration refuses it there.
@@ -53,6 +56,7 @@ pub mod config;
 pub mod cos_client;
 pub mod local_cos;
 pub mod login;
+pub mod media_check;
 pub mod metrics;
 pub mod outbound;
 pub mod paths;

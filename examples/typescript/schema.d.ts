@@ -447,6 +447,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/moderation/wechat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * WeChat's media check verdict (message push)
+         * @description With `MODERATION=wechat`, set this URL as the mini-program's message push
+         *     (data format JSON) in WeChat's console, with `WECHAT_PUSH_TOKEN` as its
+         *     Token and, in safe mode, `WECHAT_PUSH_AES_KEY` as its EncodingAESKey.
+         *     WeChat posts the `wxa_media_check` event here for each upload cosgate
+         *     submitted to `security.mediaCheckAsync`. The push is accepted only with
+         *     WeChat's signature over the token, `timestamp` and `nonce` (plain mode), or
+         *     `msg_signature` over those and `Encrypt`, whose AES decryption must name
+         *     this mini-program (safe mode; plain pushes are then refused), and a
+         *     `timestamp` within 5 minutes: anything else is 403 `push_refused` and
+         *     changes nothing. The verdict applies to the upload being checked under its
+         *     `trace_id`: `pass` completes it, `risky` rejects and quarantines it,
+         *     `review` holds it (`MODERATION_SUSPICIOUS`). The first verdict wins; a
+         *     verdict for an unknown `trace_id` or an upload no longer being checked is
+         *     answered 200 and changes nothing. WeChat's URL check when the push is
+         *     configured (a GET with `echostr`) is answered on the same path, with
+         *     `echostr` as it is, when its signature is the token's.
+         */
+        post: operations["wechat_media_check_push"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -922,7 +957,7 @@ export interface components {
              *
              *     - 400: `invalid_request` (malformed parameters or body), `invalid_path`, `invalid_key`, `invalid_encrypted_data`
              *     - 401: `invalid_token`, `invalid_client`, `invalid_wxapp_code`, `wxapp_not_registered`, `invalid_refresh_token`
-             *     - 403: `insufficient_scope`, `path_not_allowed`, `wechat_high_risk_user`, `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`, `v4_disabled` (`QCOS_V4_ENABLED` is off), `storage_quota_exceeded`, `upload_session_required` (a quota is on and the grant could not be counted in bytes; use `/v1/uploads`)
+             *     - 403: `insufficient_scope`, `path_not_allowed`, `wechat_high_risk_user`, `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`, `v4_disabled` (`QCOS_V4_ENABLED` is off), `storage_quota_exceeded`, `upload_session_required` (a quota is on and the grant could not be counted in bytes; use `/v1/uploads`), `push_refused` (a moderation push whose signature, age or mini-program is wrong)
              *     - 404: `not_found`, `account_not_found`, `upload_not_found`
              *     - 405: `method_not_allowed`
              *     - 409: `wxapp_already_registered`, `upload_incomplete`
@@ -960,6 +995,54 @@ export interface components {
             alg: string;
             /** @description Always `sig`. */
             use: string;
+        };
+        /**
+         * @description WeChat's `wxa_media_check` message push in JSON, as its document lists the
+         *     fields; in safe mode only `ToUserName` and `Encrypt`, the same object
+         *     encrypted.
+         */
+        WechatPush: {
+            ToUserName?: string;
+            FromUserName?: string;
+            /** Format: int64 */
+            CreateTime?: number;
+            MsgType?: string;
+            /** @description `wxa_media_check`. */
+            Event?: string;
+            appid?: string;
+            /** @description The id mediaCheckAsync answered when cosgate submitted the upload. */
+            trace_id?: string;
+            /** Format: int64 */
+            version?: number;
+            /** Format: int64 */
+            errcode?: number;
+            errmsg?: string;
+            result?: components["schemas"]["WechatCheckResult"];
+            detail?: components["schemas"]["WechatCheckDetail"][];
+            /** @description Safe mode's encrypted push. */
+            Encrypt?: string;
+        };
+        WechatCheckResult: {
+            /** @description `pass`, `risky` or `review`. */
+            suggest?: string;
+            /**
+             * Format: int64
+             * @description WeChat's label (100 is normal).
+             */
+            label?: number;
+        };
+        WechatCheckDetail: {
+            strategy?: string;
+            /** Format: int64 */
+            errcode?: number;
+            suggest?: string;
+            /** Format: int64 */
+            label?: number;
+            /** Format: int64 */
+            prob?: number;
+            keyword?: string;
+            /** Format: int64 */
+            level?: number;
         };
         /** @description Liveness report. */
         Health: {
@@ -1728,6 +1811,46 @@ export interface operations {
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    wechat_media_check_push: {
+        parameters: {
+            query?: {
+                /** @description hex SHA-1 of the sorted token, timestamp and nonce (plain mode). */
+                signature?: string;
+                /** @description Unix seconds when WeChat sent the push. */
+                timestamp?: string;
+                nonce?: string;
+                openid?: string;
+                /** @description `aes` in safe mode. */
+                encrypt_type?: string;
+                /** @description hex SHA-1 of the sorted token, timestamp, nonce and Encrypt (safe mode). */
+                msg_signature?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WechatPush"];
+            };
+        };
+        responses: {
+            /** @description Received (an empty body, as WeChat asks). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };

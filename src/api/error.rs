@@ -75,6 +75,7 @@ error_codes! {
     V4Disabled = "v4_disabled", FORBIDDEN;
     StorageQuotaExceeded = "storage_quota_exceeded", FORBIDDEN;
     UploadSessionRequired = "upload_session_required", FORBIDDEN;
+    PushRefused = "push_refused", FORBIDDEN;
     NotFound = "not_found", NOT_FOUND;
     AccountNotFound = "account_not_found", NOT_FOUND;
     UploadNotFound = "upload_not_found", NOT_FOUND;

@@ -17,6 +17,7 @@ mod examples;
 pub mod json;
 mod metrics;
 mod middleware;
+mod moderation;
 mod ops;
 pub mod payload;
 pub mod security;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub signing: Arc<Signing>,
     /// Upload sessions.
     pub uploads: Arc<Uploads>,
+    /// `MODERATION=wechat`: checks WeChat's pushed verdicts.
+    pub media_check: Option<Arc<crate::media_check::MediaCheck>>,
     /// For readiness; the services keep their own handles.
     pub store: Store,
     pub limits: Limits,
@@ -135,6 +138,7 @@ pub fn service(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .is_none()
         .then(|| metrics::endpoint(&state));
     let examples = (!state.settings.is_production()).then(|| examples::route(&state.settings));
+    let state_media_check = state.media_check.clone();
     let api = api_service(Handlers::new(state));
     let mut route = Route::new()
         .at("/openapi.json", api.spec_endpoint())
@@ -146,12 +150,69 @@ pub fn service(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     if let Some(scrape) = scrape {
         route = route.at("/metrics", scrape);
     }
+    let media_check = state_media_check;
     route
         .nest("/", api)
+        .around(move |next, req| wechat_url_check(next, req, media_check.clone()))
         .around(move |next, req| middleware::gate(next, req, gate.clone()))
         .with_if(cors.is_some(), cors.unwrap_or_default())
         .around(move |next, req| middleware::front(next, req, front.clone()))
         .map_to_response()
+}
+
+/// WeChat's check of the push URL (`GET /v1/moderation/wechat?echostr=…`
+/// when the operator saves it in WeChat's console): `echostr` as it is when
+/// the signature is the push token's, 403 `push_refused` otherwise. A plain
+/// text answer the generated operations cannot give, so it is answered here;
+/// docs/v1.yml describes it with the POST.
+async fn wechat_url_check(
+    next: impl Endpoint<Output = Response>,
+    req: poem::Request,
+    media_check: Option<Arc<crate::media_check::MediaCheck>>,
+) -> poem::Result<Response> {
+    if req.method() != poem::http::Method::GET || req.uri().path() != "/v1/moderation/wechat" {
+        return next.call(req).await;
+    }
+    let Some(media_check) = media_check else {
+        return next.call(req).await;
+    };
+    let query: std::collections::HashMap<String, String> = req
+        .uri()
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| {
+                    let decode = |s: &str| {
+                        percent_encoding::percent_decode_str(s)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    };
+                    (decode(k), decode(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let push = crate::media_check::PushQuery {
+        signature: query.get("signature").cloned(),
+        timestamp: query.get("timestamp").cloned(),
+        nonce: query.get("nonce").cloned(),
+        msg_signature: None,
+    };
+    match (
+        media_check.verify_url(&push, crate::clock::unix_now()),
+        query.get("echostr"),
+    ) {
+        (Ok(()), Some(echo)) => Ok(Response::builder()
+            .content_type("text/plain; charset=utf-8")
+            .body(echo.clone())),
+        (Ok(()), None) => Ok(poem::error::ResponseError::as_response(
+            &error::ApiError::new(error::ErrorCode::InvalidRequest, "no echostr to answer"),
+        )),
+        (Err(e), _) => Ok(poem::error::ResponseError::as_response(
+            &error::ApiError::new(error::ErrorCode::PushRefused, e.to_string()),
+        )),
+    }
 }
 
 /// `/metrics` alone, for its own listener (`METRICS_BIND`).

@@ -10,6 +10,9 @@ pub enum Provider {
     /// Tencent Cloud Infinite's image moderation, called synchronously on
     /// the object (`ci-process=sensitive-content-recognition`).
     CloudInfinite,
+    /// WeChat's `security.mediaCheckAsync` (version 2): the verdict comes
+    /// later, pushed to `POST /v1/moderation/wechat`.
+    Wechat,
 }
 
 /// What happens to an upload the provider does not decide on.
@@ -50,48 +53,50 @@ pub struct ModerationSettings {
     /// `MODERATION_RETRY_SECONDS`: how long an unanswered check waits
     /// before the sweeper asks again.
     pub retry_seconds: u64,
+    /// With WeChat: its settings.
+    pub wechat: Option<WechatModeration>,
+}
+
+/// `WECHAT_*` for `MODERATION=wechat`.
+#[derive(Debug, Clone)]
+pub struct WechatModeration {
+    /// `WECHAT_MEDIA_CHECK_SCENE`: 1 profile, 2 comment, 3 forum, 4 social
+    /// log (WeChat's scenes).
+    pub scene: u8,
+    /// `WECHAT_PUSH_TOKEN`: the message push's Token.
+    pub push_token: secrecy::SecretString,
+    /// `WECHAT_PUSH_AES_KEY`: the EncodingAESKey of safe mode (pushes are
+    /// then encrypted, and plain ones refused).
+    pub aes_key: Option<secrecy::SecretString>,
+    /// `MODERATION_TIMEOUT_SECONDS`: how long a verdict may take.
+    pub timeout_seconds: u64,
+    /// `MODERATION_TIMEOUT_OUTCOME`: what a verdict that never came means.
+    pub timeout_outcome: Outcome,
 }
 
 impl ModerationSettings {
-    /// `MODERATION`: `off` (the default) or `cloud_infinite`.
+    /// `MODERATION`: `off` (the default), `cloud_infinite` or `wechat`.
     pub(super) fn read(r: &mut Reader<'_>) -> Option<Self> {
         let provider = match r.get("MODERATION").as_deref() {
             None | Some("off") => return None,
             Some("cloud_infinite") => Provider::CloudInfinite,
+            Some("wechat") => Provider::Wechat,
             Some(other) => {
                 r.problem(
                     "MODERATION",
-                    format!("{other:?} is neither `off` nor `cloud_infinite`"),
+                    format!("{other:?} is none of `off`, `cloud_infinite`, `wechat`"),
                 );
                 return None;
             }
         };
-        let mut outcome = |name: &str, default: Outcome, allowed: &[Outcome]| {
-            let Some(raw) = r.get(name) else {
-                return default;
-            };
-            match Outcome::parse(&raw).filter(|o| allowed.contains(o)) {
-                Some(o) => o,
-                None => {
-                    let names: Vec<&str> = allowed
-                        .iter()
-                        .map(|o| match o {
-                            Outcome::Complete => "complete",
-                            Outcome::Hold => "hold",
-                            Outcome::Reject => "reject",
-                        })
-                        .collect();
-                    r.problem(name, format!("{raw:?} is none of {}", names.join(", ")));
-                    default
-                }
-            }
-        };
         let suspicious = outcome(
+            r,
             "MODERATION_SUSPICIOUS",
             Outcome::Hold,
             &[Outcome::Hold, Outcome::Reject],
         );
         let uncheckable = outcome(
+            r,
             "MODERATION_UNCHECKABLE",
             Outcome::Hold,
             &[Outcome::Complete, Outcome::Hold, Outcome::Reject],
@@ -123,13 +128,82 @@ impl ModerationSettings {
                 None
             }
         };
+        let wechat = if provider == Provider::Wechat {
+            let timeout_outcome = outcome(
+                r,
+                "MODERATION_TIMEOUT_OUTCOME",
+                Outcome::Hold,
+                &[Outcome::Complete, Outcome::Hold, Outcome::Reject],
+            );
+            Some(read_wechat(r, timeout_outcome))
+        } else {
+            None
+        };
         Some(Self {
             provider,
             suspicious,
             uncheckable,
             quarantine_root,
             biz_type: r.get("CI_BIZ_TYPE"),
-            retry_seconds: r.parse_within("MODERATION_RETRY_SECONDS", 60, 5..=86_400, " seconds"),
+            retry_seconds: r.parse_within("MODERATION_RETRY_SECONDS", 60, 1..=86_400, " seconds"),
+            wechat,
         })
+    }
+}
+
+/// `name`: one of `allowed`, `default` when unset.
+fn outcome(r: &mut Reader<'_>, name: &str, default: Outcome, allowed: &[Outcome]) -> Outcome {
+    let Some(raw) = r.get(name) else {
+        return default;
+    };
+    match Outcome::parse(&raw).filter(|o| allowed.contains(o)) {
+        Some(o) => o,
+        None => {
+            let names: Vec<&str> = allowed
+                .iter()
+                .map(|o| match o {
+                    Outcome::Complete => "complete",
+                    Outcome::Hold => "hold",
+                    Outcome::Reject => "reject",
+                })
+                .collect();
+            r.problem(name, format!("{raw:?} is none of {}", names.join(", ")));
+            default
+        }
+    }
+}
+
+fn read_wechat(r: &mut Reader<'_>, timeout_outcome: Outcome) -> WechatModeration {
+    let push_token = r.get("WECHAT_PUSH_TOKEN").unwrap_or_default();
+    // WeChat's console takes 3 to 32 letters and digits.
+    if !(3..=32).contains(&push_token.len())
+        || !push_token.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        r.problem(
+            "WECHAT_PUSH_TOKEN",
+            "MODERATION=wechat needs the message push's Token: 3 to 32 letters and digits",
+        );
+    }
+    let aes_key = r.get("WECHAT_PUSH_AES_KEY");
+    if aes_key
+        .as_deref()
+        .is_some_and(|k| crate::media_check::aes_key(k).is_none())
+    {
+        r.problem(
+            "WECHAT_PUSH_AES_KEY",
+            "is not an EncodingAESKey (43 characters of base64)",
+        );
+    }
+    WechatModeration {
+        scene: r.parse_within("WECHAT_MEDIA_CHECK_SCENE", 2, 1..=4, ""),
+        push_token: secrecy::SecretString::from(push_token),
+        aes_key: aes_key.map(secrecy::SecretString::from),
+        timeout_seconds: r.parse_within(
+            "MODERATION_TIMEOUT_SECONDS",
+            1800,
+            1..=7 * 86_400,
+            " seconds",
+        ),
+        timeout_outcome,
     }
 }

@@ -717,8 +717,31 @@ fn moderation_is_off_by_default_and_its_settings_are_checked() {
     );
     assert_eq!(
         problems(&[("MODERATION", "wechat-maybe")]),
-        ["MODERATION: \"wechat-maybe\" is neither `off` nor `cloud_infinite`"]
+        ["MODERATION: \"wechat-maybe\" is none of `off`, `cloud_infinite`, `wechat`"]
     );
+    // WeChat's needs its push token; safe mode a real EncodingAESKey.
+    assert_eq!(
+        problems(&[("MODERATION", "wechat")]),
+        [
+            "WECHAT_PUSH_TOKEN: MODERATION=wechat needs the message push's Token: 3 to 32 letters and digits"
+        ]
+    );
+    assert_eq!(
+        problems(&[
+            ("MODERATION", "wechat"),
+            ("WECHAT_PUSH_TOKEN", "pushtoken1"),
+            ("WECHAT_PUSH_AES_KEY", "short")
+        ]),
+        ["WECHAT_PUSH_AES_KEY: is not an EncodingAESKey (43 characters of base64)"]
+    );
+    let wechat = load(&[
+        ("MODERATION", "wechat"),
+        ("WECHAT_PUSH_TOKEN", "pushtoken1"),
+    ])
+    .unwrap();
+    let wechat = wechat.moderation.unwrap().wechat.unwrap();
+    assert_eq!((wechat.scene, wechat.timeout_seconds), (2, 1800));
+    assert_eq!(wechat.timeout_outcome, super::ModerationOutcome::Hold);
     assert_eq!(
         problems(&[
             ("MODERATION", "cloud_infinite"),

@@ -187,4 +187,33 @@ impl Store {
         })
         .await
     }
+
+    /// WeChat's access token for `appid` and when it expires, if stored.
+    pub async fn wechat_token(&self, appid: &str) -> Result<Option<(String, i64)>> {
+        let query = sqlx::query("SELECT token, expires_at FROM wechat_tokens WHERE appid = $1")
+            .bind(appid)
+            .fetch_optional(&self.pool);
+        let row = self.timed("wechat_token", query).await?;
+        Ok(match row {
+            Some(row) => Some((row.try_get("token")?, row.try_get("expires_at")?)),
+            None => None,
+        })
+    }
+
+    /// Stores WeChat's access token for `appid`, for every replica.
+    pub async fn save_wechat_token(&self, appid: &str, token: &str, expires_at: i64) -> Result<()> {
+        self.run("save_wechat_token", || async move {
+            sqlx::query(
+                "INSERT INTO wechat_tokens (appid, token, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (appid) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at",
+            )
+            .bind(appid)
+            .bind(token)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
 }

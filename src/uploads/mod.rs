@@ -88,6 +88,8 @@ pub struct Uploads {
     events: bool,
     /// `MODERATION`: verified uploads are judged before they complete.
     moderation: Option<ModerationSettings>,
+    /// `MODERATION=wechat`: WeChat's content security.
+    media_check: Option<Arc<crate::media_check::MediaCheck>>,
 }
 
 impl Uploads {
@@ -109,12 +111,22 @@ impl Uploads {
             metrics,
             events,
             moderation: None,
+            media_check: None,
         }
     }
 
     /// Judges verified uploads with `moderation` before they complete.
     pub fn with_moderation(mut self, moderation: Option<ModerationSettings>) -> Self {
         self.moderation = moderation;
+        self
+    }
+
+    /// WeChat's content security, for `MODERATION=wechat`.
+    pub fn with_media_check(
+        mut self,
+        media_check: Option<Arc<crate::media_check::MediaCheck>>,
+    ) -> Self {
+        self.media_check = media_check;
         self
     }
 

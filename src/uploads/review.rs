@@ -24,6 +24,7 @@ use super::{Session, UploadError, Uploads};
 use crate::{
     config::{ModerationOutcome, ModerationProvider, ModerationSettings},
     cos_client::Recognition,
+    media_check::Verdict as WechatVerdict,
     store::{UploadRow, UploadStatus, Verified},
 };
 
@@ -105,8 +106,69 @@ impl Uploads {
                 .await?
                 .into(),
             ModerationProvider::CloudInfinite => Verdict::Uncheckable,
+            ModerationProvider::Wechat => match self.submit_to_wechat(row, now).await? {
+                // The verdict comes later, pushed by WeChat.
+                true => return Ok(()),
+                false => Verdict::Uncheckable,
+            },
         };
         self.apply(row, CHECKING, verdict, now).await
+    }
+
+    /// Submits an image (or audio) to WeChat's `mediaCheckAsync` as a
+    /// presigned GET of the object, with its uploader's openid, and keeps
+    /// the `trace_id`. `false` when WeChat cannot check it: another type,
+    /// or an account WeChat does not know (no openid).
+    async fn submit_to_wechat(&self, row: &UploadRow, now: u64) -> Result<bool, UploadError> {
+        let media_type = match row.content_type.split('/').next() {
+            Some("image") => 2,
+            Some("audio") => 1,
+            _ => return Ok(false),
+        };
+        let Some(media) = &self.media_check else {
+            return Err(UploadError::Internal(
+                "WeChat moderation is not set up".into(),
+            ));
+        };
+        let openid = match self.store.account(&row.account_id).await? {
+            Some(account) if !account.openid.is_empty() => account.openid,
+            _ => return Ok(false),
+        };
+        let (url, _, _) = self.sign(row, "get", &[], &[], false, now).await?;
+        let trace_id = media
+            .submit(&url, media_type, &openid, now)
+            .await
+            .map_err(|e| UploadError::Internal(format!("WeChat: {e}")))?;
+        self.store.set_review_trace(&row.id, &trace_id).await?;
+        tracing::info!(upload = %row.id, trace_id = %trace_id, "submitted to WeChat's media check");
+        Ok(true)
+    }
+
+    /// A verdict WeChat pushed (its signature already checked): applied to
+    /// the upload being checked under that `trace_id`. An unknown trace, an
+    /// upload no longer being checked (a first verdict, a delete, a
+    /// timeout came first) changes nothing. `true` when applied.
+    pub async fn wechat_verdict(
+        &self,
+        verdict: WechatVerdict,
+        now: u64,
+    ) -> Result<bool, UploadError> {
+        let Some(row) = self.store.upload_by_trace(&verdict.trace_id).await? else {
+            tracing::warn!(trace_id = %verdict.trace_id, "a WeChat verdict for no known check");
+            return Ok(false);
+        };
+        if row.status != UploadStatus::InReview || row.review.state.as_deref() != Some(CHECKING) {
+            tracing::info!(upload = %row.id, status = row.status.as_str(), "a WeChat verdict after the review ended; ignored");
+            return Ok(false);
+        }
+        let label = verdict.label.to_string();
+        let ours = match verdict.suggest.as_str() {
+            "pass" => Verdict::Normal(label),
+            "risky" => Verdict::Sensitive(label),
+            _ => Verdict::Suspicious(label),
+        };
+        self.apply(&row, CHECKING, ours, now).await?;
+        Ok(true)
     }
 
     /// Applies `verdict` to an upload in review in `state`.
@@ -251,6 +313,37 @@ impl Uploads {
         let before = now.saturating_sub(settings.retry_seconds) as i64;
         let mut asked = 0;
         for row in self.store.reviews(CHECKING, before, 100).await? {
+            // Submitted to WeChat: its verdict is awaited, until the timeout.
+            if row.review.trace_id.is_some() {
+                let Some(wechat) = &settings.wechat else {
+                    continue;
+                };
+                if now.saturating_sub(row.review.started_at as u64) >= wechat.timeout_seconds {
+                    let outcome = wechat.timeout_outcome;
+                    tracing::warn!(upload = %row.id, "no verdict from WeChat in time");
+                    self.metrics.moderation("timed_out");
+                    match outcome {
+                        ModerationOutcome::Complete => {
+                            self.pass(&row, CHECKING, "timeout", now).await?
+                        }
+                        ModerationOutcome::Hold => {
+                            self.store.hold_review(&row.id, CHECKING, "timeout").await?;
+                        }
+                        ModerationOutcome::Reject => {
+                            self.quarantine(
+                                &row,
+                                CHECKING,
+                                "moderation: no verdict in time",
+                                "timeout",
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                    asked += 1;
+                }
+                continue;
+            }
             match self.check(&row, now).await {
                 Ok(()) => asked += 1,
                 Err(e) => {

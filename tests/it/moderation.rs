@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
+    fakes::{FakeWechat, PushMode},
     helpers::*,
     uploads::{UPLOADS, call, complete, send},
     webhooks::{Receiver, brief, conforms, cos_state, delivered_of, hooked},
@@ -27,12 +28,21 @@ fn picture(marker: &str) -> Vec<u8> {
 /// Creates, uploads and completes a session; its id and key, and the
 /// completion's status and answer.
 async fn upload(app: &TestApp, data: Vec<u8>, content_type: &str) -> (String, String, u16, Value) {
+    upload_as(app, "acc1", data, content_type).await
+}
+
+async fn upload_as(
+    app: &TestApp,
+    account: &str,
+    data: Vec<u8>,
+    content_type: &str,
+) -> (String, String, u16, Value) {
     let mut new =
         json!({"filename": "p.png", "size_bytes": data.len(), "content_type": content_type});
     if content_type.starts_with("video/") {
         new["profile"] = json!("video");
     }
-    let resp = app.post_as("acc1", UPLOADS, new.clone()).await;
+    let resp = app.post_as(account, UPLOADS, new.clone()).await;
     assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
     let answer: Value = resp.json().await.unwrap();
     let (id, key) = (
@@ -40,15 +50,19 @@ async fn upload(app: &TestApp, data: Vec<u8>, content_type: &str) -> (String, St
         answer["key"].as_str().unwrap().to_string(),
     );
     assert_eq!(send(&answer["put"], data, &[]).await, 200);
-    let resp = complete(app, "acc1", &id).await;
+    let resp = complete(app, account, &id).await;
     let status = resp.status().as_u16();
     (id, key, status, resp.json().await.unwrap())
 }
 
 async fn session(app: &TestApp, id: &str) -> Value {
+    session_of(app, "acc1", id).await
+}
+
+async fn session_of(app: &TestApp, account: &str, id: &str) -> Value {
     let resp = call(
         app,
-        "acc1",
+        account,
         reqwest::Method::GET,
         &format!("{UPLOADS}/{id}"),
     )
@@ -329,4 +343,348 @@ async fn a_type_cloud_infinite_cannot_check_follows_the_setting() {
             "Cloud Infinite is not asked about a video"
         );
     }
+}
+
+const PUSH_TOKEN: &str = "pushtoken42";
+/// An EncodingAESKey: 43 characters of base64.
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+/// cosgate with WeChat moderation against the fake WeChat and COS, its
+/// receiver, and an account that logged in through WeChat (openid
+/// `o-alice`).
+async fn wechat_world(
+    wechat: &FakeWechat,
+    receiver: &Receiver,
+    vars: &[(&str, &str)],
+) -> Option<(crate::fakes::FakeCos, TestApp, String)> {
+    let mut all = vec![
+        ("MODERATION", "wechat"),
+        ("WECHAT_PUSH_TOKEN", PUSH_TOKEN),
+        ("WECHAT_API_BASE", wechat.base.as_str()),
+    ];
+    all.extend_from_slice(vars);
+    let (cos, app) = hooked(receiver, &all).await?;
+    let login: Value = app
+        .post_as_client("/auth/oauth/token", json!({"code": "user-alice"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let account = login["account_id"].as_str().unwrap().to_string();
+    Some((cos, app, account))
+}
+
+fn trace_of(wechat: &FakeWechat, index: usize) -> String {
+    wechat.security().submissions[index].trace_id.clone()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wechat_judges_pictures_through_pushes_in_plain_and_safe_mode() {
+    for safe in [false, true] {
+        let wechat = FakeWechat::start().await;
+        let Some(receiver) = Receiver::start(0) else {
+            return;
+        };
+        let vars: &[(&str, &str)] = if safe {
+            &[("WECHAT_PUSH_AES_KEY", AES_KEY)]
+        } else {
+            &[]
+        };
+        let Some((_cos, app, account)) = wechat_world(&wechat, &receiver, vars).await else {
+            return;
+        };
+        let mode = if safe {
+            PushMode::Safe {
+                token: PUSH_TOKEN,
+                aes_key: AES_KEY,
+                appid: WXAPP_ID,
+            }
+        } else {
+            PushMode::Plain { token: PUSH_TOKEN }
+        };
+        let push_url = format!("{}/v1/moderation/wechat", app.base);
+
+        // Submitted as a presigned GET that really works, with the uploader's
+        // openid; in review until WeChat answers.
+        let cat = picture("a cat");
+        let (id, _, status, done) = upload_as(&app, &account, cat.clone(), "image/png").await;
+        assert_eq!(status, 200, "{done}");
+        assert_eq!(
+            (done["status"].as_str(), done["review"].as_str()),
+            (Some("in_review"), Some("checking"))
+        );
+        let trace = trace_of(&wechat, 0);
+        {
+            let security = wechat.security();
+            let submitted = &security.submissions[0];
+            assert_eq!(
+                (
+                    submitted.openid.as_str(),
+                    submitted.media_type,
+                    submitted.scene
+                ),
+                ("o-alice", 2, 2)
+            );
+        }
+        let (fetched, bytes) = wechat.fetched(&trace).await;
+        assert_eq!(fetched, 200);
+        assert!(bytes == cat, "WeChat fetched the upload itself");
+        assert_eq!(
+            wechat
+                .push(&push_url, mode, now(), &trace, "pass", 100)
+                .await,
+            200
+        );
+        let record = session_of(&app, &account, &id).await;
+        assert_eq!(record["status"], "completed", "safe={safe}: {record}");
+        assert_eq!(record["moderation_label"], "100");
+
+        // Risky: rejected, quarantined, announced.
+        let (risky, _, _, _) = upload_as(&app, &account, picture("a weapon"), "image/png").await;
+        let trace = trace_of(&wechat, 1);
+        assert_eq!(
+            wechat
+                .push(&push_url, mode, now(), &trace, "risky", 20002)
+                .await,
+            200
+        );
+        let record = session_of(&app, &account, &risky).await;
+        assert_eq!(record["status"], "rejected", "{record}");
+        assert_eq!(record["moderation_label"], "20002");
+
+        // One access token for both checks, kept in the store.
+        assert_eq!(wechat.security().token_calls, 1);
+        let log = receiver
+            .wait_for(Duration::from_secs(10), |log| {
+                !delivered_of(log, "upload.completed").is_empty()
+                    && !delivered_of(log, "upload.rejected").is_empty()
+            })
+            .await;
+        assert_eq!(
+            delivered_of(&log, "upload.completed").len(),
+            1,
+            "{}",
+            brief(&log)
+        );
+        assert_eq!(
+            delivered_of(&log, "upload.rejected").len(),
+            1,
+            "{}",
+            brief(&log)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_stale_foreign_and_late_pushes_change_nothing() {
+    let wechat = FakeWechat::start().await;
+    let Some(receiver) = Receiver::start(0) else {
+        return;
+    };
+    let Some((_cos, app, account)) =
+        wechat_world(&wechat, &receiver, &[("WECHAT_PUSH_AES_KEY", AES_KEY)]).await
+    else {
+        return;
+    };
+    let push_url = format!("{}/v1/moderation/wechat", app.base);
+    let safe = PushMode::Safe {
+        token: PUSH_TOKEN,
+        aes_key: AES_KEY,
+        appid: WXAPP_ID,
+    };
+    let (id, _, _, _) = upload_as(&app, &account, picture("a cat"), "image/png").await;
+    let trace = trace_of(&wechat, 0);
+    let checking =
+        |record: &Value| record["status"] == "in_review" && record["review"] == "checking";
+
+    let hostile = [
+        (
+            "a wrong token",
+            PushMode::Safe {
+                token: "notthetoken",
+                aes_key: AES_KEY,
+                appid: WXAPP_ID,
+            },
+            now(),
+        ),
+        ("a replayed old push", safe, now() - 3600),
+        (
+            "another mini-program",
+            PushMode::Safe {
+                token: PUSH_TOKEN,
+                aes_key: AES_KEY,
+                appid: "wx0123456789abcdef",
+            },
+            now(),
+        ),
+        (
+            "a plain push in safe mode",
+            PushMode::Plain { token: PUSH_TOKEN },
+            now(),
+        ),
+        (
+            "the wrong AES key",
+            PushMode::Safe {
+                token: PUSH_TOKEN,
+                aes_key: "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg",
+                appid: WXAPP_ID,
+            },
+            now(),
+        ),
+    ];
+    for (what, mode, at) in hostile {
+        let status = wechat.push(&push_url, mode, at, &trace, "pass", 100).await;
+        assert_eq!(status, 403, "{what}");
+        let record = session_of(&app, &account, &id).await;
+        assert!(checking(&record), "{what} changed it: {record}");
+    }
+    // The refusal's code, as the contract says.
+    let forged = app
+        .client
+        .post(format!(
+            "{push_url}?signature=x&timestamp={}&nonce=1&msg_signature=x",
+            now()
+        ))
+        .json(&json!({"ToUserName": "gh", "Encrypt": "AAAA"}))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(forged, 403, "push_refused").await;
+    // A trace nobody submitted: answered, nothing changes.
+    assert_eq!(
+        wechat
+            .push(&push_url, safe, now(), "trace-unknown", "risky", 1)
+            .await,
+        200
+    );
+    assert!(checking(&session_of(&app, &account, &id).await));
+
+    // The first verdict wins.
+    assert_eq!(
+        wechat
+            .push(&push_url, safe, now(), &trace, "pass", 100)
+            .await,
+        200
+    );
+    assert_eq!(
+        wechat
+            .push(&push_url, safe, now(), &trace, "risky", 20002)
+            .await,
+        200
+    );
+    let record = session_of(&app, &account, &id).await;
+    assert_eq!(record["status"], "completed", "{record}");
+
+    // A verdict for an upload its owner deleted meanwhile.
+    let (gone, _, _, _) = upload_as(&app, &account, picture("a dog"), "image/png").await;
+    let gone_trace = trace_of(&wechat, 1);
+    let deleted = call(
+        &app,
+        &account,
+        reqwest::Method::DELETE,
+        &format!("{UPLOADS}/{gone}"),
+    )
+    .await;
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(
+        wechat
+            .push(&push_url, safe, now(), &gone_trace, "pass", 100)
+            .await,
+        200
+    );
+    assert_eq!(session_of(&app, &account, &gone).await["status"], "deleted");
+
+    let log = receiver
+        .wait_for(Duration::from_secs(10), |log| {
+            !delivered_of(log, "upload.completed").is_empty()
+                && !delivered_of(log, "upload.deleted").is_empty()
+        })
+        .await;
+    assert_eq!(
+        delivered_of(&log, "upload.completed").len(),
+        1,
+        "{}",
+        brief(&log)
+    );
+    assert!(
+        delivered_of(&log, "upload.rejected").is_empty(),
+        "{}",
+        brief(&log)
+    );
+
+    // WeChat's URL check: echostr back only for the token's signature.
+    let ts = now().to_string();
+    let good = crate::fakes::push_signature(&[PUSH_TOKEN, &ts, "77"]);
+    let echo = reqwest::get(format!(
+        "{push_url}?signature={good}&timestamp={ts}&nonce=77&echostr=hello123"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(echo.status(), 200);
+    assert_eq!(echo.text().await.unwrap(), "hello123");
+    let bad = reqwest::get(format!(
+        "{push_url}?signature={good}&timestamp={ts}&nonce=78&echostr=hello123"
+    ))
+    .await
+    .unwrap();
+    assert_refused(bad, 403, "push_refused").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verdict_that_never_comes_ends_as_configured() {
+    let wechat = FakeWechat::start().await;
+    let Some(receiver) = Receiver::start(0) else {
+        return;
+    };
+    let Some((cos, app, account)) = wechat_world(
+        &wechat,
+        &receiver,
+        &[
+            ("MODERATION_TIMEOUT_SECONDS", "1"),
+            ("MODERATION_TIMEOUT_OUTCOME", "reject"),
+            ("MODERATION_RETRY_SECONDS", "1"),
+            ("UPLOAD_SWEEP_SECONDS", "1"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let (id, key, _, _) = upload_as(&app, &account, picture("a cat"), "image/png").await;
+    let mut record = Value::Null;
+    for _ in 0..100 {
+        record = session_of(&app, &account, &id).await;
+        if record["status"] != "in_review" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(record["status"], "rejected", "{record}");
+    assert_eq!(record["reason"], "moderation: no verdict in time");
+    let objects = cos_state(&cos.host).await["objects"].clone();
+    assert!(
+        objects
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("/quarantine/{key}"))),
+        "{objects}"
+    );
+    // A verdict after the timeout changes nothing.
+    let push_url = format!("{}/v1/moderation/wechat", app.base);
+    let trace = trace_of(&wechat, 0);
+    let plain = PushMode::Plain { token: PUSH_TOKEN };
+    assert_eq!(
+        wechat
+            .push(&push_url, plain, now(), &trace, "pass", 100)
+            .await,
+        200
+    );
+    assert_eq!(session_of(&app, &account, &id).await["status"], "rejected");
 }

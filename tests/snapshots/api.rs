@@ -23,6 +23,7 @@ pub const OPERATIONS: &[(&str, &str, &str, &str)] = &[
     ("POST", "/v1/uploads/:upload_id/parts", "sign_upload_parts", "jwt"),
     ("POST", "/v1/uploads/:upload_id/authorization", "sign_upload_request", "jwt"),
     ("POST", "/v1/uploads/:upload_id/complete", "complete_upload", "jwt"),
+    ("POST", "/v1/moderation/wechat", "wechat_media_check_push", ""),
     ("GET", "/healthz", "get_health", ""),
     ("GET", "/readyz", "get_readiness", ""),
 ];
@@ -55,6 +56,9 @@ pub enum ApiTags {
     /// Upload sessions: the server chooses the key, signs the exact size and type, and verifies the object at COS
     #[oai(rename = "Uploads")]
     Uploads,
+    /// Verdicts of content moderation providers, pushed to cosgate (MODERATION)
+    #[oai(rename = "Moderation")]
+    Moderation,
     /// Operational endpoints for load balancers and operators
     #[oai(rename = "Ops")]
     Ops,
@@ -1211,7 +1215,7 @@ pub struct Error {
     ///
     /// - 400: `invalid_request` (malformed parameters or body), `invalid_path`, `invalid_key`, `invalid_encrypted_data`
     /// - 401: `invalid_token`, `invalid_client`, `invalid_wxapp_code`, `wxapp_not_registered`, `invalid_refresh_token`
-    /// - 403: `insufficient_scope`, `path_not_allowed`, `wechat_high_risk_user`, `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`, `v4_disabled` (`QCOS_V4_ENABLED` is off), `storage_quota_exceeded`, `upload_session_required` (a quota is on and the grant could not be counted in bytes; use `/v1/uploads`)
+    /// - 403: `insufficient_scope`, `path_not_allowed`, `wechat_high_risk_user`, `operation_not_allowed` (an operation, sub-resource or header cosgate does not sign), `upload_too_large`, `v4_disabled` (`QCOS_V4_ENABLED` is off), `storage_quota_exceeded`, `upload_session_required` (a quota is on and the grant could not be counted in bytes; use `/v1/uploads`), `push_refused` (a moderation push whose signature, age or mini-program is wrong)
     /// - 404: `not_found`, `account_not_found`, `upload_not_found`
     /// - 405: `method_not_allowed`
     /// - 409: `wxapp_already_registered`, `upload_incomplete`
@@ -1314,6 +1318,198 @@ impl Jwk {
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<String> {
         crate::api::json::strings("use", value)
+    }
+}
+/// WeChat's `wxa_media_check` message push in JSON, as its document lists the
+/// fields; in safe mode only `ToUserName` and `Encrypt`, the same object
+/// encrypted.
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct WechatPush {
+    #[oai(rename = "ToUserName")]
+    #[oai(deserialize_with = "Self::json_to_user_name")]
+    pub to_user_name: Option<String>,
+    #[oai(rename = "FromUserName")]
+    #[oai(deserialize_with = "Self::json_from_user_name")]
+    pub from_user_name: Option<String>,
+    #[oai(rename = "CreateTime")]
+    #[oai(deserialize_with = "Self::json_create_time")]
+    pub create_time: Option<i64>,
+    #[oai(rename = "MsgType")]
+    #[oai(deserialize_with = "Self::json_msg_type")]
+    pub msg_type: Option<String>,
+    /// `wxa_media_check`.
+    #[oai(rename = "Event")]
+    #[oai(deserialize_with = "Self::json_event")]
+    pub event: Option<String>,
+    #[oai(deserialize_with = "Self::json_appid")]
+    pub appid: Option<String>,
+    /// The id mediaCheckAsync answered when cosgate submitted the upload.
+    #[oai(deserialize_with = "Self::json_trace_id")]
+    pub trace_id: Option<String>,
+    #[oai(deserialize_with = "Self::json_version")]
+    pub version: Option<i64>,
+    #[oai(deserialize_with = "Self::json_errcode")]
+    pub errcode: Option<i64>,
+    #[oai(deserialize_with = "Self::json_errmsg")]
+    pub errmsg: Option<String>,
+    #[oai(deserialize_with = "Self::json_result")]
+    pub result: Option<WechatCheckResult>,
+    #[oai(deserialize_with = "Self::json_detail")]
+    pub detail: Option<Vec<WechatCheckDetail>>,
+    /// Safe mode's encrypted push.
+    #[oai(rename = "Encrypt")]
+    #[oai(deserialize_with = "Self::json_encrypt")]
+    pub encrypt: Option<String>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl WechatPush {
+    fn json_to_user_name(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("ToUserName", value)
+    }
+    fn json_from_user_name(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("FromUserName", value)
+    }
+    fn json_create_time(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("CreateTime", value)
+    }
+    fn json_msg_type(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("MsgType", value)
+    }
+    fn json_event(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("Event", value)
+    }
+    fn json_appid(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("appid", value)
+    }
+    fn json_trace_id(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("trace_id", value)
+    }
+    fn json_version(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("version", value)
+    }
+    fn json_errcode(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("errcode", value)
+    }
+    fn json_errmsg(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("errmsg", value)
+    }
+    fn json_result(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<WechatCheckResult>> {
+        crate::api::json::not_null("result", value)
+    }
+    fn json_detail(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<Vec<WechatCheckDetail>>> {
+        crate::api::json::not_null("detail", value)
+    }
+    fn json_encrypt(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("Encrypt", value)
+    }
+}
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct WechatCheckResult {
+    /// `pass`, `risky` or `review`.
+    #[oai(deserialize_with = "Self::json_suggest")]
+    pub suggest: Option<String>,
+    /// WeChat's label (100 is normal).
+    #[oai(deserialize_with = "Self::json_label")]
+    pub label: Option<i64>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl WechatCheckResult {
+    fn json_suggest(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("suggest", value)
+    }
+    fn json_label(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("label", value)
+    }
+}
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct WechatCheckDetail {
+    #[oai(deserialize_with = "Self::json_strategy")]
+    pub strategy: Option<String>,
+    #[oai(deserialize_with = "Self::json_errcode")]
+    pub errcode: Option<i64>,
+    #[oai(deserialize_with = "Self::json_suggest")]
+    pub suggest: Option<String>,
+    #[oai(deserialize_with = "Self::json_label")]
+    pub label: Option<i64>,
+    #[oai(deserialize_with = "Self::json_prob")]
+    pub prob: Option<i64>,
+    #[oai(deserialize_with = "Self::json_keyword")]
+    pub keyword: Option<String>,
+    #[oai(deserialize_with = "Self::json_level")]
+    pub level: Option<i64>,
+}
+/// Strict JSON: a number or bool for a string, or a `null`, is
+/// refused, naming the field.
+impl WechatCheckDetail {
+    fn json_strategy(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("strategy", value)
+    }
+    fn json_errcode(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("errcode", value)
+    }
+    fn json_suggest(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("suggest", value)
+    }
+    fn json_label(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("label", value)
+    }
+    fn json_prob(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("prob", value)
+    }
+    fn json_keyword(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("keyword", value)
+    }
+    fn json_level(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<i64>> {
+        crate::api::json::not_null("level", value)
     }
 }
 /// Liveness report.
@@ -2844,6 +3040,64 @@ impl From<crate::api::error::ApiError> for CompleteUploadResponse {
         }
     }
 }
+/// Every answer `wechat_media_check_push` can give, as docs/v1.yml lists them.
+#[derive(Debug, poem_openapi::ApiResponse)]
+#[oai(bad_request_handler = "crate::api::error::from_poem_error")]
+pub enum WechatMediaCheckPushResponse {
+    /// Received (an empty body, as WeChat asks).
+    #[oai(status = 200)]
+    Ok,
+    /// The request is malformed; `message` says what is wrong.
+    #[oai(status = 400, content_type = "application/json")]
+    BadRequest(poem_openapi::payload::Json<Error>),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/json")]
+    Forbidden(poem_openapi::payload::Json<Error>),
+    /// It does not exist.
+    #[oai(status = 404, content_type = "application/json")]
+    NotFound(poem_openapi::payload::Json<Error>),
+    /// The request body is larger than the server reads (64 KiB); it was not read.
+    #[oai(status = 413, content_type = "application/json")]
+    Status413(poem_openapi::payload::Json<Error>),
+    /// The request's header block is larger than the server reads (16 KiB in
+    /// all, or more than 100 headers); it was not handled.
+    #[oai(status = 431, content_type = "application/json")]
+    Status431(poem_openapi::payload::Json<Error>),
+    /// Something failed on the server; the details are in its log, not here.
+    #[oai(status = 500, content_type = "application/json")]
+    InternalServerError(poem_openapi::payload::Json<Error>),
+    /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
+    /// or did not answer in time; retry later.
+    #[oai(status = 503, content_type = "application/json")]
+    ServiceUnavailable(
+        poem_openapi::payload::Json<Error>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<String>,
+    ),
+}
+impl From<crate::api::error::ApiError> for WechatMediaCheckPushResponse {
+    fn from(err: crate::api::error::ApiError) -> Self {
+        match err.status() {
+            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            503 => {
+                Self::ServiceUnavailable(
+                    poem_openapi::payload::Json(err.body()),
+                    err.header("Retry-After"),
+                )
+            }
+            _ => {
+                Self::InternalServerError(
+                    poem_openapi::payload::Json(err.into_internal().body()),
+                )
+            }
+        }
+    }
+}
 /// Every answer `get_health` can give, as docs/v1.yml lists them.
 #[derive(Debug, poem_openapi::ApiResponse)]
 #[oai(bad_request_handler = "crate::api::error::from_poem_error")]
@@ -3212,6 +3466,39 @@ pub trait UploadsApi: Send + Sync + 'static {
         Output = Result<Upload, crate::api::error::ApiError>,
     > + Send;
 }
+/// The operations tagged `Moderation` in docs/v1.yml; `src/api/moderation.rs` implements them.
+pub trait ModerationApi: Send + Sync + 'static {
+    /// WeChat's media check verdict (message push)
+    ///
+    /// With `MODERATION=wechat`, set this URL as the mini-program's message push
+    /// (data format JSON) in WeChat's console, with `WECHAT_PUSH_TOKEN` as its
+    /// Token and, in safe mode, `WECHAT_PUSH_AES_KEY` as its EncodingAESKey.
+    /// WeChat posts the `wxa_media_check` event here for each upload cosgate
+    /// submitted to `security.mediaCheckAsync`. The push is accepted only with
+    /// WeChat's signature over the token, `timestamp` and `nonce` (plain mode), or
+    /// `msg_signature` over those and `Encrypt`, whose AES decryption must name
+    /// this mini-program (safe mode; plain pushes are then refused), and a
+    /// `timestamp` within 5 minutes: anything else is 403 `push_refused` and
+    /// changes nothing. The verdict applies to the upload being checked under its
+    /// `trace_id`: `pass` completes it, `risky` rejects and quarantines it,
+    /// `review` holds it (`MODERATION_SUSPICIOUS`). The first verdict wins; a
+    /// verdict for an unknown `trace_id` or an upload no longer being checked is
+    /// answered 200 and changes nothing. WeChat's URL check when the push is
+    /// configured (a GET with `echostr`) is answered on the same path, with
+    /// `echostr` as it is, when its signature is the token's.
+    fn wechat_media_check_push(
+        &self,
+        signature: Option<String>,
+        timestamp: Option<String>,
+        nonce: Option<String>,
+        openid: Option<String>,
+        encrypt_type: Option<String>,
+        msg_signature: Option<String>,
+        body: WechatPush,
+    ) -> impl ::std::future::Future<
+        Output = Result<(), crate::api::error::ApiError>,
+    > + Send;
+}
 /// The operations tagged `Ops` in docs/v1.yml; `src/api/ops.rs` implements them.
 pub trait OpsApi: Send + Sync + 'static {
     /// Liveness check
@@ -3239,7 +3526,9 @@ pub trait OpsApi: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct CosgateApi<T>(pub T);
 #[poem_openapi::OpenApi]
-impl<T: AuthApi + AccountsApi + CosApi + UploadsApi + OpsApi> CosgateApi<T> {
+impl<
+    T: AuthApi + AccountsApi + CosApi + UploadsApi + ModerationApi + OpsApi,
+> CosgateApi<T> {
     /// Log in with a wx.login code
     ///
     /// Exchanges the `code` from `wx.login` for an access token and a refresh
@@ -3769,6 +4058,66 @@ impl<T: AuthApi + AccountsApi + CosApi + UploadsApi + OpsApi> CosgateApi<T> {
             Err(err) => err.into(),
         }
     }
+    /// WeChat's media check verdict (message push)
+    ///
+    /// With `MODERATION=wechat`, set this URL as the mini-program's message push
+    /// (data format JSON) in WeChat's console, with `WECHAT_PUSH_TOKEN` as its
+    /// Token and, in safe mode, `WECHAT_PUSH_AES_KEY` as its EncodingAESKey.
+    /// WeChat posts the `wxa_media_check` event here for each upload cosgate
+    /// submitted to `security.mediaCheckAsync`. The push is accepted only with
+    /// WeChat's signature over the token, `timestamp` and `nonce` (plain mode), or
+    /// `msg_signature` over those and `Encrypt`, whose AES decryption must name
+    /// this mini-program (safe mode; plain pushes are then refused), and a
+    /// `timestamp` within 5 minutes: anything else is 403 `push_refused` and
+    /// changes nothing. The verdict applies to the upload being checked under its
+    /// `trace_id`: `pass` completes it, `risky` rejects and quarantines it,
+    /// `review` holds it (`MODERATION_SUSPICIOUS`). The first verdict wins; a
+    /// verdict for an unknown `trace_id` or an upload no longer being checked is
+    /// answered 200 and changes nothing. WeChat's URL check when the push is
+    /// configured (a GET with `echostr`) is answered on the same path, with
+    /// `echostr` as it is, when its signature is the token's.
+    #[oai(
+        path = "/v1/moderation/wechat",
+        method = "post",
+        operation_id = "wechat_media_check_push",
+        tag = "ApiTags::Moderation"
+    )]
+    async fn wechat_media_check_push(
+        &self,
+        /// hex SHA-1 of the sorted token, timestamp and nonce (plain mode).
+        #[oai(name = "signature")]
+        signature: poem_openapi::param::Query<Option<String>>,
+        /// Unix seconds when WeChat sent the push.
+        #[oai(name = "timestamp")]
+        timestamp: poem_openapi::param::Query<Option<String>>,
+        #[oai(name = "nonce")]
+        nonce: poem_openapi::param::Query<Option<String>>,
+        #[oai(name = "openid")]
+        openid: poem_openapi::param::Query<Option<String>>,
+        /// `aes` in safe mode.
+        #[oai(name = "encrypt_type")]
+        encrypt_type: poem_openapi::param::Query<Option<String>>,
+        /// hex SHA-1 of the sorted token, timestamp, nonce and Encrypt (safe mode).
+        #[oai(name = "msg_signature")]
+        msg_signature: poem_openapi::param::Query<Option<String>>,
+        body: poem_openapi::payload::Json<WechatPush>,
+    ) -> WechatMediaCheckPushResponse {
+        match ModerationApi::wechat_media_check_push(
+                &self.0,
+                signature.0,
+                timestamp.0,
+                nonce.0,
+                openid.0,
+                encrypt_type.0,
+                msg_signature.0,
+                body.0,
+            )
+            .await
+        {
+            Ok(()) => WechatMediaCheckPushResponse::Ok,
+            Err(err) => err.into(),
+        }
+    }
     /// Liveness check
     ///
     /// Answers 200 while the process serves requests. Needs no credentials.
@@ -3938,6 +4287,20 @@ impl UploadsApi for SpecOnly {
         _: crate::api::security::Claims,
         _: String,
     ) -> Result<Upload, crate::api::error::ApiError> {
+        unreachable!("SpecOnly documents the API and is never served")
+    }
+}
+impl ModerationApi for SpecOnly {
+    async fn wechat_media_check_push(
+        &self,
+        _: Option<String>,
+        _: Option<String>,
+        _: Option<String>,
+        _: Option<String>,
+        _: Option<String>,
+        _: Option<String>,
+        _: WechatPush,
+    ) -> Result<(), crate::api::error::ApiError> {
         unreachable!("SpecOnly documents the API and is never served")
     }
 }

@@ -10,7 +10,7 @@ mod wechat;
 
 pub use cos::{FakeCos, start_fake_cos, start_fake_cos_with};
 pub use sts::{FakeSts, STS_SECRET_ID, STS_SECRET_KEY, STS_SEED};
-pub use wechat::FakeWechat;
+pub use wechat::{FakeWechat, PushMode, push_signature};
 
 /// Where the Python fakes and the Node scripts live.
 pub fn js_dir() -> PathBuf {
