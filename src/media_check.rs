@@ -62,6 +62,8 @@ pub struct Verdict {
     pub suggest: String,
     /// WeChat's label number (100 normal, 20001 political, …).
     pub label: i64,
+    /// WeChat's `errcode` for the check: not 0 when it could not check.
+    pub errcode: i64,
 }
 
 /// Why a push was refused.
@@ -99,6 +101,7 @@ pub struct PushBody {
     pub event: Option<String>,
     pub appid: Option<String>,
     pub trace_id: Option<String>,
+    pub errcode: Option<i64>,
     pub result: Option<PushResult>,
 }
 
@@ -323,11 +326,15 @@ impl MediaCheck {
             return Err(PushError::OtherApp);
         }
         let result = body.result.unwrap_or_default();
-        match (body.trace_id, result.suggest) {
+        let errcode = body.errcode.unwrap_or_default();
+        // A check WeChat could not make has an errcode and maybe no result.
+        let suggest = result.suggest.or_else(|| (errcode != 0).then(String::new));
+        match (body.trace_id, suggest) {
             (Some(trace_id), Some(suggest)) if !trace_id.is_empty() => Ok(Verdict {
                 trace_id,
                 suggest,
                 label: result.label.unwrap_or_default(),
+                errcode,
             }),
             _ => Err(PushError::NotAVerdict("no trace_id or result".into())),
         }

@@ -40,6 +40,7 @@ impl ModerationApi for Handlers {
             event: body.event,
             appid: body.appid,
             trace_id: body.trace_id,
+            errcode: body.errcode,
             result: body.result.map(|r| PushResult {
                 suggest: r.suggest,
                 label: r.label,

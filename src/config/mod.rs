@@ -222,7 +222,18 @@ impl Settings {
         let sts = StsSettings::read(&mut r, environment, local_endpoint.as_deref());
         let uploads = UploadSettings::read(&mut r, environment);
         let webhooks = WebhookSettings::read(&mut r);
-        let moderation = ModerationSettings::read(&mut r);
+        let moderation = ModerationSettings::read(&mut r, environment);
+        if moderation.is_some()
+            && environment == Environment::Production
+            && sts.signing == SigningMode::Root
+        {
+            // With the root key, a client's signed PUT can carry an unsigned
+            // `x-cos-copy-source` naming a key in review or in quarantine.
+            r.problem(
+                "MODERATION",
+                "needs QCOS_SIGNING=sts in production: with the root key an upload can copy content in review or in quarantine into a readable key",
+            );
+        }
         check_roots_apart(&mut r, &cos, &uploads, moderation.as_ref());
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
@@ -418,10 +429,10 @@ fn check_roots_apart(
         );
     }
     if let Some(quarantine) = moderation.and_then(|m| m.quarantine_root.as_ref()) {
-        if !scope.per_account && within(quarantine, &scope.root) {
+        if within(quarantine, &scope.root) || within(&scope.root, quarantine) {
             r.problem(
                 "MODERATION_QUARANTINE_ROOT",
-                "lies below QCOS_UPLOAD_ROOT, where with QCOS_PER_ACCOUNT_DIRS=false any account may sign; choose a directory apart",
+                "overlaps QCOS_UPLOAD_ROOT, where accounts sign; choose a directory apart",
             );
         }
         if within(quarantine, &uploads.session_root) || within(&uploads.session_root, quarantine) {

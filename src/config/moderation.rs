@@ -1,7 +1,7 @@
 //! `MODERATION*`: a content check between an upload's verification at COS
 //! and its completion ([`crate::uploads`]).
 
-use super::reader::Reader;
+use super::{Environment, reader::Reader};
 use crate::paths::CosDir;
 
 /// Who checks uploads.
@@ -53,6 +53,11 @@ pub struct ModerationSettings {
     /// `MODERATION_RETRY_SECONDS`: how long an unanswered check waits
     /// before the sweeper asks again.
     pub retry_seconds: u64,
+    /// `MODERATION_TIMEOUT_SECONDS`: how long a check may go without a
+    /// verdict (WeChat's push, or Cloud Infinite failing again and again).
+    pub timeout_seconds: u64,
+    /// `MODERATION_TIMEOUT_OUTCOME`: what a verdict that never came means.
+    pub timeout_outcome: Outcome,
     /// With WeChat: its settings.
     pub wechat: Option<WechatModeration>,
 }
@@ -68,15 +73,11 @@ pub struct WechatModeration {
     /// `WECHAT_PUSH_AES_KEY`: the EncodingAESKey of safe mode (pushes are
     /// then encrypted, and plain ones refused).
     pub aes_key: Option<secrecy::SecretString>,
-    /// `MODERATION_TIMEOUT_SECONDS`: how long a verdict may take.
-    pub timeout_seconds: u64,
-    /// `MODERATION_TIMEOUT_OUTCOME`: what a verdict that never came means.
-    pub timeout_outcome: Outcome,
 }
 
 impl ModerationSettings {
     /// `MODERATION`: `off` (the default), `cloud_infinite` or `wechat`.
-    pub(super) fn read(r: &mut Reader<'_>) -> Option<Self> {
+    pub(super) fn read(r: &mut Reader<'_>, environment: Environment) -> Option<Self> {
         let provider = match r.get("MODERATION").as_deref() {
             None | Some("off") => return None,
             Some("cloud_infinite") => Provider::CloudInfinite,
@@ -128,17 +129,19 @@ impl ModerationSettings {
                 None
             }
         };
-        let wechat = if provider == Provider::Wechat {
-            let timeout_outcome = outcome(
-                r,
-                "MODERATION_TIMEOUT_OUTCOME",
-                Outcome::Hold,
-                &[Outcome::Complete, Outcome::Hold, Outcome::Reject],
-            );
-            Some(read_wechat(r, timeout_outcome))
-        } else {
-            None
-        };
+        let timeout_outcome = outcome(
+            r,
+            "MODERATION_TIMEOUT_OUTCOME",
+            Outcome::Hold,
+            &[Outcome::Complete, Outcome::Hold, Outcome::Reject],
+        );
+        let timeout_seconds = r.parse_within(
+            "MODERATION_TIMEOUT_SECONDS",
+            1800,
+            1..=7 * 86_400,
+            " seconds",
+        );
+        let wechat = (provider == Provider::Wechat).then(|| read_wechat(r, environment));
         Some(Self {
             provider,
             suspicious,
@@ -146,6 +149,8 @@ impl ModerationSettings {
             quarantine_root,
             biz_type: r.get("CI_BIZ_TYPE"),
             retry_seconds: r.parse_within("MODERATION_RETRY_SECONDS", 60, 1..=86_400, " seconds"),
+            timeout_seconds,
+            timeout_outcome,
             wechat,
         })
     }
@@ -173,7 +178,7 @@ fn outcome(r: &mut Reader<'_>, name: &str, default: Outcome, allowed: &[Outcome]
     }
 }
 
-fn read_wechat(r: &mut Reader<'_>, timeout_outcome: Outcome) -> WechatModeration {
+fn read_wechat(r: &mut Reader<'_>, environment: Environment) -> WechatModeration {
     let push_token = r.get("WECHAT_PUSH_TOKEN").unwrap_or_default();
     // WeChat's console takes 3 to 32 letters and digits.
     if !(3..=32).contains(&push_token.len())
@@ -185,6 +190,14 @@ fn read_wechat(r: &mut Reader<'_>, timeout_outcome: Outcome) -> WechatModeration
         );
     }
     let aes_key = r.get("WECHAT_PUSH_AES_KEY");
+    // In plain mode only the query is signed, not the verdict in the body:
+    // whoever sees one push's query could send any verdict for minutes.
+    if aes_key.is_none() && environment == Environment::Production {
+        r.problem(
+            "WECHAT_PUSH_AES_KEY",
+            "production needs WeChat's safe mode (the EncodingAESKey): a plain push's body is not signed",
+        );
+    }
     if aes_key
         .as_deref()
         .is_some_and(|k| crate::media_check::aes_key(k).is_none())
@@ -198,12 +211,5 @@ fn read_wechat(r: &mut Reader<'_>, timeout_outcome: Outcome) -> WechatModeration
         scene: r.parse_within("WECHAT_MEDIA_CHECK_SCENE", 2, 1..=4, ""),
         push_token: secrecy::SecretString::from(push_token),
         aes_key: aes_key.map(secrecy::SecretString::from),
-        timeout_seconds: r.parse_within(
-            "MODERATION_TIMEOUT_SECONDS",
-            1800,
-            1..=7 * 86_400,
-            " seconds",
-        ),
-        timeout_outcome,
     }
 }

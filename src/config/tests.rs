@@ -740,8 +740,35 @@ fn moderation_is_off_by_default_and_its_settings_are_checked() {
     ])
     .unwrap();
     let wechat = wechat.moderation.unwrap().wechat.unwrap();
-    assert_eq!((wechat.scene, wechat.timeout_seconds), (2, 1800));
-    assert_eq!(wechat.timeout_outcome, super::ModerationOutcome::Hold);
+    assert_eq!(wechat.scene, 2);
+    let settings = load(&[
+        ("MODERATION", "wechat"),
+        ("WECHAT_PUSH_TOKEN", "pushtoken1"),
+    ])
+    .unwrap();
+    let moderation = settings.moderation.unwrap();
+    assert_eq!(moderation.timeout_seconds, 1800);
+    assert_eq!(moderation.timeout_outcome, super::ModerationOutcome::Hold);
+    // Production: safe mode only, and never with the root key.
+    let mut production_wechat = production();
+    production_wechat.extend([
+        ("MODERATION", "wechat"),
+        ("WECHAT_PUSH_TOKEN", "pushtoken1"),
+    ]);
+    assert_eq!(
+        problems(&production_wechat),
+        [
+            "WECHAT_PUSH_AES_KEY: production needs WeChat's safe mode (the EncodingAESKey): a plain push's body is not signed"
+        ]
+    );
+    let mut production_root = production();
+    production_root.extend([("MODERATION", "cloud_infinite"), ("QCOS_SIGNING", "root")]);
+    assert_eq!(
+        problems(&production_root),
+        [
+            "MODERATION: needs QCOS_SIGNING=sts in production: with the root key an upload can copy content in review or in quarantine into a readable key"
+        ]
+    );
     assert_eq!(
         problems(&[
             ("MODERATION", "cloud_infinite"),

@@ -484,16 +484,29 @@ impl Store {
         row.as_ref().map(upload_row).transpose()
     }
 
-    /// `in_review` in `state` → `held` for an operator, with the label.
-    pub async fn hold_review(&self, id: &str, state: &str, label: &str) -> Result<bool> {
-        self.run("hold_review", || async move {
+    /// `in_review` in `from` → `to` (`held` for an operator, or
+    /// `quarantining` while the content is moved away), with the verdict's
+    /// label and, for a rejection, its reason. `false` when it was not in
+    /// `from` (another verdict, a delete or the sweeper came first): the
+    /// caller then does nothing more.
+    pub async fn move_review(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        label: &str,
+        reason: Option<&str>,
+    ) -> Result<bool> {
+        self.run("move_review", || async move {
             let done = sqlx::query(
-                "UPDATE uploads SET review = 'held', review_label = $1 \
-                 WHERE id = $2 AND status = 'in_review' AND review = $3",
+                "UPDATE uploads SET review = $1, review_label = $2, reason = COALESCE($3, reason) \
+                 WHERE id = $4 AND status = 'in_review' AND review = $5",
             )
+            .bind(to)
             .bind(label)
+            .bind(reason)
             .bind(id)
-            .bind(state)
+            .bind(from)
             .execute(&self.pool)
             .await?;
             Ok(done.rows_affected() == 1)

@@ -7,18 +7,20 @@
 //!                          │    └──suspicious / uncheckable (hold)──▶ in_review (held)
 //!                          │                                  operator: release ▶ completed
 //!                          │                                  operator: reject  ▶ rejected
-//!                          └──sensitive (or reject)──▶ quarantined, rejected (+ upload.rejected)
+//!                          └──sensitive (or reject)──▶ in_review (quarantining) ──moved──▶ rejected (+ upload.rejected)
 //! ```
 //!
 //! While `in_review` nothing reads the object through cosgate: the session
 //! has no download URL, and no other grant reaches the sessions' root
 //! (`config::check_roots_apart`). Rejected content is moved below the
 //! quarantine root by a server-side copy and a delete (or deleted), the
-//! stored bytes go back and the day's charge stays. Each verdict is one
-//! conditional update on the review's state, so the first verdict wins and
-//! a verdict for an upload that was deleted meanwhile changes nothing. A
-//! check that fails (Cloud Infinite unavailable) leaves the upload
-//! `checking`; the sweeper asks again.
+//! stored bytes go back and the day's charge stays. Each verdict is first
+//! one conditional update on the review's state (a rejection claims
+//! `quarantining` before any COS work), so the first verdict wins and a
+//! verdict for an upload that was deleted meanwhile changes nothing. A check
+//! that fails (Cloud Infinite unavailable) leaves the upload `checking`; the
+//! sweeper asks again, finishes quarantines COS interrupted, and ends every
+//! check older than `MODERATION_TIMEOUT_SECONDS` as configured.
 
 use super::{Session, UploadError, Uploads};
 use crate::{
@@ -26,10 +28,13 @@ use crate::{
     cos_client::Recognition,
     media_check::Verdict as WechatVerdict,
     store::{UploadRow, UploadStatus, Verified},
+    wechat::WechatError,
 };
 
 const CHECKING: &str = "checking";
 const HELD: &str = "held";
+/// A rejection claimed, the content being moved away.
+const QUARANTINING: &str = "quarantining";
 
 /// What the provider said, in cosgate's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,11 +105,22 @@ impl Uploads {
     async fn check(&self, row: &UploadRow, now: u64) -> Result<(), UploadError> {
         let settings = self.moderation()?;
         let verdict = match settings.provider {
-            ModerationProvider::CloudInfinite if row.content_type.starts_with("image/") => self
-                .client
-                .sensitive_content(&row.object_key, settings.biz_type.as_deref(), now)
-                .await?
-                .into(),
+            ModerationProvider::CloudInfinite if row.content_type.starts_with("image/") => {
+                match self
+                    .client
+                    .sensitive_content(&row.object_key, settings.biz_type.as_deref(), now)
+                    .await
+                {
+                    Ok(recognition) => recognition.into(),
+                    // Cloud Infinite refused this picture (a format or size
+                    // it cannot judge): asking again would not help.
+                    Err(crate::cos_client::CosError::Refused(code)) => {
+                        tracing::warn!(upload = %row.id, code = %code, "Cloud Infinite cannot judge this upload");
+                        Verdict::Uncheckable
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             ModerationProvider::CloudInfinite => Verdict::Uncheckable,
             ModerationProvider::Wechat => match self.submit_to_wechat(row, now).await? {
                 // The verdict comes later, pushed by WeChat.
@@ -135,10 +151,16 @@ impl Uploads {
             _ => return Ok(false),
         };
         let (url, _, _) = self.sign(row, "get", &[], &[], false, now).await?;
-        let trace_id = media
-            .submit(&url, media_type, &openid, now)
-            .await
-            .map_err(|e| UploadError::Internal(format!("WeChat: {e}")))?;
+        let trace_id = match media.submit(&url, media_type, &openid, now).await {
+            Ok(trace_id) => trace_id,
+            // WeChat refused this check (an openid it does not know, a
+            // media it will not take): asking again would not help.
+            Err(WechatError::BadAnswer(why)) => {
+                tracing::warn!(upload = %row.id, reason = %why, "WeChat will not check this upload");
+                return Ok(false);
+            }
+            Err(e) => return Err(UploadError::Internal(format!("WeChat: {e}"))),
+        };
         self.store.set_review_trace(&row.id, &trace_id).await?;
         tracing::info!(upload = %row.id, trace_id = %trace_id, "submitted to WeChat's media check");
         Ok(true)
@@ -163,6 +185,8 @@ impl Uploads {
         }
         let label = verdict.label.to_string();
         let ours = match verdict.suggest.as_str() {
+            // WeChat could not check it (its errcode): no verdict at all.
+            _ if verdict.errcode != 0 => Verdict::Uncheckable,
             "pass" => Verdict::Normal(label),
             "risky" => Verdict::Sensitive(label),
             _ => Verdict::Suspicious(label),
@@ -190,12 +214,7 @@ impl Uploads {
         tracing::info!(upload = %row.id, verdict = name, label = %label, "moderation verdict");
         match outcome {
             ModerationOutcome::Complete => self.pass(row, state, &label, now).await,
-            ModerationOutcome::Hold => {
-                if self.store.hold_review(&row.id, state, &label).await? {
-                    tracing::warn!(upload = %row.id, label = %label, "upload held for an operator");
-                }
-                Ok(())
-            }
+            ModerationOutcome::Hold => self.hold(row, state, &label).await,
             ModerationOutcome::Reject => {
                 self.quarantine(
                     row,
@@ -234,9 +253,21 @@ impl Uploads {
         Ok(())
     }
 
-    /// Moves the object out of everyone's reach (or deletes it), then
-    /// records the rejection; if COS fails on the way the upload stays in
-    /// review and the sweeper tries again.
+    async fn hold(&self, row: &UploadRow, state: &str, label: &str) -> Result<(), UploadError> {
+        if self
+            .store
+            .move_review(&row.id, state, HELD, label, None)
+            .await?
+        {
+            tracing::warn!(upload = %row.id, label = %label, "upload held for an operator");
+        }
+        Ok(())
+    }
+
+    /// Rejects an upload in review in `state`: claimed first (`quarantining`,
+    /// so no other verdict can complete it meanwhile), then its object is
+    /// moved out of everyone's reach (or deleted), then the rejection is
+    /// recorded. If COS fails on the way, the sweeper finishes the move.
     async fn quarantine(
         &self,
         row: &UploadRow,
@@ -245,11 +276,32 @@ impl Uploads {
         label: &str,
         now: u64,
     ) -> Result<(), UploadError> {
+        if !self
+            .store
+            .move_review(&row.id, state, QUARANTINING, label, Some(reason))
+            .await?
+        {
+            return Ok(());
+        }
+        self.finish_quarantine(row, reason, label, now).await
+    }
+
+    async fn finish_quarantine(
+        &self,
+        row: &UploadRow,
+        reason: &str,
+        label: &str,
+        now: u64,
+    ) -> Result<(), UploadError> {
         let settings = self.moderation()?;
         if let Some(root) = &settings.quarantine_root {
             let to = format!("{}{}", root.key_prefix(), row.object_key);
-            self.client.copy(&row.object_key, &to, now).await?;
-            tracing::warn!(upload = %row.id, quarantined_at = %to, "upload quarantined");
+            // Gone already (an earlier, interrupted round moved it): the
+            // copy in quarantine is there.
+            if self.client.head(&row.object_key, now).await?.is_some() {
+                self.client.copy(&row.object_key, &to, now).await?;
+                tracing::warn!(upload = %row.id, quarantined_at = %to, "upload quarantined");
+            }
         }
         self.client.delete(&row.object_key, now).await?;
         let mut rejected = row.clone();
@@ -258,7 +310,14 @@ impl Uploads {
         let event = self.event("upload.rejected", &rejected, now, None);
         if self
             .store
-            .reject_review(&row.id, state, reason, label, now as i64, event.as_ref())
+            .reject_review(
+                &row.id,
+                QUARANTINING,
+                reason,
+                label,
+                now as i64,
+                event.as_ref(),
+            )
             .await?
         {
             self.metrics.upload("rejected", 0);
@@ -304,53 +363,52 @@ impl Uploads {
         self.store.upload(id).await?.ok_or(UploadError::NotFound)
     }
 
-    /// The sweeper's part: checks that found no verdict are asked again
-    /// once they are `MODERATION_RETRY_SECONDS` old. Returns how many.
+    /// The sweeper's part, for uploads in review since before
+    /// `MODERATION_RETRY_SECONDS`: quarantines COS interrupted are finished;
+    /// checks older than `MODERATION_TIMEOUT_SECONDS` end as
+    /// `MODERATION_TIMEOUT_OUTCOME` says; checks with no verdict and nothing
+    /// pending at WeChat are asked again. One upload failing never stops
+    /// the round. Returns how many were acted on.
     pub(super) async fn sweep_reviews(&self, now: u64) -> Result<usize, UploadError> {
         let Some(settings) = &self.moderation else {
             return Ok(0);
         };
         let before = now.saturating_sub(settings.retry_seconds) as i64;
-        let mut asked = 0;
-        for row in self.store.reviews(CHECKING, before, 100).await? {
-            // Submitted to WeChat: its verdict is awaited, until the timeout.
-            if row.review.trace_id.is_some() {
-                let Some(wechat) = &settings.wechat else {
-                    continue;
-                };
-                if now.saturating_sub(row.review.started_at as u64) >= wechat.timeout_seconds {
-                    let outcome = wechat.timeout_outcome;
-                    tracing::warn!(upload = %row.id, "no verdict from WeChat in time");
-                    self.metrics.moderation("timed_out");
-                    match outcome {
-                        ModerationOutcome::Complete => {
-                            self.pass(&row, CHECKING, "timeout", now).await?
-                        }
-                        ModerationOutcome::Hold => {
-                            self.store.hold_review(&row.id, CHECKING, "timeout").await?;
-                        }
-                        ModerationOutcome::Reject => {
-                            self.quarantine(
-                                &row,
-                                CHECKING,
-                                "moderation: no verdict in time",
-                                "timeout",
-                                now,
-                            )
-                            .await?;
-                        }
-                    }
-                    asked += 1;
-                }
-                continue;
-            }
-            match self.check(&row, now).await {
-                Ok(()) => asked += 1,
-                Err(e) => {
-                    tracing::warn!(upload = %row.id, error = %e, "moderation check failed again");
-                }
+        let mut acted = 0;
+        for row in self.store.reviews(QUARANTINING, before, 100).await? {
+            let reason = row.reason.clone().unwrap_or_else(|| "moderation".into());
+            let label = row.review.label.clone().unwrap_or_default();
+            match self.finish_quarantine(&row, &reason, &label, now).await {
+                Ok(()) => acted += 1,
+                Err(e) => tracing::warn!(upload = %row.id, error = %e, "quarantine failed again"),
             }
         }
-        Ok(asked)
+        for row in self.store.reviews(CHECKING, before, 100).await? {
+            let timed_out =
+                now.saturating_sub(row.review.started_at as u64) >= settings.timeout_seconds;
+            let done = if timed_out {
+                tracing::warn!(upload = %row.id, "no verdict in time");
+                self.metrics.moderation("timed_out");
+                match settings.timeout_outcome {
+                    ModerationOutcome::Complete => self.pass(&row, CHECKING, "timeout", now).await,
+                    ModerationOutcome::Hold => self.hold(&row, CHECKING, "timeout").await,
+                    ModerationOutcome::Reject => {
+                        let reason = "moderation: no verdict in time";
+                        self.quarantine(&row, CHECKING, reason, "timeout", now)
+                            .await
+                    }
+                }
+            } else if row.review.trace_id.is_some() {
+                // Submitted to WeChat: its push is awaited.
+                continue;
+            } else {
+                self.check(&row, now).await
+            };
+            match done {
+                Ok(()) => acted += 1,
+                Err(e) => tracing::warn!(upload = %row.id, error = %e, "moderation failed again"),
+            }
+        }
+        Ok(acted)
     }
 }

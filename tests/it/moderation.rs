@@ -688,3 +688,98 @@ async fn a_verdict_that_never_comes_ends_as_configured() {
     );
     assert_eq!(session_of(&app, &account, &id).await["status"], "rejected");
 }
+
+/// Makes the fake COS answer 503 to the next `n` moderation calls or copies.
+async fn fail_next(cos: &crate::fakes::FakeCos, what: &str, n: u32) {
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/__debug/fail", cos.host))
+        .json(&json!({ what: n }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+}
+
+/// Polls acc1's upload `id` until `done` holds (10 s at most).
+async fn until(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut record = Value::Null;
+    for _ in 0..100 {
+        record = session(app, id).await;
+        if done(&record) {
+            return record;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not in time: {record}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_cos_could_not_make_and_a_quarantine_it_interrupted_are_finished_by_the_sweeper() {
+    let Some(receiver) = Receiver::start(0) else {
+        return;
+    };
+    let Some((cos, app)) = hooked(
+        &receiver,
+        &moderated(&[
+            ("MODERATION_RETRY_SECONDS", "1"),
+            ("UPLOAD_SWEEP_SECONDS", "1"),
+        ]),
+    )
+    .await
+    else {
+        return;
+    };
+    // Cloud Infinite does not answer: checking, then judged on a later round.
+    fail_next(&cos, "ci", 1).await;
+    let (id, _, status, done) = upload(&app, picture("a cat"), "image/png").await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        (done["status"].as_str(), done["review"].as_str()),
+        (Some("in_review"), Some("checking"))
+    );
+    let record = until(&app, &id, |r| r["status"] == "completed").await;
+    assert_eq!(record["moderation_label"], "Normal");
+
+    // Sensitive, but the move to quarantine fails half-way: claimed first,
+    // so it can only end rejected, which a later round finishes.
+    fail_next(&cos, "copy", 1).await;
+    let (bad, key, _, done) = upload(&app, picture("SENSITIVE"), "image/png").await;
+    assert!(
+        done["status"] == "in_review" || done["error_code"] == "upload_mismatch",
+        "{done}"
+    );
+    let record = until(&app, &bad, |r| r["status"] != "in_review").await;
+    assert_eq!(record["status"], "rejected", "{record}");
+    let objects = cos_state(&cos.host).await["objects"].clone();
+    assert!(
+        objects
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("/quarantine/{key}"))),
+        "{objects}"
+    );
+    assert!(
+        !objects
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("/{key}"))),
+        "{objects}"
+    );
+    let log = receiver
+        .wait_for(Duration::from_secs(10), |log| {
+            !delivered_of(log, "upload.rejected").is_empty()
+        })
+        .await;
+    assert_eq!(
+        delivered_of(&log, "upload.rejected").len(),
+        1,
+        "{}",
+        brief(&log)
+    );
+    assert_eq!(
+        delivered_of(&log, "upload.completed").len(),
+        1,
+        "only the cat: {}",
+        brief(&log)
+    );
+}

@@ -26,7 +26,9 @@ contains SENSITIVE is Result 1 (Label Porn), SUSPICIOUS is Result 2 (Label
 Ads), anything else Result 0 (Normal); a non-image is refused as COS
 refuses it. A PUT with `x-cos-copy-source: host/key` copies that object.
 
-For tests, unsigned: GET /__debug/state lists the objects and the multipart
+For tests, unsigned: POST /__debug/fail {"ci": N, "copy": N} makes the next
+N moderation calls or copies answer 503 InternalError, as a COS in trouble
+would; GET /__debug/state lists the objects and the multipart
 uploads in progress; POST /__debug/initiate {"key": "a/b", "age_seconds": N}
 starts a multipart upload (with one part) as if a client had started it N
 seconds ago, the way an SDK flow outside cosgate's sessions leaves one.
@@ -60,6 +62,7 @@ types = {}  # path -> the Content-Type it was stored with
 etags = {}  # path -> the ETag of an object completed from parts
 uploads = {}  # upload id -> {"key": path, "parts": {number: bytes}, "type": content type}
 moderated = []  # [key, biz-type] of every moderation call, in order
+failing = {}  # "ci" or "copy" -> how many of the next such requests answer 503
 
 
 def enc(s):
@@ -212,6 +215,14 @@ class Handler(BaseHTTPRequestHandler):
             self.refuse(why)
         return why is None
 
+    def failing(self, what):
+        """Answers 503 if the next `what` request was set to fail."""
+        if failing.get(what, 0) > 0:
+            failing[what] -= 1
+            self.reply(503, b"<Error><Code>InternalError</Code></Error>")
+            return True
+        return False
+
     def do_OPTIONS(self):
         self.reply(200, extra={"Access-Control-Allow-Methods": "GET, PUT, POST, HEAD",
                                "Access-Control-Allow-Headers": "*", "Access-Control-Max-Age": "60"})
@@ -232,6 +243,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         source = self.headers.get("x-cos-copy-source")
         if source is not None:
+            if self.failing("copy"):
+                return
             if self.authorized(body):
                 from_path = "/" + unquote(source.split("/", 1)[1]) if "/" in source else ""
                 if from_path not in objects:
@@ -297,6 +310,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, json.dumps(state).encode(), "application/json")
         query = self.query()
         if query.get("ci-process") == "sensitive-content-recognition":
+            if self.failing("ci"):
+                return
             if self.authorized():
                 path = unquote(urlsplit(self.path).path)
                 if path not in objects:
@@ -339,6 +354,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
 
     def do_POST(self):
+        if self.path == "/__debug/fail":
+            failing.update(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+            return self.reply(204)
         if self.path == "/__debug/initiate":
             asked = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             upload_id = uuid.uuid4().hex
