@@ -15,6 +15,7 @@ fn api_error() -> TokenStream {
 pub fn emit(model: &Model) -> TokenStream {
     let tags = emit_tags(&model.tags);
     let schemas = model.schemas.iter().map(emit_schema);
+    let enums = emit_enums(model);
     let responses = model.operations.iter().map(emit_response);
     let traits = model
         .tags
@@ -27,6 +28,7 @@ pub fn emit(model: &Model) -> TokenStream {
         #info
         #tags
         #(#schemas)*
+        #enums
         #(#responses)*
         #(#traits)*
         #service
@@ -124,7 +126,39 @@ fn rust_type(ty: &TypeRef) -> TokenStream {
             let ident = format_ident!("{}", name);
             quote!(#ident)
         }
+        TypeRef::Enum { name, .. } => {
+            let ident = format_ident!("{}", name);
+            quote!(crate::api::enums::OneOf<#ident>)
+        }
     }
+}
+
+/// The value lists of every string enum, once each (`method` and `Method`
+/// share theirs).
+fn emit_enums(model: &Model) -> TokenStream {
+    let mut seen = std::collections::BTreeMap::new();
+    for field in model.schemas.iter().flat_map(|s| &s.fields) {
+        if let TypeRef::Enum { name, values } = &field.ty {
+            seen.entry(name.to_ascii_lowercase())
+                .or_insert((name.clone(), values.clone()));
+        }
+    }
+    let enums = seen.into_values().map(|(name, values)| {
+        let ident = format_ident!("{}", name);
+        let doc = format!(
+            " The values docs/v1.yml allows for `{}`.",
+            name.trim_end_matches("Values")
+        );
+        quote! {
+            #[doc = #doc]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            pub struct #ident;
+            impl crate::api::enums::Values for #ident {
+                const VALUES: &'static [&'static str] = &[#(#values),*];
+            }
+        }
+    });
+    quote!(#(#enums)*)
 }
 
 fn optional(ty: TokenStream, required: bool) -> TokenStream {
@@ -163,7 +197,18 @@ fn emit_info(model: &Model) -> TokenStream {
             .map_or("", |(name, _)| name.as_str());
         quote!((#method, #route, #id, #scheme))
     });
+    let mut headers: Vec<&str> = model
+        .operations
+        .iter()
+        .flat_map(|op| &op.responses)
+        .flat_map(|resp| resp.headers.iter().map(|h| h.name.as_str()))
+        .collect();
+    headers.sort_unstable();
+    headers.dedup();
     quote! {
+        /// Every response header name in docs/v1.yml, spelt as it spells
+        /// them (poem-openapi writes them upper-cased into the served spec).
+        pub const RESPONSE_HEADERS: &[&str] = &[#(#headers),*];
         /// `(method, route, operationId, security scheme)` of every operation
         /// in docs/v1.yml, routes as poem writes them (`:x` for parameters),
         /// the scheme `""` when the operation is public; for `Allow` headers,
@@ -543,13 +588,14 @@ fn emit_param(param: &Param) -> TokenStream {
     quote!(#doc #[oai(name = #name)] #ident: #wrapper<#ty>)
 }
 
-/// A required body is poem-openapi's `Json`; an optional one is cosgate's
-/// `OptionalJson`, which reads no body as `{}`.
+/// A required body is cosgate's `JsonBody` (poem-openapi's `Json`,
+/// declared as docs/v1.yml declares it: `application/json`); an optional one
+/// is cosgate's `OptionalJson`, which reads no body as `{}`.
 fn emit_body(body: &Body) -> TokenStream {
     let doc = docs(body.description.as_deref());
     let ty = rust_type(&TypeRef::Named(body.schema.clone()));
     if body.required {
-        quote!(#doc body: poem_openapi::payload::Json<#ty>)
+        quote!(#doc body: crate::api::payload::JsonBody<#ty>)
     } else {
         quote!(#doc body: crate::api::payload::OptionalJson<#ty>)
     }

@@ -196,10 +196,21 @@ impl<'a> Loader<'a> {
                     ReferenceOr::Item(s) => s.schema_data.description.clone(),
                     ReferenceOr::Reference { .. } => None,
                 };
+                let ty = match string_enum(prop) {
+                    Some(values) => TypeRef::Enum {
+                        name: format!(
+                            "{}{}Values",
+                            name,
+                            heck::ToUpperCamelCase::to_upper_camel_case(field.as_str())
+                        ),
+                        values,
+                    },
+                    None => self.type_ref(&context, &prop.clone().unbox())?,
+                };
                 Ok(Field {
                     name: field.clone(),
                     description,
-                    ty: self.type_ref(&context, &prop.clone().unbox())?,
+                    ty,
                     required: object.required.contains(field),
                 })
             })
@@ -211,6 +222,7 @@ impl<'a> Loader<'a> {
         })
     }
 
+    /// (An inline string enum on a property is read by [`string_enum`].)
     fn type_ref(
         &self,
         context: &str,
@@ -489,4 +501,18 @@ impl<'a> Loader<'a> {
             headers,
         })
     }
+}
+
+/// The values of an inline `type: string` property with `enum`, if it is one.
+fn string_enum(prop: &ReferenceOr<Box<Schema>>) -> Option<Vec<String>> {
+    let ReferenceOr::Item(schema) = prop else {
+        return None;
+    };
+    let SchemaKind::Type(Type::String(s)) = &schema.schema_kind else {
+        return None;
+    };
+    if s.enumeration.is_empty() {
+        return None;
+    }
+    Some(s.enumeration.iter().flatten().cloned().collect())
 }

@@ -60,6 +60,12 @@ pub enum TypeRef {
     Map(Box<TypeRef>),
     /// A named schema from `components.schemas`.
     Named(String),
+    /// `type: string` with `enum`: one of these values. `name` names the
+    /// Rust type listing them (`{Schema}{Property}Values`).
+    Enum {
+        name: String,
+        values: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

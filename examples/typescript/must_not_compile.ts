@@ -26,6 +26,15 @@ export async function refusals(): Promise<void> {
   // @ts-expect-error
   await api.GET("/v1/uploads/{upload_id}", { params: { path: {} } });
 
+  // A method the signer does not take.
+  // @ts-expect-error
+  await api.POST("/v1/qc_cos/authorization", { body: { method: "gett", key: "uploads/a/b.jpg" } });
+
+  // An error code that does not exist (misspelt).
+  const refused = await api.POST("/v1/uploads", { body: { filename: "a.jpg", size_bytes: 1, content_type: "image/jpeg" } });
+  // @ts-expect-error
+  if (refused.error?.error_code === "path_not_allowd") console.log("never");
+
   // A field an Upload does not have.
   const read = await api.GET("/v1/uploads/{upload_id}", { params: { path: { upload_id: "x" } } });
   // @ts-expect-error

@@ -566,8 +566,11 @@ export interface components {
             account_id: string;
             /** @description Send as `Authorization: Bearer <access_token>` (or `JWT <access_token>`). */
             access_token: string;
-            /** @description Always `jwt`. */
-            token_type: string;
+            /**
+             * @description Always `jwt`.
+             * @enum {string}
+             */
+            token_type: "jwt";
             /**
              * Format: int64
              * @description Seconds until the access token expires.
@@ -607,10 +610,16 @@ export interface components {
          *     integers, as the SDKs give them.
          */
         CosRequestToSign: {
-            /** @description One of get, head, put, post, delete, options (any case). Required unless `Method` is given. */
-            method?: string;
-            /** @description The SDKs' name for `method`. */
-            Method?: string;
+            /**
+             * @description The request's method, lower or upper case. Required unless `Method` is given.
+             * @enum {string}
+             */
+            method?: "get" | "head" | "put" | "post" | "delete" | "options" | "GET" | "HEAD" | "PUT" | "POST" | "DELETE" | "OPTIONS";
+            /**
+             * @description The SDKs' name for `method`.
+             * @enum {string}
+             */
+            Method?: "get" | "head" | "put" | "post" | "delete" | "options" | "GET" | "HEAD" | "PUT" | "POST" | "DELETE" | "OPTIONS";
             /** @description The object key, for example `uploads/<account id>/photo.png`; a leading `/` is ignored. Required unless `Key` is given. */
             key?: string;
             /** @description The SDKs' name for `key`. */
@@ -750,8 +759,11 @@ export interface components {
         /** @description One signed PUT; send exactly these headers. */
         SignedPut: {
             url: string;
-            /** @description Always `PUT`. */
-            method: string;
+            /**
+             * @description Always `PUT`.
+             * @enum {string}
+             */
+            method: "PUT";
             headers: {
                 [key: string]: string;
             };
@@ -829,8 +841,11 @@ export interface components {
         };
         /** @description What to presign. */
         PresignRequest: {
-            /** @description put or get. */
-            method: string;
+            /**
+             * @description put or get, lower or upper case.
+             * @enum {string}
+             */
+            method: "get" | "put" | "GET" | "PUT";
             /** @description The object key, below the caller's directory. */
             key: string;
             /**
@@ -970,8 +985,9 @@ export interface components {
              *     - 500: `internal_error`
              *     - 502, 503: `wechat_unavailable`, `sts_unavailable`, `cos_unavailable`
              *     - 503: `store_busy` (the store is busy; retried before answering, with `Retry-After`), `not_ready` (`/readyz` only)
+             * @enum {string}
              */
-            error_code: string;
+            error_code: "invalid_request" | "invalid_path" | "invalid_key" | "invalid_encrypted_data" | "invalid_token" | "invalid_client" | "invalid_wxapp_code" | "wxapp_not_registered" | "invalid_refresh_token" | "insufficient_scope" | "path_not_allowed" | "wechat_high_risk_user" | "operation_not_allowed" | "upload_too_large" | "v4_disabled" | "storage_quota_exceeded" | "upload_session_required" | "push_refused" | "not_found" | "account_not_found" | "upload_not_found" | "method_not_allowed" | "wxapp_already_registered" | "upload_incomplete" | "upload_expired" | "payload_too_large" | "unsupported_media_type" | "upload_mismatch" | "headers_too_large" | "wechat_rate_limited" | "quota_exceeded" | "rate_limited" | "internal_error" | "wechat_unavailable" | "sts_unavailable" | "cos_unavailable" | "store_busy" | "not_ready";
             /** @description What went wrong, for the developer. */
             message: string;
             /** @description A short sentence that can be shown to an end user. */

@@ -6,6 +6,7 @@
 
 use super::{
     AuthApi, Handlers, Jwk, Jwks, RefreshRequest, RevokeRequest, TokenDetail, WxappLogin,
+    enums::OneOf,
     error::{ApiError, ErrorCode},
     security::ClientId,
 };
@@ -109,7 +110,7 @@ fn token_detail(tokens: Tokens) -> TokenDetail {
     TokenDetail {
         account_id: tokens.account.id,
         access_token: tokens.access_token,
-        token_type: "jwt".into(),
+        token_type: OneOf::listed("jwt"),
         expires_in: tokens.expires_in as i64,
         refresh_token: tokens.refresh_token,
         nickname: tokens.account.nickname,

@@ -64,7 +64,7 @@ impl CosApi for Handlers {
             .signing
             .presign(
                 &claims.sub,
-                &body.method,
+                body.method.as_str(),
                 &body.key,
                 body.content_length,
                 body.expires_in,
@@ -194,7 +194,7 @@ impl SdkRequest {
                 .collect()
         };
         Ok(Self {
-            method,
+            method: method.to_string(),
             key,
             headers: text(one("headers", body.headers, "Headers", body.Headers)?),
             query: text(one("query", body.query, "Query", body.Query)?),

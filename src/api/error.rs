@@ -98,6 +98,14 @@ error_codes! {
     NotReady = "not_ready", SERVICE_UNAVAILABLE;
 }
 
+impl ErrorCode {
+    /// As the `Error` schema types it: one of docs/v1.yml's values (a test
+    /// keeps the two lists equal).
+    pub fn wire(self) -> super::enums::OneOf<super::ErrorErrorCodeValues> {
+        super::enums::OneOf::new(self.as_str()).expect("docs/v1.yml lists every error code")
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -240,7 +248,7 @@ impl ApiError {
     /// The body docs/v1.yml's `Error` schema describes.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error_code: self.code.as_str().to_string(),
+            error_code: self.code.wire(),
             message: self.message.clone(),
             text: user_text(self.code, self.status).to_string(),
         }
@@ -545,6 +553,16 @@ mod tests {
         let listed = &spec[start..];
         let end = listed.find("        message:").expect("message follows");
         assert_eq!(codes_in(&listed[..end]), enum_codes());
+    }
+
+    /// The schema's `enum`, which generated clients type `error_code` with,
+    /// is the code's list, in its order.
+    #[test]
+    fn the_schemas_enum_is_the_codes_list() {
+        use crate::api::enums::Values;
+        let listed: Vec<&str> = super::super::ErrorErrorCodeValues::VALUES.to_vec();
+        let ours: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, ours);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 mod accounts;
 mod auth;
 mod cos;
+pub mod enums;
 pub mod error;
 mod examples;
 pub mod json;
@@ -85,7 +86,7 @@ pub trait CosgateWebhooks {
         operation_id = "upload_event",
         tag = "ApiTags::Uploads"
     )]
-    fn upload_event(&self, event: poem_openapi::payload::Json<UploadEvent>) -> EventReceived;
+    fn upload_event(&self, event: payload::JsonBody<UploadEvent>) -> EventReceived;
 }
 
 /// What the app's backend answers a webhook.
@@ -141,8 +142,14 @@ pub fn service(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let state_media_check = state.media_check.clone();
     let api = api_service(Handlers::new(state));
     let mut route = Route::new()
-        .at("/openapi.json", api.spec_endpoint())
-        .at("/openapi.yaml", api.spec_endpoint_yaml())
+        .at(
+            "/openapi.json",
+            spec_endpoint(spec_json_of(&api), "application/json"),
+        )
+        .at(
+            "/openapi.yaml",
+            spec_endpoint(spec_yaml_of(&api), "application/x-yaml"),
+        )
         .nest("/docs", api.swagger_ui());
     if let Some(examples) = examples {
         route = route.nest("/examples", examples);
@@ -223,12 +230,45 @@ pub fn metrics_service(state: &AppState) -> Route {
 /// The served spec as YAML, for `cosgate spec`: built over [`SpecOnly`], so
 /// it needs neither settings nor a database.
 pub fn spec_yaml() -> String {
-    api_service(SpecOnly).spec_yaml()
+    spec_yaml_of(&api_service(SpecOnly))
 }
 
 /// The served spec as JSON.
 pub fn spec_json() -> String {
-    api_service(SpecOnly).spec()
+    spec_json_of(&api_service(SpecOnly))
+}
+
+fn spec_json_of<T>(api: &OpenApiService<CosgateApi<T>, &'static dyn CosgateWebhooks>) -> String
+where
+    CosgateApi<T>: poem_openapi::OpenApi,
+{
+    respell_headers(api.spec(), |name| format!("\"{name}\":"))
+}
+
+fn spec_yaml_of<T>(api: &OpenApiService<CosgateApi<T>, &'static dyn CosgateWebhooks>) -> String
+where
+    CosgateApi<T>: poem_openapi::OpenApi,
+{
+    respell_headers(api.spec_yaml(), |name| format!(" {name}:\n"))
+}
+
+/// poem-openapi writes response header names upper-cased; docs/v1.yml's
+/// spelling (`Retry-After`) is what clients generated from the served spec
+/// should see. Each name is replaced where it stands as a key, as `key`
+/// writes one.
+fn respell_headers(mut spec: String, key: impl Fn(&str) -> String) -> String {
+    for name in RESPONSE_HEADERS {
+        spec = spec.replace(&key(&name.to_uppercase()), &key(name));
+    }
+    spec
+}
+
+fn spec_endpoint(spec: String, content_type: &'static str) -> impl Endpoint {
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type(content_type)
+            .body(spec.clone())
+    })
 }
 
 /// Implements every tag's trait; one file per tag.

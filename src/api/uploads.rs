@@ -118,7 +118,7 @@ impl UploadsApi for Handlers {
 fn upload(session: uploads::Session) -> Upload {
     let put = session.put.map(|put| SignedPut {
         url: put.url,
-        method: "PUT".into(),
+        method: super::enums::OneOf::listed("PUT"),
         headers: put.headers.into_iter().collect(),
         expired_time: put.expired_time as i64,
     });

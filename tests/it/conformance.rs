@@ -4,9 +4,8 @@
 //!
 //! Before comparing, both sides are normalised for what poem-openapi always
 //! adds or writes differently, and for docs/v1.yml's conveniences:
-//! - served: `; charset=utf-8` on JSON media types, `deprecated: false`,
-//!   `explode: true`, `style: form` on query parameters, upper-cased header
-//!   names, schema `title`s, an empty `servers` list;
+//! - served: `deprecated: false`, `explode: true`, `style: form` on query
+//!   parameters, schema `title`s, an empty `servers` list;
 //! - docs: `$ref`s to `#/components/responses/…` are inlined, `x-webhooks`
 //!   is compared with the served `webhooks`, other `x-` extensions (read by
 //!   the generator, not served) are dropped;
@@ -74,9 +73,7 @@ fn normalise(value: Value) -> Value {
                 if drop {
                     continue;
                 }
-                let key = key.replace("; charset=utf-8", "");
                 let v = match key.as_str() {
-                    "headers" => lowercase_keys(v),
                     "openapi" => Value::String(v.as_str().unwrap_or("").chars().take(3).collect()),
                     "tags" if v.as_array().is_some_and(|a| a.iter().all(Value::is_object)) => {
                         sort_by_name(v)
@@ -93,17 +90,6 @@ fn normalise(value: Value) -> Value {
             Value::Object(out)
         }
         Value::Array(items) => Value::Array(items.into_iter().map(normalise).collect()),
-        other => other,
-    }
-}
-
-fn lowercase_keys(v: Value) -> Value {
-    match v {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k.to_lowercase(), v))
-                .collect(),
-        ),
         other => other,
     }
 }
@@ -201,4 +187,24 @@ async fn the_comparison_notices_a_changed_operation() {
     );
     assert!(found.contains("responses/404"), "{found}");
     assert!(found.contains("QCOSConfig/required"), "{found}");
+}
+
+/// Media types and header names are compared as written: a client generated
+/// from the served spec looks them up by those exact strings.
+#[tokio::test]
+async fn the_comparison_notices_a_media_type_or_a_header_name() {
+    let app = spawn_app().await;
+    let served = served_spec(&app).await;
+    let mut docs = docs_spec();
+    let login = &mut docs["paths"]["/auth/oauth/token"]["post"];
+    let body = login["requestBody"]["content"]["application/json"].take();
+    login["requestBody"]["content"] = serde_json::json!({"application/json; charset=utf-8": body});
+    let found = differences(docs, served.clone()).join("\n");
+    assert!(found.contains("application/json; charset=utf-8"), "{found}");
+    let mut docs = docs_spec();
+    let retry = &mut docs["components"]["responses"]["TooManyRequests"]["headers"];
+    let header = retry["Retry-After"].take();
+    *retry = serde_json::json!({"RETRY-AFTER": header});
+    let found = differences(docs, served).join("\n");
+    assert!(found.contains("RETRY-AFTER"), "{found}");
 }
