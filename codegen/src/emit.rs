@@ -594,7 +594,9 @@ fn emit_param(param: &Param) -> TokenStream {
 fn emit_body(body: &Body) -> TokenStream {
     let doc = docs(body.description.as_deref());
     let ty = rust_type(&TypeRef::Named(body.schema.clone()));
-    if body.required {
+    if body.form {
+        quote!(#doc body: crate::api::payload::JsonOrForm<#ty>)
+    } else if body.required {
         quote!(#doc body: crate::api::payload::JsonBody<#ty>)
     } else {
         quote!(#doc body: crate::api::payload::OptionalJson<#ty>)

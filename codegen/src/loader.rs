@@ -439,9 +439,15 @@ impl<'a> Loader<'a> {
         body: &ReferenceOr<RequestBody>,
     ) -> Result<Body, CodegenError> {
         let body = self.resolve(here, body)?;
-        let (Some(media), 1) = (body.content.get("application/json"), body.content.len()) else {
+        const FORM: &str = "application/x-www-form-urlencoded";
+        let form = body.content.get(FORM);
+        let expected = 1 + usize::from(form.is_some());
+        let (Some(media), true) = (
+            body.content.get("application/json"),
+            body.content.len() == expected,
+        ) else {
             return err(format!(
-                "{here}: the request body must be application/json only"
+                "{here}: the request body must be application/json (and optionally {FORM}, with the same schema)"
             ));
         };
         let Some(ReferenceOr::Reference { reference }) = &media.schema else {
@@ -449,10 +455,18 @@ impl<'a> Loader<'a> {
                 "{here}: the request body must be a $ref to a named schema"
             ));
         };
+        if let Some(form) = form
+            && form.schema != media.schema
+        {
+            return err(format!(
+                "{here}: the {FORM} body must have application/json's schema"
+            ));
+        }
         Ok(Body {
             description: body.description.clone(),
             schema: self.ref_name::<Schema>(here, reference)?,
             required: body.required,
+            form: form.is_some(),
         })
     }
 

@@ -270,6 +270,9 @@ pub struct Body {
     pub description: Option<String>,
     pub schema: String,
     pub required: bool,
+    /// Also `application/x-www-form-urlencoded`, with the same schema (what
+    /// RFC 6749 and RFC 7009 require of token requests).
+    pub form: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

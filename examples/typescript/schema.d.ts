@@ -49,6 +49,9 @@ export interface paths {
          *     revokes every token descended from the same login (the sign of a stolen
          *     token) and answers 401. A refresh token works only for the OAuth client
          *     that obtained it; another client gets 401 `invalid_refresh_token`.
+         *     As RFC 6749 §6 asks, the body may be form-encoded
+         *     (`grant_type=refresh_token&refresh_token=…`), so OAuth client libraries
+         *     refresh as they do anywhere; errors then carry RFC 6749's `error` too.
          */
         post: operations["refresh_oauth_token"];
         delete?: never;
@@ -68,7 +71,8 @@ export interface paths {
         put?: never;
         /**
          * Log out (revoke a refresh token)
-         * @description RFC 7009 token revocation, with a JSON body: revokes the refresh token and
+         * @description RFC 7009 token revocation, with a form-encoded body as RFC 7009 asks
+         *     (`token=…&token_type_hint=refresh_token`) or the same as JSON: revokes the refresh token and
          *     every refresh token of the same login, if the calling OAuth client obtained
          *     it. The answer is 200 whether or not the token was known, so nothing is
          *     learnt by trying. Access tokens already issued are not revoked: they live
@@ -548,10 +552,17 @@ export interface components {
             /** @description The 2017 client sends `wxapp`; ignored. */
             auth_approach?: string;
         };
-        /** @description A refresh token to rotate. */
+        /** @description A refresh token to rotate (RFC 6749 §6's parameters). */
         RefreshRequest: {
+            /**
+             * @description RFC 6749's `refresh_token`, which OAuth libraries send; may be left out.
+             * @enum {string}
+             */
+            grant_type?: "refresh_token";
             /** @description The refresh token from the last login or refresh. */
             refresh_token: string;
+            /** @description Ignored; the new tokens have the scopes of the login. */
+            scope?: string;
         };
         /** @description The token to revoke (RFC 7009's parameters). */
         RevokeRequest: {
@@ -988,6 +999,14 @@ export interface components {
              * @enum {string}
              */
             error_code: "invalid_request" | "invalid_path" | "invalid_key" | "invalid_encrypted_data" | "invalid_token" | "invalid_client" | "invalid_wxapp_code" | "wxapp_not_registered" | "invalid_refresh_token" | "insufficient_scope" | "path_not_allowed" | "wechat_high_risk_user" | "operation_not_allowed" | "upload_too_large" | "v4_disabled" | "storage_quota_exceeded" | "upload_session_required" | "push_refused" | "not_found" | "account_not_found" | "upload_not_found" | "method_not_allowed" | "wxapp_already_registered" | "upload_incomplete" | "upload_expired" | "payload_too_large" | "unsupported_media_type" | "upload_mismatch" | "headers_too_large" | "wechat_rate_limited" | "quota_exceeded" | "rate_limited" | "internal_error" | "wechat_unavailable" | "sts_unavailable" | "cos_unavailable" | "store_busy" | "not_ready";
+            /**
+             * @description RFC 6749 §5.2's error, for OAuth client libraries, when the code has
+             *     one: `invalid_request` for `invalid_request`, `invalid_client` for
+             *     `invalid_client`, `invalid_grant` for `invalid_refresh_token` and
+             *     `invalid_wxapp_code`.
+             * @enum {string}
+             */
+            error?: "invalid_request" | "invalid_client" | "invalid_grant";
             /** @description What went wrong, for the developer. */
             message: string;
             /** @description A short sentence that can be shown to an end user. */
@@ -1289,6 +1308,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RefreshRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RefreshRequest"];
             };
         };
         responses: {
@@ -1320,6 +1340,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RevokeRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["RevokeRequest"];
             };
         };
         responses: {

@@ -99,6 +99,17 @@ error_codes! {
 }
 
 impl ErrorCode {
+    /// RFC 6749 §5.2's `error` for the codes that have one, for OAuth
+    /// client libraries.
+    pub fn oauth_error(self) -> Option<&'static str> {
+        match self {
+            ErrorCode::InvalidRequest => Some("invalid_request"),
+            ErrorCode::InvalidClient => Some("invalid_client"),
+            ErrorCode::InvalidRefreshToken | ErrorCode::InvalidWxappCode => Some("invalid_grant"),
+            _ => None,
+        }
+    }
+
     /// As the `Error` schema types it: one of docs/v1.yml's values (a test
     /// keeps the two lists equal).
     pub fn wire(self) -> super::enums::OneOf<super::ErrorErrorCodeValues> {
@@ -249,6 +260,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             error_code: self.code.wire(),
+            error: self.code.oauth_error().map(super::enums::OneOf::listed),
             message: self.message.clone(),
             text: user_text(self.code, self.status).to_string(),
         }

@@ -19,6 +19,7 @@ mod conformance;
 mod login;
 mod miniprogram;
 mod moderation;
+mod oauth;
 mod ops;
 mod qc_cos_config;
 mod replicas;

@@ -132,21 +132,39 @@ impl WxappLogin {
         crate::api::json::strings("auth_approach", value)
     }
 }
-/// A refresh token to rotate.
+/// A refresh token to rotate (RFC 6749 §6's parameters).
 #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct RefreshRequest {
+    /// RFC 6749's `refresh_token`, which OAuth libraries send; may be left out.
+    #[oai(deserialize_with = "Self::json_grant_type")]
+    pub grant_type: Option<crate::api::enums::OneOf<RefreshRequestGrantTypeValues>>,
     /// The refresh token from the last login or refresh.
     #[oai(deserialize_with = "Self::json_refresh_token")]
     pub refresh_token: String,
+    /// Ignored; the new tokens have the scopes of the login.
+    #[oai(deserialize_with = "Self::json_scope")]
+    pub scope: Option<String>,
 }
 /// Strict JSON: a number or bool for a string, or a `null`, is
 /// refused, naming the field.
 impl RefreshRequest {
+    fn json_grant_type(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<
+        Option<crate::api::enums::OneOf<RefreshRequestGrantTypeValues>>,
+    > {
+        crate::api::json::not_null("grant_type", value)
+    }
     fn json_refresh_token(
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<String> {
         crate::api::json::strings("refresh_token", value)
+    }
+    fn json_scope(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<Option<String>> {
+        crate::api::json::strings("scope", value)
     }
 }
 /// The token to revoke (RFC 7009's parameters).
@@ -1218,6 +1236,12 @@ pub struct Error {
     /// - 502, 503: `wechat_unavailable`, `sts_unavailable`, `cos_unavailable`
     /// - 503: `store_busy` (the store is busy; retried before answering, with `Retry-After`), `not_ready` (`/readyz` only)
     pub error_code: crate::api::enums::OneOf<ErrorErrorCodeValues>,
+    /// RFC 6749 §5.2's error, for OAuth client libraries, when the code has
+    /// one: `invalid_request` for `invalid_request`, `invalid_client` for
+    /// `invalid_client`, `invalid_grant` for `invalid_refresh_token` and
+    /// `invalid_wxapp_code`.
+    #[oai(deserialize_with = "Self::json_error")]
+    pub error: Option<crate::api::enums::OneOf<ErrorErrorValues>>,
     /// What went wrong, for the developer.
     #[oai(deserialize_with = "Self::json_message")]
     pub message: String,
@@ -1228,6 +1252,13 @@ pub struct Error {
 /// Strict JSON: a number or bool for a string, or a `null`, is
 /// refused, naming the field.
 impl Error {
+    fn json_error(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<
+        Option<crate::api::enums::OneOf<ErrorErrorValues>>,
+    > {
+        crate::api::json::not_null("error", value)
+    }
     fn json_message(
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<String> {
@@ -1584,11 +1615,27 @@ impl crate::api::enums::Values for ErrorErrorCodeValues {
         "not_ready",
     ];
 }
+/// The values docs/v1.yml allows for `ErrorError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorErrorValues;
+impl crate::api::enums::Values for ErrorErrorValues {
+    const VALUES: &'static [&'static str] = &[
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+    ];
+}
 /// The values docs/v1.yml allows for `PresignRequestMethod`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PresignRequestMethodValues;
 impl crate::api::enums::Values for PresignRequestMethodValues {
     const VALUES: &'static [&'static str] = &["get", "put", "GET", "PUT"];
+}
+/// The values docs/v1.yml allows for `RefreshRequestGrantType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshRequestGrantTypeValues;
+impl crate::api::enums::Values for RefreshRequestGrantTypeValues {
+    const VALUES: &'static [&'static str] = &["refresh_token"];
 }
 /// The values docs/v1.yml allows for `SignedPutMethod`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -3250,6 +3297,9 @@ pub trait AuthApi: Send + Sync + 'static {
     /// revokes every token descended from the same login (the sign of a stolen
     /// token) and answers 401. A refresh token works only for the OAuth client
     /// that obtained it; another client gets 401 `invalid_refresh_token`.
+    /// As RFC 6749 §6 asks, the body may be form-encoded
+    /// (`grant_type=refresh_token&refresh_token=…`), so OAuth client libraries
+    /// refresh as they do anywhere; errors then carry RFC 6749's `error` too.
     fn refresh_oauth_token(
         &self,
         client: crate::api::security::ClientId,
@@ -3259,7 +3309,8 @@ pub trait AuthApi: Send + Sync + 'static {
     > + Send;
     /// Log out (revoke a refresh token)
     ///
-    /// RFC 7009 token revocation, with a JSON body: revokes the refresh token and
+    /// RFC 7009 token revocation, with a form-encoded body as RFC 7009 asks
+    /// (`token=…&token_type_hint=refresh_token`) or the same as JSON: revokes the refresh token and
     /// every refresh token of the same login, if the calling OAuth client obtained
     /// it. The answer is 200 whether or not the token was known, so nothing is
     /// learnt by trying. Access tokens already issued are not revoked: they live
@@ -3632,6 +3683,9 @@ impl<
     /// revokes every token descended from the same login (the sign of a stolen
     /// token) and answers 401. A refresh token works only for the OAuth client
     /// that obtained it; another client gets 401 `invalid_refresh_token`.
+    /// As RFC 6749 §6 asks, the body may be form-encoded
+    /// (`grant_type=refresh_token&refresh_token=…`), so OAuth client libraries
+    /// refresh as they do anywhere; errors then carry RFC 6749's `error` too.
     #[oai(
         path = "/auth/oauth/token/refresh",
         method = "post",
@@ -3641,7 +3695,7 @@ impl<
     async fn refresh_oauth_token(
         &self,
         auth: crate::api::security::OAuthClient,
-        body: crate::api::payload::JsonBody<RefreshRequest>,
+        body: crate::api::payload::JsonOrForm<RefreshRequest>,
     ) -> RefreshOauthTokenResponse {
         match AuthApi::refresh_oauth_token(&self.0, auth.0, body.0).await {
             Ok(body) => RefreshOauthTokenResponse::Ok(poem_openapi::payload::Json(body)),
@@ -3650,7 +3704,8 @@ impl<
     }
     /// Log out (revoke a refresh token)
     ///
-    /// RFC 7009 token revocation, with a JSON body: revokes the refresh token and
+    /// RFC 7009 token revocation, with a form-encoded body as RFC 7009 asks
+    /// (`token=…&token_type_hint=refresh_token`) or the same as JSON: revokes the refresh token and
     /// every refresh token of the same login, if the calling OAuth client obtained
     /// it. The answer is 200 whether or not the token was known, so nothing is
     /// learnt by trying. Access tokens already issued are not revoked: they live
@@ -3664,7 +3719,7 @@ impl<
     async fn revoke_oauth_token(
         &self,
         auth: crate::api::security::OAuthClient,
-        body: crate::api::payload::JsonBody<RevokeRequest>,
+        body: crate::api::payload::JsonOrForm<RevokeRequest>,
     ) -> RevokeOauthTokenResponse {
         match AuthApi::revoke_oauth_token(&self.0, auth.0, body.0).await {
             Ok(()) => RevokeOauthTokenResponse::Ok,
