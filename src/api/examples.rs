@@ -40,21 +40,32 @@ pub(crate) fn route(settings: &Settings) -> Route {
         &config.to_string().replace("</", "<\\/"),
         1,
     );
-    let sdk_file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/browser/").to_string() + SDK;
+    const SCRIPT: &str = include_str!("../../examples/browser/upload.js");
+    const FETCH: &str = "node_modules/openapi-fetch/dist/index.mjs";
+    let from_npm = |file: &'static str| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/browser/").to_string() + file;
+        poem::endpoint::make_sync(move |_| match std::fs::read(&path) {
+            Ok(js) => Response::builder()
+                .content_type("text/javascript; charset=utf-8")
+                .body(js),
+            Err(_) => Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .body("run `npm install --prefix examples/browser` to serve the example's scripts"),
+        })
+    };
     Route::new()
         .at(
             "/upload",
             poem::endpoint::make_sync(move |_| poem::web::Html(page.clone())),
         )
         .at(
-            format!("/{SDK}"),
-            poem::endpoint::make_sync(move |_| match std::fs::read(&sdk_file) {
-                Ok(js) => Response::builder()
+            "/upload.js",
+            poem::endpoint::make_sync(|_| {
+                Response::builder()
                     .content_type("text/javascript; charset=utf-8")
-                    .body(js),
-                Err(_) => Response::builder()
-                    .status(StatusCode::NOT_FOUND)
-                    .body("run `npm install --prefix examples/browser` to serve the SDK"),
+                    .body(SCRIPT)
             }),
         )
+        .at(format!("/{SDK}"), from_npm(SDK))
+        .at(format!("/{FETCH}"), from_npm(FETCH))
 }

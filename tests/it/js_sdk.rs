@@ -249,18 +249,30 @@ async fn second_origin(cosgate: CosgateBase) -> String {
         let url = format!("{}/examples/upload", cosgate.get().unwrap());
         Html(reqwest::get(url).await.unwrap().text().await.unwrap())
     }
-    let sdk = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/browser/node_modules/cos-js-sdk-v5/dist/cos-js-sdk-v5.min.js");
-    let js = std::fs::read(sdk).unwrap();
+    // The page's scripts, as a static host would serve them.
+    let script = |file: &str| {
+        let js = std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/browser")
+                .join(file),
+        )
+        .unwrap();
+        poem::endpoint::make_sync(move |_| {
+            poem::Response::builder()
+                .content_type("text/javascript")
+                .body(js.clone())
+        })
+    };
     let route = Route::new()
         .at("/upload", get(page))
+        .at("/upload.js", script("upload.js"))
         .at(
             "/node_modules/cos-js-sdk-v5/dist/cos-js-sdk-v5.min.js",
-            poem::endpoint::make_sync(move |_| {
-                poem::Response::builder()
-                    .content_type("text/javascript")
-                    .body(js.clone())
-            }),
+            script("node_modules/cos-js-sdk-v5/dist/cos-js-sdk-v5.min.js"),
+        )
+        .at(
+            "/node_modules/openapi-fetch/dist/index.mjs",
+            script("node_modules/openapi-fetch/dist/index.mjs"),
         )
         .data(cosgate);
     let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
