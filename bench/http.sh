@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# cosgate's HTTP path against a bare poem handler on the same machine, in one
-# run: builds release binaries of cosgate and of examples/ceiling.rs, starts
-# them on loopback, and loads each target with wrk (1 thread, 64 connections),
-# alternating targets over ROUNDS rounds after a warm-up. Prints one table:
-# req/s, p50, p99, errors, the ratio to the ceiling, and cosgate's RSS.
+# cosgate's HTTP path against two references on the same machine, in one
+# run: the ceiling (examples/ceiling.rs: bare poem answering the very bytes
+# cosgate answered, constant, no per-request body allocation) and the floor
+# (examples/floor.rs: a poem-openapi operation with the same parameters and
+# Authorization header, answering constant values: what the framework itself
+# costs). Builds release binaries, starts them on loopback, and loads each
+# target with wrk (1 thread, 64 connections), alternating targets over ROUNDS
+# rounds after a warm-up. Prints one table: req/s, p50, p99, errors, each
+# cosgate row's ratio to the ceiling and to the floor, and cosgate's RSS.
 #
 #   bench/http.sh                      # DURATION=10 ROUNDS=2 by default
 #   DURATION=5 ROUNDS=3 bench/http.sh
@@ -17,7 +21,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   echo "installing wrk" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release --quiet --bin cosgate --example ceiling
+cargo build --release --quiet --bin cosgate --example ceiling --example floor
 bin=target/release
 work=$(mktemp -d)
 pids=()
@@ -26,7 +30,8 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 export COSGATE_ENV=development RATE_LIMIT_SIGN_PER_MIN=0 RATE_LIMIT_LOGIN_PER_MIN=0 \
   JWT_SECRET=bench-secret-bench-secret-bench-secret-0123 QCOS_APPID=1250000000 \
   QCOS_SECRET_ID=AKIDEXAMPLE QCOS_SECRET_KEY=bench-secret-key QCOS_BUCKET_NAME=examplebucket \
-  QCOS_REGION=ap-guangzhou WXAPP_ID=wx0000000000000000 WXAPP_SECRET=bench OAUTH_CLIENTS=bench:bench-secret
+  QCOS_REGION=ap-guangzhou WXAPP_ID=wx0000000000000000 WXAPP_SECRET=bench OAUTH_CLIENTS=bench:bench-secret \
+  LOCAL_COS=false
 
 start() { # name port env... -- command...
   local name=$1 port=$2; shift 2
@@ -40,13 +45,11 @@ start() { # name port env... -- command...
   done
   echo "$name did not start" >&2; exit 1
 }
-start ceiling 7790 "$bin/examples/ceiling" 127.0.0.1:7790
-# As README's "Performance" recommends: mimalloc returns freed memory at once.
-mi="MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_EAGER_COMMIT=0"
-# shellcheck disable=SC2086
-start warn 7791 $mi RUST_LOG=warn COSGATE_BIND=127.0.0.1:7791 DATABASE_URL="sqlite://$work/warn.db" "$bin/cosgate" serve
-# shellcheck disable=SC2086
-start info 7792 $mi RUST_LOG=info COSGATE_BIND=127.0.0.1:7792 DATABASE_URL="sqlite://$work/info.db" "$bin/cosgate" serve
+# cosgate with the defaults `cargo run` uses (its allocator's options are
+# its own), at the two log levels.
+start warn 7791 RUST_LOG=warn COSGATE_BIND=127.0.0.1:7791 DATABASE_URL="sqlite://$work/warn.db" "$bin/cosgate" serve
+start info 7792 RUST_LOG=info COSGATE_BIND=127.0.0.1:7792 DATABASE_URL="sqlite://$work/info.db" "$bin/cosgate" serve
+start floor 7793 "$bin/examples/floor" 127.0.0.1:7793
 
 token=$("$bin/cosgate" token --sub bench)
 cat >"$work/v5.lua" <<'LUA'
@@ -55,15 +58,20 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"method":"PUT","key":"/uploads/bench/photo.jpg","query":{"partNumber":"1","uploadId":"1700000000abcdef"},"headers":{"Content-Length":"1048576","Content-MD5":"mQ/fVh815F3k6TAUm8m0eg==","Host":"examplebucket-1250000000.cos.ap-guangzhou.myqcloud.com"}}'
 LUA
 auth="Authorization: Bearer $token"
-# One answer of each must be right before anything is timed.
-curl -fsS -o /dev/null -H "$auth" http://127.0.0.1:7791/v1/qc_cos/config
-curl -fsS -o /dev/null -H "$auth" -H 'Content-Type: application/json' -d "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$work/v5.lua")" \
+# One answer of each must be right before anything is timed; the ceiling
+# answers those very bytes.
+curl -fsS -o "$work/config.json" -H "$auth" http://127.0.0.1:7791/v1/qc_cos/config
+curl -fsS -o "$work/authorization.json" -H "$auth" -H 'Content-Type: application/json' -d "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$work/v5.lua")" \
   http://127.0.0.1:7791/v1/qc_cos/authorization
+start ceiling 7790 "$bin/examples/ceiling" 127.0.0.1:7790 "$work/config.json" "$work/authorization.json"
+curl -fsS -o /dev/null -H "$auth" http://127.0.0.1:7793/v1/qc_cos/config
 
 # name | url | extra wrk arguments
 targets=(
   "ceiling GET|http://127.0.0.1:7790/v1/qc_cos/config|"
   "ceiling POST|http://127.0.0.1:7790/v1/qc_cos/authorization|-s $work/v5.lua"
+  "floor GET|http://127.0.0.1:7793/v1/qc_cos/config|-H $auth"
+  "floor POST|http://127.0.0.1:7793/v1/qc_cos/authorization|-s $work/v5.lua -H $auth"
   "cosgate /healthz|http://127.0.0.1:7791/healthz|"
   "cosgate v4 config|http://127.0.0.1:7791/v1/qc_cos/config|-H $auth"
   "cosgate v5 authorization|http://127.0.0.1:7791/v1/qc_cos/authorization|-s $work/v5.lua -H $auth"
@@ -106,6 +114,8 @@ mean() { tr ' ' '\n' <<<"$1" | awk 'NF { s += $1; n++ } END { printf "%.0f", s /
 meanf() { tr ' ' '\n' <<<"$1" | awk 'NF { s += $1; n++ } END { printf "%.2f", s / n }'; }
 ceil_get=$(mean "${rps[ceiling GET]}")
 ceil_post=$(mean "${rps[ceiling POST]}")
+floor_get=$(mean "${rps[floor GET]}")
+floor_post=$(mean "${rps[floor POST]}")
 warn_cfg=$(mean "${rps[cosgate v4 config]}")
 
 printf '\nmachine: %s, %s cores, %s; load average before the table: %s\n' \
@@ -118,9 +128,12 @@ for t in "${targets[@]}"; do
   r=$(mean "${rps[$name]}")
   case $name in
     "ceiling GET"|"ceiling POST") ratio="1.00× (ceiling)" ;;
-    "cosgate v5 authorization") ratio=$(awk -v a="$r" -v b="$ceil_post" 'BEGIN { printf "%.2f× ceiling POST", a / b }') ;;
-    *RUST_LOG=info) ratio=$(awk -v a="$r" -v b="$ceil_get" -v w="$warn_cfg" 'BEGIN { printf "%.2f× ceiling GET, %.2f× warn", a / b, a / w }') ;;
-    *) ratio=$(awk -v a="$r" -v b="$ceil_get" 'BEGIN { printf "%.2f× ceiling GET", a / b }') ;;
+    "floor GET") ratio=$(awk -v a="$r" -v b="$ceil_get" 'BEGIN { printf "%.2f× ceiling", a / b }') ;;
+    "floor POST") ratio=$(awk -v a="$r" -v b="$ceil_post" 'BEGIN { printf "%.2f× ceiling", a / b }') ;;
+    "cosgate v5 authorization") ratio=$(awk -v a="$r" -v b="$ceil_post" -v f="$floor_post" 'BEGIN { printf "%.2f× ceiling, %.2f× floor", a / b, a / f }') ;;
+    *RUST_LOG=info) ratio=$(awk -v a="$r" -v b="$ceil_get" -v f="$floor_get" -v w="$warn_cfg" 'BEGIN { printf "%.2f× ceiling, %.2f× floor, %.2f× warn", a / b, a / f, a / w }') ;;
+    "cosgate /healthz") ratio=$(awk -v a="$r" -v b="$ceil_get" 'BEGIN { printf "%.2f× ceiling GET", a / b }') ;;
+    *) ratio=$(awk -v a="$r" -v b="$ceil_get" -v f="$floor_get" 'BEGIN { printf "%.2f× ceiling, %.2f× floor", a / b, a / f }') ;;
   esac
   printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$r" "$(meanf "${p50[$name]}")" "$(meanf "${p99[$name]}")" "${errs[$name]}" "$ratio"
 done

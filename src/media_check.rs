@@ -128,6 +128,20 @@ struct CheckAnswer {
     trace_id: Option<String>,
 }
 
+/// Why a media check was not submitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// WeChat refused this check (its errcode names why: a media it will not
+    /// take, an openid it does not know): asking again would not help.
+    #[error("WeChat refused the check: {0}")]
+    Refused(String),
+    /// No check was made: WeChat unreachable or busy, or cosgate's own
+    /// credentials refused (`stable_token`): worth asking again, and never a
+    /// verdict.
+    #[error(transparent)]
+    Failed(#[from] WechatError),
+}
+
 /// What a [`MediaCheck`] is built from.
 #[derive(Debug, Clone)]
 pub struct MediaCheckSettings {
@@ -186,7 +200,7 @@ impl MediaCheck {
         media_type: u8,
         openid: &str,
         now: u64,
-    ) -> Result<String, WechatError> {
+    ) -> Result<String, SubmitError> {
         let mut force = false;
         loop {
             let token = self.access_token(now, force).await?;
@@ -213,9 +227,16 @@ impl MediaCheck {
                 (0, Some(trace_id)) if !trace_id.is_empty() => return Ok(trace_id),
                 // The token was revoked or expired early: fetch one, once.
                 (40001 | 42001 | 40014, _) if !force => force = true,
-                (-1, _) => return Err(WechatError::Unavailable("busy (errcode -1)".into())),
+                (-1, _) => {
+                    return Err(WechatError::Unavailable("busy (errcode -1)".into()).into());
+                }
+                (0, None) => {
+                    return Err(
+                        WechatError::BadAnswer("media_check_async: no trace_id".into()).into(),
+                    );
+                }
                 (code, _) => {
-                    return Err(WechatError::BadAnswer(format!(
+                    return Err(SubmitError::Refused(format!(
                         "media_check_async errcode {code}: {}",
                         answer.errmsg
                     )));

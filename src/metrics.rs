@@ -201,7 +201,7 @@ impl Default for Metrics {
         let moderation = Family::default();
         registry.register(
             "moderation",
-            "Moderation by step and verdict (started, normal, sensitive, suspicious, uncheckable, released, operator_rejected)",
+            "Moderation by step and verdict (started, normal, sensitive, suspicious, uncheckable, timed_out, released, operator_rejected)",
             moderation.clone(),
         );
         Self {

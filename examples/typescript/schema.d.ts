@@ -999,6 +999,10 @@ export interface components {
              * @enum {string}
              */
             error_code: "invalid_request" | "invalid_path" | "invalid_key" | "invalid_encrypted_data" | "invalid_token" | "invalid_client" | "invalid_wxapp_code" | "wxapp_not_registered" | "invalid_refresh_token" | "insufficient_scope" | "path_not_allowed" | "wechat_high_risk_user" | "operation_not_allowed" | "upload_too_large" | "v4_disabled" | "storage_quota_exceeded" | "upload_session_required" | "push_refused" | "not_found" | "account_not_found" | "upload_not_found" | "method_not_allowed" | "wxapp_already_registered" | "upload_incomplete" | "upload_expired" | "payload_too_large" | "unsupported_media_type" | "upload_mismatch" | "headers_too_large" | "wechat_rate_limited" | "quota_exceeded" | "rate_limited" | "internal_error" | "wechat_unavailable" | "sts_unavailable" | "cos_unavailable" | "store_busy" | "not_ready";
+            /** @description What went wrong, for the developer. */
+            message: string;
+            /** @description A short sentence that can be shown to an end user. */
+            text: string;
             /**
              * @description RFC 6749 §5.2's error, for OAuth client libraries, when the code has
              *     one: `invalid_request` for `invalid_request`, `invalid_client` for
@@ -1007,10 +1011,6 @@ export interface components {
              * @enum {string}
              */
             error?: "invalid_request" | "invalid_client" | "invalid_grant";
-            /** @description What went wrong, for the developer. */
-            message: string;
-            /** @description A short sentence that can be shown to an end user. */
-            text: string;
         };
         /** @description A JSON Web Key Set. */
         Jwks: {

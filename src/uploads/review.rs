@@ -26,9 +26,8 @@ use super::{Session, UploadError, Uploads};
 use crate::{
     config::{ModerationOutcome, ModerationProvider, ModerationSettings},
     cos_client::Recognition,
-    media_check::Verdict as WechatVerdict,
+    media_check::{SubmitError, Verdict as WechatVerdict},
     store::{UploadRow, UploadStatus, Verified},
-    wechat::WechatError,
 };
 
 const CHECKING: &str = "checking";
@@ -112,9 +111,15 @@ impl Uploads {
                     .await
                 {
                     Ok(recognition) => recognition.into(),
-                    // Cloud Infinite refused this picture (a format or size
-                    // it cannot judge): asking again would not help.
-                    Err(crate::cos_client::CosError::Refused(code)) => {
+                    // Cloud Infinite refused this picture as an argument (a
+                    // format or size it cannot judge): asking again would
+                    // not help. Any other refusal (AccessDenied: a missing
+                    // permission, a bucket not bound to Cloud Infinite) is
+                    // an operator's problem, never a verdict: retried until
+                    // the timeout.
+                    Err(crate::cos_client::CosError::Refused(code))
+                        if code.starts_with("Invalid") && code != "InvalidAccessKeyId" =>
+                    {
                         tracing::warn!(upload = %row.id, code = %code, "Cloud Infinite cannot judge this upload");
                         Verdict::Uncheckable
                     }
@@ -155,11 +160,15 @@ impl Uploads {
             Ok(trace_id) => trace_id,
             // WeChat refused this check (an openid it does not know, a
             // media it will not take): asking again would not help.
-            Err(WechatError::BadAnswer(why)) => {
+            Err(SubmitError::Refused(why)) => {
                 tracing::warn!(upload = %row.id, reason = %why, "WeChat will not check this upload");
                 return Ok(false);
             }
-            Err(e) => return Err(UploadError::Internal(format!("WeChat: {e}"))),
+            // Unreachable, busy, or cosgate's own credentials refused: no
+            // verdict; asked again, and the timeout ends it if never.
+            Err(SubmitError::Failed(e)) => {
+                return Err(UploadError::Internal(format!("WeChat: {e}")));
+            }
         };
         self.store.set_review_trace(&row.id, &trace_id).await?;
         tracing::info!(upload = %row.id, trace_id = %trace_id, "submitted to WeChat's media check");

@@ -1236,29 +1236,22 @@ pub struct Error {
     /// - 502, 503: `wechat_unavailable`, `sts_unavailable`, `cos_unavailable`
     /// - 503: `store_busy` (the store is busy; retried before answering, with `Retry-After`), `not_ready` (`/readyz` only)
     pub error_code: crate::api::enums::OneOf<ErrorErrorCodeValues>,
-    /// RFC 6749 §5.2's error, for OAuth client libraries, when the code has
-    /// one: `invalid_request` for `invalid_request`, `invalid_client` for
-    /// `invalid_client`, `invalid_grant` for `invalid_refresh_token` and
-    /// `invalid_wxapp_code`.
-    #[oai(deserialize_with = "Self::json_error")]
-    pub error: Option<crate::api::enums::OneOf<ErrorErrorValues>>,
     /// What went wrong, for the developer.
     #[oai(deserialize_with = "Self::json_message")]
     pub message: String,
     /// A short sentence that can be shown to an end user.
     #[oai(deserialize_with = "Self::json_text")]
     pub text: String,
+    /// RFC 6749 §5.2's error, for OAuth client libraries, when the code has
+    /// one: `invalid_request` for `invalid_request`, `invalid_client` for
+    /// `invalid_client`, `invalid_grant` for `invalid_refresh_token` and
+    /// `invalid_wxapp_code`.
+    #[oai(deserialize_with = "Self::json_error")]
+    pub error: Option<crate::api::enums::OneOf<ErrorErrorValues>>,
 }
 /// Strict JSON: a number or bool for a string, or a `null`, is
 /// refused, naming the field.
 impl Error {
-    fn json_error(
-        value: Option<serde_json::Value>,
-    ) -> poem_openapi::types::ParseResult<
-        Option<crate::api::enums::OneOf<ErrorErrorValues>>,
-    > {
-        crate::api::json::not_null("error", value)
-    }
     fn json_message(
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<String> {
@@ -1268,6 +1261,13 @@ impl Error {
         value: Option<serde_json::Value>,
     ) -> poem_openapi::types::ParseResult<String> {
         crate::api::json::strings("text", value)
+    }
+    fn json_error(
+        value: Option<serde_json::Value>,
+    ) -> poem_openapi::types::ParseResult<
+        Option<crate::api::enums::OneOf<ErrorErrorValues>>,
+    > {
+        crate::api::json::not_null("error", value)
     }
 }
 /// A JSON Web Key Set.
