@@ -27,7 +27,7 @@ work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-export COSGATE_ENV=development RATE_LIMIT_SIGN_PER_MIN=0 RATE_LIMIT_LOGIN_PER_MIN=0 \
+export COSGATE_ENV=development RATE_LIMIT_SIGN_PER_MIN=0 RATE_LIMIT_LOGIN_PER_MIN=0 RATE_LIMIT_PARTS_PER_MIN=0 \
   JWT_SECRET=bench-secret-bench-secret-bench-secret-0123 QCOS_APPID=1250000000 \
   QCOS_SECRET_ID=AKIDEXAMPLE QCOS_SECRET_KEY=bench-secret-key QCOS_BUCKET_NAME=examplebucket \
   QCOS_REGION=ap-guangzhou WXAPP_ID=wx0000000000000000 WXAPP_SECRET=bench OAUTH_CLIENTS=bench:bench-secret \

@@ -13,30 +13,40 @@ use tracing::Level;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_arena_eager_commit` and `mi_option_purge_delay`
-/// (`mimalloc.h`'s `mi_option_e`, v3).
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+/// mimalloc's options, which it reads from the environment once, when the
+/// process starts (before `main`): by default it keeps freed memory and
+/// commits arenas eagerly, which left 42 MB resident after load; returning
+/// memory at once and committing on use keeps a default start small
+/// (bench/README.md). Set in `main` they come too late (the first arena is
+/// already committed), so when neither is set the process starts itself
+/// again with both, once: the same program, arguments and pid. An
+/// operator's own values are kept.
+const ALLOCATOR_OPTIONS: [(&str, &str); 2] = [
+    ("MIMALLOC_PURGE_DELAY", "0"),
+    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+];
 
-/// mimalloc's defaults keep freed memory for 10 ms and commit arenas
-/// eagerly, which left 42 MB resident after load; returning memory at once
-/// and committing on use keeps a default start small (bench/README.md).
-/// Set before the runtime and its threads exist; `MIMALLOC_PURGE_DELAY` or
-/// `MIMALLOC_ARENA_EAGER_COMMIT` in the environment win.
-#[allow(unsafe_code)]
+#[cfg(unix)]
 fn tune_allocator() {
-    for (option, variable) in [
-        (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY"),
-        (MI_OPTION_ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT"),
-    ] {
-        if std::env::var_os(variable).is_none() {
-            // SAFETY: mi_option_set stores an integer in mimalloc's option
-            // table (a valid option number, from mimalloc.h); no other
-            // thread exists yet to race it.
-            unsafe { libmimalloc_sys::mi_option_set(option, 0) };
-        }
+    use std::os::unix::process::CommandExt;
+    if ALLOCATOR_OPTIONS
+        .iter()
+        .any(|(name, _)| std::env::var_os(name).is_some())
+    {
+        return;
     }
+    let Ok(program) = std::env::current_exe() else {
+        return;
+    };
+    // `exec` returns only if it failed; then the defaults stay.
+    let _ = std::process::Command::new(program)
+        .args(std::env::args_os().skip(1))
+        .envs(ALLOCATOR_OPTIONS)
+        .exec();
 }
+
+#[cfg(not(unix))]
+fn tune_allocator() {}
 
 fn main() -> ExitCode {
     tune_allocator();
