@@ -83,45 +83,9 @@ impl AppState {
             }
         };
         limits.spawn_janitor();
-        let sts = &settings.sts;
-        let credentials = CredentialCache::new(
-            StsClient::new(
-                &sts.endpoint,
-                &settings.cos.region,
-                settings.cos.credentials.clone(),
-                Duration::from_millis(sts.timeout_ms),
-            ),
-            sts.cache_entries,
-            sts.ttl,
-            metrics.clone(),
-        );
-        let signing = Arc::new(Signing::new(
-            &settings,
-            credentials,
-            store.clone(),
-            limits.clone(),
-            metrics.clone(),
-        ));
-        let media_check = media_check(&settings, &store);
-        let cos = &settings.cos;
-        let uploads = Arc::new(
-            Uploads::new(
-                settings.uploads.clone(),
-                cos.clone(),
-                store.clone(),
-                CosClient::new(
-                    &cos.endpoint,
-                    cos.host(),
-                    cos.credentials.clone(),
-                    COS_TIMEOUT,
-                ),
-                signing.clone(),
-                metrics.clone(),
-                settings.webhooks.url.is_some(),
-            )
-            .with_moderation(settings.moderation.clone())
-            .with_media_check(media_check.clone()),
-        );
+        let (signing, uploads, media_check) =
+            signing_and_uploads(&settings, &store, limits.clone(), &metrics);
+        let uploads = Arc::new(uploads);
         spawn_sweeper(
             uploads.clone(),
             store.clone(),
@@ -173,12 +137,15 @@ fn media_check(settings: &Settings, store: &Store) -> Option<Arc<MediaCheck>> {
     )))
 }
 
-/// Upload sessions for an operator's command (`cosgate uploads …`): the
-/// same service the server runs, on the same store and bucket, with no
-/// background work (no sweeper, no webhook delivery: the servers' do it).
-pub async fn operator_uploads(settings: &Settings) -> Result<Uploads, StoreError> {
-    let metrics = Arc::new(Metrics::default());
-    let store = Store::open(&settings.database_url, Schema::Require).await?;
+/// The signing service, upload sessions and (with `MODERATION=wechat`)
+/// WeChat's content security over `store`, as the server and the operator's
+/// commands both build them.
+fn signing_and_uploads(
+    settings: &Settings,
+    store: &Store,
+    limits: Limits,
+    metrics: &Arc<Metrics>,
+) -> (Arc<Signing>, Uploads, Option<Arc<MediaCheck>>) {
     let sts = &settings.sts;
     let credentials = CredentialCache::new(
         StsClient::new(
@@ -195,11 +162,12 @@ pub async fn operator_uploads(settings: &Settings) -> Result<Uploads, StoreError
         settings,
         credentials,
         store.clone(),
-        Limits::new(0, 0),
+        limits,
         metrics.clone(),
     ));
+    let media_check = media_check(settings, store);
     let cos = &settings.cos;
-    Ok(Uploads::new(
+    let uploads = Uploads::new(
         settings.uploads.clone(),
         cos.clone(),
         store.clone(),
@@ -209,12 +177,24 @@ pub async fn operator_uploads(settings: &Settings) -> Result<Uploads, StoreError
             cos.credentials.clone(),
             COS_TIMEOUT,
         ),
-        signing,
-        metrics,
+        signing.clone(),
+        metrics.clone(),
         settings.webhooks.url.is_some(),
     )
     .with_moderation(settings.moderation.clone())
-    .with_media_check(media_check(settings, &store)))
+    .with_media_check(media_check.clone());
+    (signing, uploads, media_check)
+}
+
+/// Upload sessions for an operator's command (`cosgate uploads …`): the
+/// same service the server runs, on the same store and bucket, with no
+/// background work (no sweeper, no webhook delivery: the servers' do it)
+/// and no rate limits.
+pub async fn operator_uploads(settings: &Settings) -> Result<Uploads, StoreError> {
+    let store = Store::open(&settings.database_url, Schema::Require).await?;
+    let metrics = Arc::new(Metrics::default());
+    let (_, uploads, _) = signing_and_uploads(settings, &store, Limits::new(0, 0), &metrics);
+    Ok(uploads)
 }
 
 /// How long a delivered or given-up event stays in the outbox.

@@ -372,20 +372,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            let row = sqlx::query(
-                "SELECT account_id, day, daily_bytes, storage_bytes, held_until FROM uploads WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let held: i64 = row.try_get("held_until")?;
-            if held == 0 {
-                release(&mut tx, &row, from == UploadStatus::Pending).await?;
-            }
-            if let Some(event) = event {
-                insert_event(&mut tx, event).await?;
-            }
-            tx.commit().await?;
+            finish_ending(tx, id, from == UploadStatus::Pending, event).await?;
             Ok(true)
         })
         .await
@@ -582,20 +569,8 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            let row = sqlx::query(
-                "SELECT account_id, day, daily_bytes, storage_bytes, held_until FROM uploads WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let held: i64 = row.try_get("held_until")?;
-            if held == 0 {
-                release(&mut tx, &row, false).await?;
-            }
-            if let Some(event) = event {
-                insert_event(&mut tx, event).await?;
-            }
-            tx.commit().await?;
+            // The bytes were uploaded: the day's charge stays.
+            finish_ending(tx, id, false, event).await?;
             Ok(true)
         })
         .await
@@ -638,6 +613,33 @@ impl Store {
 /// Gives back the stored bytes of `row` (a session's `account_id`, `day`,
 /// `daily_bytes`, `storage_bytes`), and its daily bytes too when `daily`
 /// (it never completed).
+/// The rest of ending session `id` once its status moved, in the same
+/// transaction: its bytes go back (the day's too when `daily`) unless a
+/// signature made for it still works (`held_until`), its event goes into
+/// the outbox, and the transaction commits.
+async fn finish_ending(
+    mut tx: Transaction<'static, Any>,
+    id: &str,
+    daily: bool,
+    event: Option<&NewEvent>,
+) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT account_id, day, daily_bytes, storage_bytes, held_until FROM uploads WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let held: i64 = row.try_get("held_until")?;
+    if held == 0 {
+        release(&mut tx, &row, daily).await?;
+    }
+    if let Some(event) = event {
+        insert_event(&mut tx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 async fn release(tx: &mut Transaction<'static, Any>, row: &AnyRow, daily: bool) -> Result<()> {
     let account: String = row.try_get("account_id")?;
     let daily_bytes: i64 = row.try_get("daily_bytes")?;

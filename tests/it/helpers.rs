@@ -235,3 +235,25 @@ pub fn skip(reason: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {reason}");
 }
+
+/// The Python that can `import modules` (comma-separated): CI's venv, else
+/// the system's. Without one the test is skipped on a developer's machine
+/// (saying `pip install packages`) and fails under CI.
+pub fn python_with(modules: &str, packages: &str) -> Option<std::path::PathBuf> {
+    use std::{path::PathBuf, process::Command};
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/.venv/bin/python");
+    let found = [venv, PathBuf::from("python3")].into_iter().find(|python| {
+        Command::new(python)
+            .args(["-c", &format!("import {modules}")])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install {packages} (.ci/requirements.txt)"
+        );
+        skip(&format!("needs `pip install {packages}` (or .ci/.venv)"));
+    }
+    found
+}

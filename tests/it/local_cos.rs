@@ -320,23 +320,9 @@ async fn hostile_requests_get_coss_errors() {
     );
 }
 
-/// The Python that has cos-python-sdk-v5: CI's venv, else the system's.
+/// The Python that has cos-python-sdk-v5.
 fn python_with_cos_sdk() -> Option<PathBuf> {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/.venv/bin/python");
-    let found = [venv, PathBuf::from("python3")].into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", "import qcloud_cos"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install cos-python-sdk-v5 (.ci/requirements.txt)"
-        );
-        skip("needs `pip install cos-python-sdk-v5` (or .ci/.venv)");
-    }
-    found
+    python_with("qcloud_cos", "cos-python-sdk-v5")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,23 +9,9 @@ use serde_json::Value;
 
 use crate::{fakes::FakeWechat, helpers::*};
 
-/// The Python that has authlib: CI's venv, else the system's.
+/// The Python that has authlib (and requests, which the script uses).
 fn python_with_authlib() -> Option<PathBuf> {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/.venv/bin/python");
-    let found = [venv, PathBuf::from("python3")].into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", "import authlib, requests"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install authlib (.ci/requirements.txt)"
-        );
-        skip("needs `pip install authlib requests` (or .ci/.venv)");
-    }
-    found
+    python_with("authlib, requests", "authlib requests")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,24 +45,9 @@ impl Drop for Receiver {
     }
 }
 
-/// The Python that has `standardwebhooks`: CI's venv, else the system's.
+/// The Python that has `standardwebhooks`.
 fn python() -> Option<PathBuf> {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/.venv/bin/python");
-    let candidates = [venv, PathBuf::from("python3")];
-    let found = candidates.into_iter().find(|python| {
-        Command::new(python)
-            .args(["-c", "import standardwebhooks"])
-            .output()
-            .is_ok_and(|out| out.status.success())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install standardwebhooks (.ci/requirements.txt)"
-        );
-        skip("needs `pip install standardwebhooks` (or .ci/.venv)");
-    }
-    found
+    python_with("standardwebhooks", "standardwebhooks")
 }
 
 impl Receiver {
