@@ -71,23 +71,40 @@ async fn session_of(app: &TestApp, account: &str, id: &str) -> Value {
     resp.json().await.unwrap()
 }
 
-/// Whether cosgate signs a GET of `key` for acc1 (through the generic
-/// endpoint): the status and error code.
+/// What cosgate answers acc1's requests to read `key` through the generic
+/// grants: a presigned GET, and GetObject and HeadObject signatures. Each
+/// must be refused with the same status and code, with no signature; the
+/// (status, code) they share.
 async fn read_refused(app: &TestApp, key: &str) -> (u16, String) {
-    let resp = app
-        .post_as(
-            "acc1",
+    let mut answers = Vec::new();
+    for (path, body) in [
+        (
             "/v1/qc_cos/presigned_url",
             json!({"method": "GET", "key": key}),
-        )
-        .await;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap();
-    assert!(body.get("url").is_none(), "no signature: {body}");
-    (
-        status,
-        body["error_code"].as_str().unwrap_or_default().into(),
-    )
+        ),
+        (
+            "/v1/qc_cos/authorization",
+            json!({"method": "GET", "key": key}),
+        ),
+        (
+            "/v1/qc_cos/authorization",
+            json!({"method": "HEAD", "key": key}),
+        ),
+    ] {
+        let resp = app.post_as("acc1", path, body).await;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        assert!(
+            body.get("url").is_none() && body.get("authorization").is_none(),
+            "no signature: {body}"
+        );
+        answers.push((
+            status,
+            body["error_code"].as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    answers.remove(0)
 }
 
 fn moderated<'a>(vars: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
