@@ -235,10 +235,6 @@ fn has_iis_escape(text: &str) -> bool {
 /// The checks of [`check_segment`] on one reading of a segment.
 fn check_text(text: &str) -> Result<(), PathError> {
     use unicode_normalization::UnicodeNormalization;
-    // Windows strips trailing dots and spaces from a name, so `...` and
-    // `.. ` become `..` on a disk; a form decoder reads `+` as a space, and
-    // NFKC turns no-break and ideographic spaces into one.
-    let dots_and_spaces = |c: char| c == '.' || c == '+' || c.is_whitespace();
     if text.chars().all(dots_and_spaces) {
         return Err(PathError::DotSegment);
     }
@@ -250,6 +246,12 @@ fn check_text(text: &str) -> Result<(), PathError> {
     }
     if text.chars().any(char::is_control) {
         return Err(PathError::ControlCharacter);
+    }
+    // Nothing below refuses an ASCII character that the checks above let
+    // through (a test walks all 128 through them): a plain name is spared
+    // normalisation and the confusable tables.
+    if text.is_ascii() {
+        return Ok(());
     }
     if text.chars().any(is_invisible) {
         return Err(PathError::Invisible);
@@ -268,6 +270,14 @@ fn check_text(text: &str) -> Result<(), PathError> {
         return Err(PathError::Lookalike);
     }
     Ok(())
+}
+
+/// A dot, a space, or what becomes one: Windows strips trailing dots and
+/// spaces from a name, so `...` and `.. ` become `..` on a disk; a form
+/// decoder reads `+` as a space, and NFKC turns no-break and ideographic
+/// spaces into one.
+fn dots_and_spaces(c: char) -> bool {
+    c == '.' || c == '+' || c.is_whitespace()
 }
 
 /// A character that displays as nothing: Unicode's default-ignorable code
@@ -380,6 +390,26 @@ mod tests {
 
     fn dir(s: &str) -> CosDir {
         CosDir::parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
+    }
+
+    #[test]
+    fn no_ascii_character_is_refused_by_the_unicode_checks() {
+        // What lets check_text stop early on ASCII: each of these checks
+        // reads a text character by character (NFKC and the skeleton leave
+        // ASCII as it is, one character at a time), so agreeing on every
+        // single ASCII character is agreeing on every ASCII text.
+        use unicode_normalization::UnicodeNormalization;
+        for c in (0u8..128).map(char::from) {
+            let one = c.to_string();
+            assert!(!is_invisible(c), "{c:?}");
+            assert!(!is_separator_lookalike(c), "{c:?}");
+            assert_eq!(one.nfkc().collect::<String>(), one, "{c:?}");
+            assert_eq!(
+                unicode_security::skeleton(&one).all(dots_and_spaces),
+                dots_and_spaces(c),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]
