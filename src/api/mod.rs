@@ -26,7 +26,7 @@ mod uploads;
 
 use std::sync::Arc;
 
-use poem::{Endpoint, EndpointExt, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::{
@@ -125,12 +125,15 @@ pub fn service(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         request_ids: middleware::RequestIds::new(),
     });
     let gate = Arc::new(middleware::Gate {
-        jwt: state.jwt.clone(),
-        sessions: state.sessions.clone(),
-        clients: state.clients.clone(),
+        verifiers: Arc::new(security::Verifiers {
+            jwt: state.jwt.clone(),
+            sessions: state.sessions.clone(),
+            clients: state.clients.clone(),
+        }),
         limits: state.limits.clone(),
         trusted_proxies: state.settings.trusted_proxies.clone(),
         metrics: state.metrics.clone(),
+        media_check: state.media_check.clone(),
     });
     // With METRICS_BIND, /metrics has a listener of its own.
     let scrape = state
@@ -139,7 +142,6 @@ pub fn service(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .is_none()
         .then(|| metrics::endpoint(&state));
     let examples = (!state.settings.is_production()).then(|| examples::route(&state.settings));
-    let state_media_check = state.media_check.clone();
     let api = api_service(Handlers::new(state));
     let mut route = Route::new()
         .at(
@@ -157,68 +159,47 @@ pub fn service(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     if let Some(scrape) = scrape {
         route = route.at("/metrics", scrape);
     }
-    let media_check = state_media_check;
-    route
-        .nest("/", api)
-        .around(move |next, req| wechat_url_check(next, req, media_check.clone()))
-        .around(move |next, req| middleware::gate(next, req, gate.clone()))
-        .with_if(cors.is_some(), cors.unwrap_or_default())
-        .around(move |next, req| middleware::front(next, req, front.clone()))
-        .map_to_response()
+    Beside {
+        api: api.into_endpoint(),
+        side: route,
+    }
+    .around(move |next, req| middleware::gate(next, req, gate.clone()))
+    .with_if(cors.is_some(), cors.unwrap_or_default())
+    .around(move |next, req| middleware::front(next, req, front.clone()))
+    .map_to_response()
 }
 
-/// WeChat's check of the push URL (`GET /v1/moderation/wechat?echostr=…`
-/// when the operator saves it in WeChat's console): `echostr` as it is when
-/// the signature is the push token's, 403 `push_refused` otherwise. A plain
-/// text answer the generated operations cannot give, so it is answered here;
-/// docs/v1.yml describes it with the POST.
-async fn wechat_url_check(
-    next: impl Endpoint<Output = Response>,
-    req: poem::Request,
-    media_check: Option<Arc<crate::media_check::MediaCheck>>,
-) -> poem::Result<Response> {
-    if req.method() != poem::http::Method::GET || req.uri().path() != "/v1/moderation/wechat" {
-        return next.call(req).await;
+/// The API at the root and, beside it, the few paths it does not serve
+/// (the spec, Swagger UI, the examples, `/metrics`): one test of the path
+/// instead of nesting the API in a route, whose rewrite of the URI every
+/// API request would pay.
+struct Beside {
+    api: poem::endpoint::BoxEndpoint<'static>,
+    side: Route,
+}
+
+impl Beside {
+    /// Whether `path` is one of `side`'s (or under one of its nests).
+    fn is_side(path: &str) -> bool {
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        matches!(path, "/openapi.json" | "/openapi.yaml" | "/metrics")
+            || under("/docs")
+            || under("/examples")
     }
-    let Some(media_check) = media_check else {
-        return next.call(req).await;
-    };
-    let query: std::collections::HashMap<String, String> = req
-        .uri()
-        .query()
-        .map(|q| {
-            q.split('&')
-                .filter_map(|p| p.split_once('='))
-                .map(|(k, v)| {
-                    let decode = |s: &str| {
-                        percent_encoding::percent_decode_str(s)
-                            .decode_utf8_lossy()
-                            .into_owned()
-                    };
-                    (decode(k), decode(v))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let push = crate::media_check::PushQuery {
-        signature: query.get("signature").cloned(),
-        timestamp: query.get("timestamp").cloned(),
-        nonce: query.get("nonce").cloned(),
-        msg_signature: None,
-    };
-    match (
-        media_check.verify_url(&push, crate::clock::unix_now()),
-        query.get("echostr"),
-    ) {
-        (Ok(()), Some(echo)) => Ok(Response::builder()
-            .content_type("text/plain; charset=utf-8")
-            .body(echo.clone())),
-        (Ok(()), None) => Ok(poem::error::ResponseError::as_response(
-            &error::ApiError::new(error::ErrorCode::InvalidRequest, "no echostr to answer"),
-        )),
-        (Err(e), _) => Ok(poem::error::ResponseError::as_response(
-            &error::ApiError::new(error::ErrorCode::PushRefused, e.to_string()),
-        )),
+}
+
+impl Endpoint for Beside {
+    type Output = Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<Response> {
+        if Self::is_side(req.uri().path()) {
+            self.side.call(req).await
+        } else {
+            self.api.call(req).await
+        }
     }
 }
 

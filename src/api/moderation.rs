@@ -55,3 +55,53 @@ impl ModerationApi for Handlers {
         Ok(())
     }
 }
+
+/// WeChat's check of the push URL (`GET /v1/moderation/wechat?echostr=…`
+/// when the operator saves it in WeChat's console): `echostr` as it is when
+/// the signature is the push token's, 403 `push_refused` otherwise. A plain
+/// text answer the generated operations cannot give, so the gate middleware
+/// answers it; docs/v1.yml describes it with the POST.
+pub(crate) fn wechat_url_check(
+    req: &poem::Request,
+    media_check: &crate::media_check::MediaCheck,
+) -> poem::Response {
+    let query: std::collections::HashMap<String, String> = req
+        .uri()
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| {
+                    let decode = |s: &str| {
+                        percent_encoding::percent_decode_str(s)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    };
+                    (decode(k), decode(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let push = crate::media_check::PushQuery {
+        signature: query.get("signature").cloned(),
+        timestamp: query.get("timestamp").cloned(),
+        nonce: query.get("nonce").cloned(),
+        msg_signature: None,
+    };
+    match (
+        media_check.verify_url(&push, crate::clock::unix_now()),
+        query.get("echostr"),
+    ) {
+        (Ok(()), Some(echo)) => poem::Response::builder()
+            .content_type("text/plain; charset=utf-8")
+            .body(echo.clone()),
+        (Ok(()), None) => poem::error::ResponseError::as_response(&ApiError::new(
+            ErrorCode::InvalidRequest,
+            "no echostr to answer",
+        )),
+        (Err(e), _) => poem::error::ResponseError::as_response(&ApiError::new(
+            ErrorCode::PushRefused,
+            e.to_string(),
+        )),
+    }
+}

@@ -81,27 +81,43 @@ impl<'a> ApiExtractor<'a> for JwtAuth {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let keys = req
-            .data::<Arc<JwtKeys>>()
-            .ok_or_else(|| ApiError::internal("JwtKeys missing from the request data"))?;
+        let verifiers = verifiers(req)?;
         let token = bearer_token(req)?;
-        let claims = keys
+        let claims = verifiers
+            .jwt
             .verify(token, unix_now())
             .map_err(|e| ApiError::unauthorized(ErrorCode::InvalidToken, e.to_string()))?;
-        if let Some(sid) = &claims.sid {
-            let sessions = req
-                .data::<Arc<Sessions>>()
-                .ok_or_else(|| ApiError::internal("Sessions missing from the request data"))?;
-            if sessions.is_ended(sid).await.map_err(ApiError::from)? {
-                return Err(ApiError::unauthorized(
-                    ErrorCode::InvalidToken,
-                    "the login this token belongs to was ended (logged out, or a refresh token was replayed); log in again",
-                )
-                .into());
-            }
+        if let Some(sid) = &claims.sid
+            && verifiers
+                .sessions
+                .is_ended(sid)
+                .await
+                .map_err(ApiError::from)?
+        {
+            return Err(ApiError::unauthorized(
+                ErrorCode::InvalidToken,
+                "the login this token belongs to was ended (logged out, or a refresh token was replayed); log in again",
+            )
+            .into());
         }
         Ok(JwtAuth(claims))
     }
+}
+
+/// What the security schemes check credentials with, put in the request
+/// data by the gate middleware: one shared value per request.
+#[derive(Debug)]
+pub struct Verifiers {
+    pub jwt: Arc<JwtKeys>,
+    /// Which login sessions were ended.
+    pub sessions: Arc<Sessions>,
+    pub clients: Arc<OAuthClients>,
+}
+
+fn verifiers(req: &Request) -> Result<&Verifiers, ApiError> {
+    req.data::<Arc<Verifiers>>()
+        .map(|v| &**v)
+        .ok_or_else(|| ApiError::internal("the verifiers are missing from the request data"))
 }
 
 /// The token from `Authorization: Bearer <t>` or `Authorization: JWT <t>`.
@@ -242,9 +258,7 @@ impl<'a> ApiExtractor<'a> for OAuthClient {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let clients = req
-            .data::<Arc<OAuthClients>>()
-            .ok_or_else(|| ApiError::internal("OAuthClients missing from the request data"))?;
+        let clients = &verifiers(req)?.clients;
         single_authorization(req)?;
         let value = req
             .headers()

@@ -12,26 +12,25 @@ use poem::{
 };
 
 use crate::{
-    api::{OPERATIONS, allowed_methods, error::ApiError, security::OAuthClients},
+    api::{OPERATIONS, allowed_methods, error::ApiError, security::Verifiers},
     metrics::Metrics,
     ratelimit::Limits,
-    sessions::Sessions,
-    tokens::JwtKeys,
 };
 
 /// What [`gate`] needs.
 pub(crate) struct Gate {
-    pub jwt: Arc<JwtKeys>,
-    pub sessions: Arc<Sessions>,
-    pub clients: Arc<OAuthClients>,
+    pub verifiers: Arc<Verifiers>,
     pub limits: Limits,
     pub trusted_proxies: Vec<IpAddr>,
     pub metrics: Arc<Metrics>,
+    /// `MODERATION=wechat`: WeChat's check of the push URL is answered here.
+    pub media_check: Option<Arc<crate::media_check::MediaCheck>>,
 }
 
-/// Inside CORS: `RATE_LIMIT_LOGIN_PER_MIN` per client address on the login
-/// operations (429 `rate_limited` with `Retry-After` beyond); the keys and
-/// clients the security extractors read; and what no operation handles
+/// Inside CORS: WeChat's check of the push URL (a plain-text answer no
+/// generated operation gives); `RATE_LIMIT_LOGIN_PER_MIN` per client address on the login
+/// operations (429 `rate_limited` with `Retry-After` beyond); the
+/// [`Verifiers`] the security extractors read; and what no operation handles
 /// (unknown paths, wrong methods) answered in the contract's `Error` shape,
 /// with `Allow` on a 405.
 pub(crate) async fn gate<E: Endpoint>(
@@ -39,6 +38,12 @@ pub(crate) async fn gate<E: Endpoint>(
     mut req: Request,
     gate: Arc<Gate>,
 ) -> poem::Result<Response> {
+    if let Some(media_check) = &gate.media_check
+        && req.method() == Method::GET
+        && req.uri().path() == "/v1/moderation/wechat"
+    {
+        return Ok(crate::api::moderation::wechat_url_check(&req, media_check));
+    }
     if logs_in(req.method().as_str(), req.uri().path())
         && let Some(address) = client_address(&req, &gate.trusted_proxies)
         && let Err(wait) = gate.limits.login(address).await
@@ -46,9 +51,7 @@ pub(crate) async fn gate<E: Endpoint>(
         gate.metrics.rate_limited("login");
         return Ok(ApiError::rate_limited(wait.0).as_response());
     }
-    req.extensions_mut().insert(gate.jwt.clone());
-    req.extensions_mut().insert(gate.sessions.clone());
-    req.extensions_mut().insert(gate.clients.clone());
+    req.extensions_mut().insert(gate.verifiers.clone());
     // A reference-counted copy, for the error answers below.
     let uri = req.uri().clone();
     match next.call(req).await {
