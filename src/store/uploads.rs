@@ -136,7 +136,7 @@ const READ_COLUMNS: &str = "id, account_id, status, object_key, filename, size_b
 impl Store {
     /// Stores `upload` (status pending) after reserving its bytes against
     /// both quotas, all or nothing. The row's `daily_bytes` and
-    /// `storage_bytes` are set to what was reserved.
+    /// `storage_bytes` are set to what was reserved; `signed_until` is the row's.
     pub async fn create_upload(
         &self,
         upload: &UploadRow,
@@ -184,7 +184,7 @@ impl Store {
             let storage = if quotas.storage.is_some() { size } else { 0 };
             sqlx::query(&format!(
                 "INSERT INTO uploads ({COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 0, 0)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 0)"
             ))
             .bind(&upload.id)
             .bind(&upload.account_id)
@@ -207,6 +207,7 @@ impl Store {
             .bind(None::<String>)
             .bind(None::<String>)
             .bind(None::<String>)
+            .bind(upload.signed_until)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

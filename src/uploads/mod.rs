@@ -169,6 +169,7 @@ impl Uploads {
         let id = format!("up_{}", hex(&random_bytes::<12>()));
         let key = self.key_for(account, &id, &content_type, now)?;
         let (part_size, part_count) = self.plan(size);
+        let expires_at = now + self.settings.ttl;
         let row = UploadRow {
             id: id.clone(),
             account_id: account.to_string(),
@@ -186,12 +187,18 @@ impl Uploads {
             daily_bytes: 0,
             storage_bytes: 0,
             created_at: now as i64,
-            expires_at: (now + self.settings.ttl) as i64,
+            expires_at: expires_at as i64,
             completed_at: None,
             etag: None,
             crc64: None,
             reason: None,
-            signed_until: 0,
+            // The single PUT signed below is recorded with the row (one
+            // write, not two); parts are recorded as they are signed.
+            signed_until: if part_count > 1 {
+                0
+            } else {
+                (now + put_ttl(expires_at, now)) as i64
+            },
             held_until: 0,
             review: Default::default(),
         };
@@ -501,6 +508,15 @@ impl Uploads {
             .await?
         {
             self.metrics.upload("completed", declared);
+            // The row as the store now holds it: no second read.
+            let row = UploadRow {
+                status: UploadStatus::Completed,
+                etag: Some(verified.etag),
+                crc64: verified.crc64,
+                completed_at: Some(verified.completed_at),
+                ..row
+            };
+            return self.session(row, now, false).await;
         }
         // Not completed: another request, a delete or the sweeper ended it
         // first, or it expired meanwhile; say what it is now.
@@ -965,11 +981,7 @@ impl Uploads {
         let key =
             ObjectKey::parse(&row.object_key).map_err(|e| UploadError::Internal(e.to_string()))?;
         let dir = self.session_dir(&row.account_id)?;
-        let ttl = if method == "get" {
-            UPLOAD_SIGNATURE_TTL
-        } else {
-            UPLOAD_SIGNATURE_TTL.min((row.expires_at as u64).saturating_sub(now).max(1))
-        };
+        let ttl = signature_ttl(row, method, now);
         let request = ExactRequest {
             method,
             key: &key,
@@ -992,7 +1004,9 @@ impl Uploads {
                 .await?;
             (presigned.url, None, presigned.key_time.end)
         };
-        if method != "get" {
+        // A creation records its PUT's bound with the row; only a later
+        // signature reaching further is written.
+        if method != "get" && end as i64 > row.signed_until {
             self.store.signed_upload(&row.id, end as i64).await?;
         }
         Ok((url, signed, end))
@@ -1035,6 +1049,21 @@ impl Uploads {
 }
 
 /// The planned length of part `number`: the part size, the last one short.
+/// How long a signature on the session's key works: a read
+/// [`UPLOAD_SIGNATURE_TTL`], a write no longer than the session.
+fn signature_ttl(row: &UploadRow, method: &str, now: u64) -> u64 {
+    if method == "get" {
+        UPLOAD_SIGNATURE_TTL
+    } else {
+        put_ttl(row.expires_at as u64, now)
+    }
+}
+
+/// A write signature's lifetime for a session ending at `expires_at`.
+fn put_ttl(expires_at: u64, now: u64) -> u64 {
+    UPLOAD_SIGNATURE_TTL.min(expires_at.saturating_sub(now).max(1))
+}
+
 fn part_length(row: &UploadRow, number: u64) -> u64 {
     let (size, part, count) = (
         row.size_bytes as u64,
