@@ -112,20 +112,31 @@ async fn store_operations(
             continue;
         };
         let (name, value) = rest.1.split_once("\"} ").ok_or("a malformed line")?;
-        counts.insert(name.to_string(), value.parse().map_err(|_| "a malformed count")?);
+        counts.insert(
+            name.to_string(),
+            value.parse().map_err(|_| "a malformed count")?,
+        );
     }
     Ok(counts)
 }
 
 /// `name=n` per store operation between two scrapes, per done request.
-fn per_request(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, done: usize) -> String {
+fn per_request(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    done: usize,
+) -> String {
     let parts: Vec<String> = after
         .iter()
         .map(|(name, n)| (name, n - before.get(name).copied().unwrap_or(0.0)))
         .filter(|(_, delta)| *delta > 0.0)
         .map(|(name, delta)| format!("{name}={:.2}", delta / done.max(1) as f64))
         .collect();
-    if parts.is_empty() { "none".into() } else { parts.join(",") }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(",")
+    }
 }
 
 async fn json_ok(resp: reqwest::Response) -> Result<Value, String> {
