@@ -294,13 +294,16 @@ fn emit_schema(schema: &ObjectSchema) -> TokenStream {
         let doc = docs(field.description.as_deref());
         let ident = field_name(field);
         let name = &field.name;
-        let rename = (ident != name).then(|| quote!(#[oai(rename = #name)]));
+        let rename =
+            (ident != name).then(|| quote!(#[oai(rename = #name)] #[serde(rename = #name)]));
+        let absent =
+            (!field.required).then(|| quote!(#[serde(skip_serializing_if = "Option::is_none")]));
         let parse = strict_parser(field).map(|_| {
             let path = format!("Self::{}", strict(field));
             quote!(#[oai(deserialize_with = #path)])
         });
         let ty = optional(rust_type(&field.ty), field.required);
-        quote!(#doc #rename #parse pub #ident: #ty)
+        quote!(#doc #rename #absent #parse pub #ident: #ty)
     });
     let parsers = schema
         .fields
@@ -331,10 +334,11 @@ fn emit_schema(schema: &ObjectSchema) -> TokenStream {
     quote! {
         #doc
         #allow
-        #[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+        #[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
         // An optional property is absent, not `null`: the spec does not
         // declare any property nullable. A property the spec does not name is
-        // refused, naming it, never silently dropped.
+        // refused, naming it, never silently dropped. Answers are written by
+        // `Serialize` (`crate::api::payload::JsonAnswer`), with the same names.
         #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
         pub struct #ident { #(#fields),* }
         #strict_impl
@@ -363,7 +367,7 @@ fn emit_response(op: &Op) -> TokenStream {
                 quote! {
                     #doc
                     #[oai(status = #status, content_type = "application/json")]
-                    #variant(poem_openapi::payload::Json<#schema> #(, #headers)*)
+                    #variant(crate::api::payload::JsonAnswer<#schema> #(, #headers)*)
                 }
             }
             None => quote!(#doc #[oai(status = #status)] #variant),
@@ -380,9 +384,9 @@ fn emit_response(op: &Op) -> TokenStream {
                 quote!(err.header(#name))
             }
         });
-        quote!(#status => Self::#variant(poem_openapi::payload::Json(err.body()) #(, #headers)*),)
+        quote!(#status => Self::#variant(crate::api::payload::JsonAnswer(err.body()) #(, #headers)*),)
     }).collect();
-    let internal = quote!(Self::InternalServerError(poem_openapi::payload::Json(
+    let internal = quote!(Self::InternalServerError(crate::api::payload::JsonAnswer(
         err.into_internal().body()
     )));
     let body = if error_arms.is_empty() {
@@ -557,7 +561,7 @@ fn emit_operation(op: &Op) -> TokenStream {
             let variant = variant_ident(success.status);
             let ok = match success.schema {
                 Some(_) => {
-                    quote!(Ok(body) => #response::#variant(poem_openapi::payload::Json(body)))
+                    quote!(Ok(body) => #response::#variant(crate::api::payload::JsonAnswer(body)))
                 }
                 None => quote!(Ok(()) => #response::#variant),
             };

@@ -105,7 +105,7 @@ fn generated_code_has_a_trait_per_tag_a_response_per_operation_and_a_forwarding_
         "one success status: the handler returns Result<body, ApiError>\n{code}"
     );
     assert!(
-        code.contains("Ok(body) => GetThingResponse::Ok(poem_openapi::payload::Json(body))"),
+        code.contains("Ok(body) => GetThingResponse::Ok(crate::api::payload::JsonAnswer(body))"),
         "the generated impl wraps the handler's answer"
     );
     assert!(code.contains("impl ThingsApi for SpecOnly"));

@@ -61,6 +61,12 @@ impl<V: Values> fmt::Debug for OneOf<V> {
     }
 }
 
+impl<V: Values> serde::Serialize for OneOf<V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 impl<V: Values> fmt::Display for OneOf<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -18,7 +18,8 @@ use serde_json::Value;
 /// rest as strings). Nothing else: not a float, a bool, `null` or an object.
 /// docs/v1.yml writes it `oneOf: [{type: string}, {type: integer, format:
 /// int64}]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
 pub enum StringOrInteger {
     String(String),
     Integer(i64),

@@ -68,28 +68,35 @@ pub enum ApiTags {
 }
 /// A `wx.login` code and, optionally, WeChat's encrypted user profile. The
 /// 2017 client's field names (`username`, `password`) are accepted too.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct WxappLogin {
     /// The code from `wx.login`; required here or in the query.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_code")]
     pub code: Option<String>,
     /// `encryptedData` from `wx.getUserInfo` (base64).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_encrypted_data")]
     pub encrypted_data: Option<String>,
     /// `iv` from `wx.getUserInfo` (base64).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_iv")]
     pub iv: Option<String>,
     /// The 2017 client's name for `encrypted_data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_username")]
     pub username: Option<String>,
     /// The 2017 client's name for `iv`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_password")]
     pub password: Option<String>,
     /// The 2017 client sends `password`; ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_grant_type")]
     pub grant_type: Option<String>,
     /// The 2017 client sends `wxapp`; ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_auth_approach")]
     pub auth_approach: Option<String>,
 }
@@ -133,16 +140,18 @@ impl WxappLogin {
     }
 }
 /// A refresh token to rotate (RFC 6749 §6's parameters).
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct RefreshRequest {
     /// RFC 6749's `refresh_token`, which OAuth libraries send; may be left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_grant_type")]
     pub grant_type: Option<crate::api::enums::OneOf<RefreshRequestGrantTypeValues>>,
     /// The refresh token from the last login or refresh.
     #[oai(deserialize_with = "Self::json_refresh_token")]
     pub refresh_token: String,
     /// Ignored; the new tokens have the scopes of the login.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_scope")]
     pub scope: Option<String>,
 }
@@ -168,13 +177,14 @@ impl RefreshRequest {
     }
 }
 /// The token to revoke (RFC 7009's parameters).
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct RevokeRequest {
     /// The refresh token.
     #[oai(deserialize_with = "Self::json_token")]
     pub token: String,
     /// `refresh_token`, or left out; other hints are ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_token_type_hint")]
     pub token_type_hint: Option<String>,
 }
@@ -193,7 +203,7 @@ impl RevokeRequest {
     }
 }
 /// Tokens for a logged-in account.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct TokenDetail {
     /// The account's id; also the `sub` of the access token.
@@ -210,6 +220,7 @@ pub struct TokenDetail {
     #[oai(deserialize_with = "Self::json_refresh_token")]
     pub refresh_token: String,
     /// The account's nickname, when WeChat shared it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_nickname")]
     pub nickname: Option<String>,
 }
@@ -238,16 +249,18 @@ impl TokenDetail {
     }
 }
 /// A WeChat user's account.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Account {
     /// Opaque and stable; names the account's upload directory.
     #[oai(deserialize_with = "Self::json_id")]
     pub id: String,
     /// From WeChat's user info, when shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_nickname")]
     pub nickname: Option<String>,
     /// Avatar URL, from WeChat's user info, when shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_avatar")]
     pub avatar: Option<String>,
     /// When the account was created, unix seconds.
@@ -282,66 +295,87 @@ impl Account {
 /// never both spellings of one field. Header and query values are strings or
 /// integers, as the SDKs give them.
 #[allow(non_snake_case)]
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CosRequestToSign {
     /// The request's method, lower or upper case. Required unless `Method` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_method")]
     pub method: Option<crate::api::enums::OneOf<CosRequestToSignMethodValues>>,
     /// The SDKs' name for `method`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_Method")]
     pub Method: Option<crate::api::enums::OneOf<CosRequestToSignMethodValues>>,
     /// The object key, for example `uploads/<account id>/photo.png`; a leading `/` is ignored. Required unless `Key` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_key")]
     pub key: Option<String>,
     /// The SDKs' name for `key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_Key")]
     pub Key: Option<String>,
     /// `/` and the key, as the SDKs give it; must agree with the key.
     #[oai(rename = "Pathname")]
+    #[serde(rename = "Pathname")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_pathname")]
     pub pathname: Option<String>,
     /// The headers the request will send, names in any case; see the operation for which are signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_headers")]
     pub headers: Option<
         ::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>,
     >,
     /// The SDKs' name for `headers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_Headers")]
     pub Headers: Option<
         ::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>,
     >,
     /// The query parameters the request will send; all are signed. Use "" for a parameter without a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_query")]
     pub query: Option<
         ::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>,
     >,
     /// The SDKs' name for `query`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_Query")]
     pub Query: Option<
         ::std::collections::BTreeMap<String, crate::api::json::StringOrInteger>,
     >,
     /// Must be true or absent; cosgate always signs the bucket's host.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_sign_host")]
     pub sign_host: Option<bool>,
     /// The SDKs' name for `sign_host`.
     #[oai(rename = "ForceSignHost")]
+    #[serde(rename = "ForceSignHost")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_force_sign_host")]
     pub force_sign_host: Option<bool>,
     /// When given, must be this server's bucket, `name-APPID`.
     #[oai(rename = "Bucket")]
+    #[serde(rename = "Bucket")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_bucket")]
     pub bucket: Option<String>,
     /// When given, must be this server's region.
     #[oai(rename = "Region")]
+    #[serde(rename = "Region")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_region")]
     pub region: Option<String>,
     /// The SDKs' description of the request for STS caching; ignored.
     #[oai(rename = "Scope")]
+    #[serde(rename = "Scope")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_scope")]
     pub scope: Option<Vec<SdkScope>>,
     /// The SDK's clock offset; ignored (the answer's times are the server's).
     #[oai(rename = "SystemClockOffset")]
+    #[serde(rename = "SystemClockOffset")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_system_clock_offset")]
     pub system_clock_offset: Option<i64>,
 }
@@ -438,7 +472,7 @@ impl CosRequestToSign {
     }
 }
 /// What will be uploaded.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewUpload {
     /// The file's name, stored and returned; never part of the key.
@@ -450,9 +484,11 @@ pub struct NewUpload {
     #[oai(deserialize_with = "Self::json_content_type")]
     pub content_type: String,
     /// The base64 MD5 of the body, as COS's `Content-MD5`; signed, so COS refuses another body.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_content_md5")]
     pub content_md5: Option<String>,
     /// One of the server's upload profiles; its default when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_profile")]
     pub profile: Option<String>,
 }
@@ -481,7 +517,7 @@ impl NewUpload {
     }
 }
 /// An upload session and, while it is pending, how to upload.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Upload {
     #[oai(deserialize_with = "Self::json_id")]
@@ -493,9 +529,11 @@ pub struct Upload {
     #[oai(deserialize_with = "Self::json_status")]
     pub status: String,
     /// While in_review, `checking` (no verdict yet) or `held` (waiting for an operator).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_review")]
     pub review: Option<String>,
     /// The moderation provider's label (for example `Normal` or `Porn`), once it judged the upload.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_moderation_label")]
     pub moderation_label: Option<String>,
     /// The object key cosgate chose.
@@ -506,6 +544,7 @@ pub struct Upload {
     pub size_bytes: i64,
     #[oai(deserialize_with = "Self::json_content_type")]
     pub content_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_content_md5")]
     pub content_md5: Option<String>,
     #[oai(deserialize_with = "Self::json_profile")]
@@ -513,22 +552,29 @@ pub struct Upload {
     pub created_time: i64,
     /// When a pending session expires, unix seconds.
     pub expires_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_completed_time")]
     pub completed_time: Option<i64>,
     /// The object's ETag at COS, once completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_etag")]
     pub etag: Option<String>,
     /// COS's CRC64 of the object, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_crc64")]
     pub crc64: Option<String>,
     /// Why a session was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_reason")]
     pub reason: Option<String>,
     /// A presigned GET of a completed upload, valid for 15 minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_download_url")]
     pub download_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_put")]
     pub put: Option<SignedPut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_multipart")]
     pub multipart: Option<MultipartPlan>,
 }
@@ -619,11 +665,12 @@ impl Upload {
 /// The body of a webhook: what happened to an upload, as cosgate recorded it. An
 /// `upload.completed` event is sent only after cosgate verified the object at
 /// COS (its size, type and ETag are COS's).
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct UploadEvent {
     /// upload.completed, upload.rejected, upload.deleted or upload.expired.
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     #[oai(deserialize_with = "Self::json_type")]
     pub r#type: String,
     /// When it happened, RFC 3339 (UTC).
@@ -646,7 +693,7 @@ impl UploadEvent {
     }
 }
 /// The upload an event is about; fields without a value are left out.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct UploadEventData {
     #[oai(deserialize_with = "Self::json_upload_id")]
@@ -666,18 +713,23 @@ pub struct UploadEventData {
     #[oai(deserialize_with = "Self::json_profile")]
     pub profile: String,
     /// The object's ETag at COS (upload.completed).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_etag")]
     pub etag: Option<String>,
     /// COS's CRC64 of the object, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_crc64")]
     pub crc64: Option<String>,
     /// Why the upload was rejected (upload.rejected).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_reason")]
     pub reason: Option<String>,
     /// The moderation provider's label, when moderation judged the upload.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_moderation_label")]
     pub moderation_label: Option<String>,
     pub created_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_completed_time")]
     pub completed_time: Option<i64>,
 }
@@ -741,7 +793,7 @@ impl UploadEventData {
     }
 }
 /// One signed PUT; send exactly these headers.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct SignedPut {
     #[oai(deserialize_with = "Self::json_url")]
@@ -767,7 +819,7 @@ impl SignedPut {
     }
 }
 /// The parts of a multipart upload cosgate initiated.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct MultipartPlan {
     /// COS's id of the multipart upload, for SDKs that upload parts with it (`UploadId`).
@@ -777,6 +829,7 @@ pub struct MultipartPlan {
     pub part_size: i64,
     pub part_count: i64,
     /// The planned parts COS already holds (in `GET` of a pending session).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_parts_present")]
     pub parts_present: Option<Vec<i64>>,
 }
@@ -794,18 +847,18 @@ impl MultipartPlan {
         crate::api::json::not_null("parts_present", value)
     }
 }
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PartsRequest {
     /// Parts of the plan to sign, 1 to part_count, at most 100.
     pub part_numbers: Vec<i64>,
 }
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct SignedParts {
     pub parts: Vec<SignedPart>,
 }
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct SignedPart {
     pub part_number: i64,
@@ -829,11 +882,12 @@ impl SignedPart {
         crate::api::json::strings("headers", value)
     }
 }
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct UploadList {
     pub uploads: Vec<Upload>,
     /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_next_cursor")]
     pub next_cursor: Option<String>,
 }
@@ -847,15 +901,19 @@ impl UploadList {
     }
 }
 /// One entry of the SDKs' `Scope`.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct SdkScope {
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_action")]
     pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_bucket")]
     pub bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_region")]
     pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_prefix")]
     pub prefix: Option<String>,
 }
@@ -884,7 +942,7 @@ impl SdkScope {
     }
 }
 /// A signed request.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CosAuthorization {
     /// The `Authorization` header value, `q-sign-algorithm=sha1&q-ak=…&q-signature=…`.
@@ -904,6 +962,7 @@ pub struct CosAuthorization {
     /// temporary credentials the request was signed with: send it as the
     /// `x-cos-security-token` header (in `getAuthorization`, return it as
     /// `SecurityToken`). Absent when the root key signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_security_token")]
     pub security_token: Option<String>,
 }
@@ -932,7 +991,7 @@ impl CosAuthorization {
     }
 }
 /// What to presign.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PresignRequest {
     /// put or get, lower or upper case.
@@ -941,10 +1000,12 @@ pub struct PresignRequest {
     #[oai(deserialize_with = "Self::json_key")]
     pub key: String,
     /// Seconds the URL should work; at most the server's limit, which is also the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_expires_in")]
     pub expires_in: Option<i64>,
     /// For put, required: the exact size of the file in bytes, at most the
     /// server's limit. It is signed, so COS refuses a body of any other size.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_content_length")]
     pub content_length: Option<i64>,
 }
@@ -968,7 +1029,7 @@ impl PresignRequest {
     }
 }
 /// A presigned URL.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PresignedUrl {
     /// The object's URL with the signature in the query string.
@@ -989,19 +1050,23 @@ impl PresignedUrl {
     }
 }
 /// What a form upload may write. Give `key` or `key_prefix`; neither means any key below the caller's directory.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PostPolicyRequest {
     /// The exact object key to allow.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_key")]
     pub key: Option<String>,
     /// Allow any key starting with this prefix, which must lie within the caller's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_key_prefix")]
     pub key_prefix: Option<String>,
     /// Require the upload's Content-Type to start with this, for example `image/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_content_type_prefix")]
     pub content_type_prefix: Option<String>,
     /// The largest file to allow; at most the server's limit, which is also the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_max_size_bytes")]
     pub max_size_bytes: Option<i64>,
 }
@@ -1030,7 +1095,7 @@ impl PostPolicyRequest {
     }
 }
 /// A signed POST Object form.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PostPolicy {
     /// Where to post the form.
@@ -1059,7 +1124,7 @@ impl PostPolicy {
     }
 }
 /// A COS v4 signature for one directory, and where to upload with it.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct QCOSConfig {
     /// The v4 multi-use signature; send it as the `Authorization` header to COS.
@@ -1118,13 +1183,15 @@ impl QCOSConfig {
     }
 }
 /// What the credentials should allow; both fields are optional, and so is the body.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CredentialsRequest {
     /// A subset of the server's allowed actions (CAM names such as `PutObject`, or `multipart`); all of them when left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_actions")]
     pub actions: Option<Vec<String>>,
     /// How long the credentials should live; at most the server's limit, which is also the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_duration_seconds")]
     pub duration_seconds: Option<i64>,
 }
@@ -1143,40 +1210,49 @@ impl CredentialsRequest {
     }
 }
 /// Temporary credentials, with the field names cos-js-sdk-v5 and cos-wx-sdk-v5 expect from `getAuthorization`.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CosCredentials {
     /// The temporary SecretId.
     #[oai(rename = "TmpSecretId")]
+    #[serde(rename = "TmpSecretId")]
     #[oai(deserialize_with = "Self::json_tmp_secret_id")]
     pub tmp_secret_id: String,
     /// The temporary SecretKey.
     #[oai(rename = "TmpSecretKey")]
+    #[serde(rename = "TmpSecretKey")]
     #[oai(deserialize_with = "Self::json_tmp_secret_key")]
     pub tmp_secret_key: String,
     /// The session token; the SDK sends it as `x-cos-security-token`.
     #[oai(rename = "SecurityToken")]
+    #[serde(rename = "SecurityToken")]
     #[oai(deserialize_with = "Self::json_security_token")]
     pub security_token: String,
     /// When the credentials were issued, by the server's clock (unix seconds).
     #[oai(rename = "StartTime")]
+    #[serde(rename = "StartTime")]
     pub start_time: i64,
     /// When they stop working (unix seconds).
     #[oai(rename = "ExpiredTime")]
+    #[serde(rename = "ExpiredTime")]
     pub expired_time: i64,
     /// Always false; the credentials may be reused for any request they allow.
     #[oai(rename = "ScopeLimit")]
+    #[serde(rename = "ScopeLimit")]
     pub scope_limit: bool,
     /// The bucket, `{name}-{appid}`.
     #[oai(rename = "Bucket")]
+    #[serde(rename = "Bucket")]
     #[oai(deserialize_with = "Self::json_bucket")]
     pub bucket: String,
     /// The bucket's region.
     #[oai(rename = "Region")]
+    #[serde(rename = "Region")]
     #[oai(deserialize_with = "Self::json_region")]
     pub region: String,
     /// The keys the credentials may touch, for example `uploads/<account id>/*`.
     #[oai(rename = "AllowPrefix")]
+    #[serde(rename = "AllowPrefix")]
     #[oai(deserialize_with = "Self::json_allow_prefix")]
     pub allow_prefix: String,
 }
@@ -1215,7 +1291,7 @@ impl CosCredentials {
     }
 }
 /// Every error answer has this shape.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Error {
     /// A stable, machine-readable code. These are all of them, by status:
@@ -1246,6 +1322,7 @@ pub struct Error {
     /// one: `invalid_request` for `invalid_request`, `invalid_client` for
     /// `invalid_client`, `invalid_grant` for `invalid_refresh_token` and
     /// `invalid_wxapp_code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_error")]
     pub error: Option<crate::api::enums::OneOf<ErrorErrorValues>>,
 }
@@ -1271,13 +1348,13 @@ impl Error {
     }
 }
 /// A JSON Web Key Set.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 /// An Ed25519 public key (RFC 8037).
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Jwk {
     /// Always `OKP`.
@@ -1297,6 +1374,7 @@ pub struct Jwk {
     pub alg: String,
     /// Always `sig`.
     #[oai(rename = "use")]
+    #[serde(rename = "use")]
     #[oai(deserialize_with = "Self::json_use")]
     pub r#use: String,
 }
@@ -1337,42 +1415,61 @@ impl Jwk {
 /// WeChat's `wxa_media_check` message push in JSON, as its document lists the
 /// fields; in safe mode only `ToUserName` and `Encrypt`, the same object
 /// encrypted.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct WechatPush {
     #[oai(rename = "ToUserName")]
+    #[serde(rename = "ToUserName")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_to_user_name")]
     pub to_user_name: Option<String>,
     #[oai(rename = "FromUserName")]
+    #[serde(rename = "FromUserName")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_from_user_name")]
     pub from_user_name: Option<String>,
     #[oai(rename = "CreateTime")]
+    #[serde(rename = "CreateTime")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_create_time")]
     pub create_time: Option<i64>,
     #[oai(rename = "MsgType")]
+    #[serde(rename = "MsgType")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_msg_type")]
     pub msg_type: Option<String>,
     /// `wxa_media_check`.
     #[oai(rename = "Event")]
+    #[serde(rename = "Event")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_event")]
     pub event: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_appid")]
     pub appid: Option<String>,
     /// The id mediaCheckAsync answered when cosgate submitted the upload.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_trace_id")]
     pub trace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_version")]
     pub version: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_errcode")]
     pub errcode: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_errmsg")]
     pub errmsg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_result")]
     pub result: Option<WechatCheckResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_detail")]
     pub detail: Option<Vec<WechatCheckDetail>>,
     /// Safe mode's encrypted push.
     #[oai(rename = "Encrypt")]
+    #[serde(rename = "Encrypt")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_encrypt")]
     pub encrypt: Option<String>,
 }
@@ -1445,13 +1542,15 @@ impl WechatPush {
         crate::api::json::strings("Encrypt", value)
     }
 }
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct WechatCheckResult {
     /// `pass`, `risky` or `review`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_suggest")]
     pub suggest: Option<String>,
     /// WeChat's label (100 is normal).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_label")]
     pub label: Option<i64>,
 }
@@ -1469,21 +1568,28 @@ impl WechatCheckResult {
         crate::api::json::not_null("label", value)
     }
 }
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct WechatCheckDetail {
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_strategy")]
     pub strategy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_errcode")]
     pub errcode: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_suggest")]
     pub suggest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_label")]
     pub label: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_prob")]
     pub prob: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_keyword")]
     pub keyword: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[oai(deserialize_with = "Self::json_level")]
     pub level: Option<i64>,
 }
@@ -1527,7 +1633,7 @@ impl WechatCheckDetail {
     }
 }
 /// Liveness report.
-#[derive(Debug, Clone, PartialEq, poem_openapi::Object)]
+#[derive(Debug, Clone, PartialEq, poem_openapi::Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Health {
     /// `ok` from `/healthz`; `ready` from `/readyz`.
@@ -1655,29 +1761,29 @@ impl crate::api::enums::Values for TokenDetailTokenTypeValues {
 pub enum OauthCreateTokenResponse {
     /// Logged in (200, as RFC 6749 §5.1 says a token response is).
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<TokenDetail>),
+    Ok(crate::api::payload::JsonAnswer<TokenDetail>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// Too many requests from this address (`rate_limited`), or WeChat is
     /// rate-limiting logins (`wechat_rate_limited`); retry later.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -1685,18 +1791,18 @@ pub enum OauthCreateTokenResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
     #[oai(status = 502, content_type = "application/json")]
-    BadGateway(poem_openapi::payload::Json<Error>),
+    BadGateway(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -1705,32 +1811,32 @@ pub enum OauthCreateTokenResponse {
 impl From<crate::api::error::ApiError> for OauthCreateTokenResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
-            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
+            502 => Self::BadGateway(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -1742,26 +1848,26 @@ impl From<crate::api::error::ApiError> for OauthCreateTokenResponse {
 pub enum RefreshOauthTokenResponse {
     /// New tokens.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<TokenDetail>),
+    Ok(crate::api::payload::JsonAnswer<TokenDetail>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// Too many requests from this address (`rate_limited`), or WeChat is
     /// rate-limiting logins (`wechat_rate_limited`); retry later.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -1769,15 +1875,15 @@ pub enum RefreshOauthTokenResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -1786,30 +1892,30 @@ pub enum RefreshOauthTokenResponse {
 impl From<crate::api::error::ApiError> for RefreshOauthTokenResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -1824,23 +1930,23 @@ pub enum RevokeOauthTokenResponse {
     Ok,
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// Too many requests from this address (`rate_limited`), or WeChat is
     /// rate-limiting logins (`wechat_rate_limited`); retry later.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -1848,15 +1954,15 @@ pub enum RevokeOauthTokenResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -1865,30 +1971,30 @@ pub enum RevokeOauthTokenResponse {
 impl From<crate::api::error::ApiError> for RevokeOauthTokenResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -1900,22 +2006,22 @@ impl From<crate::api::error::ApiError> for RevokeOauthTokenResponse {
 pub enum GetJwksResponse {
     /// The key set.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<Jwks>),
+    Ok(crate::api::payload::JsonAnswer<Jwks>),
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
 }
 impl From<crate::api::error::ApiError> for GetJwksResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -1927,32 +2033,32 @@ impl From<crate::api::error::ApiError> for GetJwksResponse {
 pub enum CreateAccountsByWxappResponse {
     /// Registered.
     #[oai(status = 201, content_type = "application/json")]
-    Created(poem_openapi::payload::Json<Account>),
+    Created(crate::api::payload::JsonAnswer<Account>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// It exists already.
     #[oai(status = 409, content_type = "application/json")]
-    Conflict(poem_openapi::payload::Json<Error>),
+    Conflict(crate::api::payload::JsonAnswer<Error>),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// Too many requests from this address (`rate_limited`), or WeChat is
     /// rate-limiting logins (`wechat_rate_limited`); retry later.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -1960,18 +2066,18 @@ pub enum CreateAccountsByWxappResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
     #[oai(status = 502, content_type = "application/json")]
-    BadGateway(poem_openapi::payload::Json<Error>),
+    BadGateway(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -1980,33 +2086,33 @@ pub enum CreateAccountsByWxappResponse {
 impl From<crate::api::error::ApiError> for CreateAccountsByWxappResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            409 => Self::Conflict(poem_openapi::payload::Json(err.body())),
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            409 => Self::Conflict(crate::api::payload::JsonAnswer(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
-            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
+            502 => Self::BadGateway(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2018,36 +2124,36 @@ impl From<crate::api::error::ApiError> for CreateAccountsByWxappResponse {
 pub enum GetAccountDetailResponse {
     /// The caller's account.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<Account>),
+    Ok(crate::api::payload::JsonAnswer<Account>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// It does not exist.
     #[oai(status = 404, content_type = "application/json")]
-    NotFound(poem_openapi::payload::Json<Error>),
+    NotFound(crate::api::payload::JsonAnswer<Error>),
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2056,25 +2162,25 @@ pub enum GetAccountDetailResponse {
 impl From<crate::api::error::ApiError> for GetAccountDetailResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            404 => Self::NotFound(crate::api::payload::JsonAnswer(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2086,28 +2192,28 @@ impl From<crate::api::error::ApiError> for GetAccountDetailResponse {
 pub enum GetQcCosConfigResponse {
     /// The signature and where to upload with it.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<QCOSConfig>),
+    Ok(crate::api::payload::JsonAnswer<QCOSConfig>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2115,15 +2221,15 @@ pub enum GetQcCosConfigResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2132,30 +2238,30 @@ pub enum GetQcCosConfigResponse {
 impl From<crate::api::error::ApiError> for GetQcCosConfigResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2167,31 +2273,31 @@ impl From<crate::api::error::ApiError> for GetQcCosConfigResponse {
 pub enum SignCosRequestResponse {
     /// The Authorization for that request.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<CosAuthorization>),
+    Ok(crate::api::payload::JsonAnswer<CosAuthorization>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2199,15 +2305,15 @@ pub enum SignCosRequestResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2216,31 +2322,31 @@ pub enum SignCosRequestResponse {
 impl From<crate::api::error::ApiError> for SignCosRequestResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2252,31 +2358,31 @@ impl From<crate::api::error::ApiError> for SignCosRequestResponse {
 pub enum CreatePresignedUrlResponse {
     /// The presigned URL.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<PresignedUrl>),
+    Ok(crate::api::payload::JsonAnswer<PresignedUrl>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2284,15 +2390,15 @@ pub enum CreatePresignedUrlResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2301,31 +2407,31 @@ pub enum CreatePresignedUrlResponse {
 impl From<crate::api::error::ApiError> for CreatePresignedUrlResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2337,31 +2443,31 @@ impl From<crate::api::error::ApiError> for CreatePresignedUrlResponse {
 pub enum CreatePostPolicyResponse {
     /// The form fields and where to post them.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<PostPolicy>),
+    Ok(crate::api::payload::JsonAnswer<PostPolicy>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2369,15 +2475,15 @@ pub enum CreatePostPolicyResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2386,31 +2492,31 @@ pub enum CreatePostPolicyResponse {
 impl From<crate::api::error::ApiError> for CreatePostPolicyResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2422,31 +2528,31 @@ impl From<crate::api::error::ApiError> for CreatePostPolicyResponse {
 pub enum CreateCosCredentialsResponse {
     /// Credentials in the shape `getAuthorization`'s callback takes.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<CosCredentials>),
+    Ok(crate::api::payload::JsonAnswer<CosCredentials>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2454,18 +2560,18 @@ pub enum CreateCosCredentialsResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// STS refused cosgate's request or answered nonsense; the details are in the server's log.
     #[oai(status = 502, content_type = "application/json")]
-    BadGateway(poem_openapi::payload::Json<Error>),
+    BadGateway(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2474,32 +2580,32 @@ pub enum CreateCosCredentialsResponse {
 impl From<crate::api::error::ApiError> for CreateCosCredentialsResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
-            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
+            502 => Self::BadGateway(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2511,28 +2617,28 @@ impl From<crate::api::error::ApiError> for CreateCosCredentialsResponse {
 pub enum ListUploadsResponse {
     /// A page of sessions.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<UploadList>),
+    Ok(crate::api::payload::JsonAnswer<UploadList>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2540,15 +2646,15 @@ pub enum ListUploadsResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2557,30 +2663,30 @@ pub enum ListUploadsResponse {
 impl From<crate::api::error::ApiError> for ListUploadsResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2592,34 +2698,34 @@ impl From<crate::api::error::ApiError> for ListUploadsResponse {
 pub enum CreateUploadResponse {
     /// The session, and how to upload.
     #[oai(status = 201, content_type = "application/json")]
-    Created(poem_openapi::payload::Json<Upload>),
+    Created(crate::api::payload::JsonAnswer<Upload>),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// The content type is not one the upload's profile accepts.
     #[oai(status = 415, content_type = "application/json")]
-    Status415(poem_openapi::payload::Json<Error>),
+    Status415(crate::api::payload::JsonAnswer<Error>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2627,18 +2733,18 @@ pub enum CreateUploadResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
     #[oai(status = 502, content_type = "application/json")]
-    BadGateway(poem_openapi::payload::Json<Error>),
+    BadGateway(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2647,33 +2753,33 @@ pub enum CreateUploadResponse {
 impl From<crate::api::error::ApiError> for CreateUploadResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
-            415 => Self::Status415(poem_openapi::payload::Json(err.body())),
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
+            415 => Self::Status415(crate::api::payload::JsonAnswer(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
-            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
+            502 => Self::BadGateway(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2685,31 +2791,31 @@ impl From<crate::api::error::ApiError> for CreateUploadResponse {
 pub enum GetUploadResponse {
     /// The session.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<Upload>),
+    Ok(crate::api::payload::JsonAnswer<Upload>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// It does not exist.
     #[oai(status = 404, content_type = "application/json")]
-    NotFound(poem_openapi::payload::Json<Error>),
+    NotFound(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2717,18 +2823,18 @@ pub enum GetUploadResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
     #[oai(status = 502, content_type = "application/json")]
-    BadGateway(poem_openapi::payload::Json<Error>),
+    BadGateway(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2737,32 +2843,32 @@ pub enum GetUploadResponse {
 impl From<crate::api::error::ApiError> for GetUploadResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            404 => Self::NotFound(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
-            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
+            502 => Self::BadGateway(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2774,31 +2880,31 @@ impl From<crate::api::error::ApiError> for GetUploadResponse {
 pub enum DeleteUploadResponse {
     /// The session, now deleted (or, if it had already ended, as it is).
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<Upload>),
+    Ok(crate::api::payload::JsonAnswer<Upload>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// It does not exist.
     #[oai(status = 404, content_type = "application/json")]
-    NotFound(poem_openapi::payload::Json<Error>),
+    NotFound(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2806,18 +2912,18 @@ pub enum DeleteUploadResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
     #[oai(status = 502, content_type = "application/json")]
-    BadGateway(poem_openapi::payload::Json<Error>),
+    BadGateway(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2826,32 +2932,32 @@ pub enum DeleteUploadResponse {
 impl From<crate::api::error::ApiError> for DeleteUploadResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            404 => Self::NotFound(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
-            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
+            502 => Self::BadGateway(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2863,37 +2969,37 @@ impl From<crate::api::error::ApiError> for DeleteUploadResponse {
 pub enum SignUploadPartsResponse {
     /// One signed request per part.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<SignedParts>),
+    Ok(crate::api::payload::JsonAnswer<SignedParts>),
     /// The upload session expired before it was completed.
     #[oai(status = 410, content_type = "application/json")]
-    Status410(poem_openapi::payload::Json<Error>),
+    Status410(crate::api::payload::JsonAnswer<Error>),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// It does not exist.
     #[oai(status = 404, content_type = "application/json")]
-    NotFound(poem_openapi::payload::Json<Error>),
+    NotFound(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2901,18 +3007,18 @@ pub enum SignUploadPartsResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
     #[oai(status = 502, content_type = "application/json")]
-    BadGateway(poem_openapi::payload::Json<Error>),
+    BadGateway(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -2921,34 +3027,34 @@ pub enum SignUploadPartsResponse {
 impl From<crate::api::error::ApiError> for SignUploadPartsResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            410 => Self::Status410(poem_openapi::payload::Json(err.body())),
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            410 => Self::Status410(crate::api::payload::JsonAnswer(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            404 => Self::NotFound(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
-            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
+            502 => Self::BadGateway(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -2960,37 +3066,37 @@ impl From<crate::api::error::ApiError> for SignUploadPartsResponse {
 pub enum SignUploadRequestResponse {
     /// The signed request.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<CosAuthorization>),
+    Ok(crate::api::payload::JsonAnswer<CosAuthorization>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// It does not exist.
     #[oai(status = 404, content_type = "application/json")]
-    NotFound(poem_openapi::payload::Json<Error>),
+    NotFound(crate::api::payload::JsonAnswer<Error>),
     /// The upload session expired before it was completed.
     #[oai(status = 410, content_type = "application/json")]
-    Status410(poem_openapi::payload::Json<Error>),
+    Status410(crate::api::payload::JsonAnswer<Error>),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -2998,18 +3104,18 @@ pub enum SignUploadRequestResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
     #[oai(status = 502, content_type = "application/json")]
-    BadGateway(poem_openapi::payload::Json<Error>),
+    BadGateway(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -3018,34 +3124,34 @@ pub enum SignUploadRequestResponse {
 impl From<crate::api::error::ApiError> for SignUploadRequestResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
-            410 => Self::Status410(poem_openapi::payload::Json(err.body())),
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            404 => Self::NotFound(crate::api::payload::JsonAnswer(err.body())),
+            410 => Self::Status410(crate::api::payload::JsonAnswer(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
-            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
+            502 => Self::BadGateway(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -3057,40 +3163,40 @@ impl From<crate::api::error::ApiError> for SignUploadRequestResponse {
 pub enum CompleteUploadResponse {
     /// The verified upload.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<Upload>),
+    Ok(crate::api::payload::JsonAnswer<Upload>),
     /// It exists already.
     #[oai(status = 409, content_type = "application/json")]
-    Conflict(poem_openapi::payload::Json<Error>),
+    Conflict(crate::api::payload::JsonAnswer<Error>),
     /// The upload session expired before it was completed.
     #[oai(status = 410, content_type = "application/json")]
-    Status410(poem_openapi::payload::Json<Error>),
+    Status410(crate::api::payload::JsonAnswer<Error>),
     /// What COS holds is not what was declared; it was deleted.
     #[oai(status = 422, content_type = "application/json")]
-    UnprocessableEntity(poem_openapi::payload::Json<Error>),
+    UnprocessableEntity(crate::api::payload::JsonAnswer<Error>),
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// No credentials, or credentials that are invalid or expired.
     #[oai(status = 401, content_type = "application/json")]
     Unauthorized(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// The authentication scheme to use and why the credentials failed.
         #[oai(header = "WWW-Authenticate")]
         String,
     ),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// It does not exist.
     #[oai(status = 404, content_type = "application/json")]
-    NotFound(poem_openapi::payload::Json<Error>),
+    NotFound(crate::api::payload::JsonAnswer<Error>),
     /// The caller's daily upload quota (`QCOS_DAILY_UPLOAD_BYTES_PER_ACCOUNT`)
     /// would be exceeded by this signature (`quota_exceeded`), or the account
     /// sends too many signing requests (`rate_limited`); retry after
     /// `Retry-After`.
     #[oai(status = 429, content_type = "application/json")]
     TooManyRequests(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds until the quota renews (00:00 UTC) or the rate limit allows again.
         #[oai(header = "Retry-After")]
         String,
@@ -3098,18 +3204,18 @@ pub enum CompleteUploadResponse {
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, COS) refused cosgate or gave an answer it does not understand.
     #[oai(status = 502, content_type = "application/json")]
-    BadGateway(poem_openapi::payload::Json<Error>),
+    BadGateway(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -3118,35 +3224,35 @@ pub enum CompleteUploadResponse {
 impl From<crate::api::error::ApiError> for CompleteUploadResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            409 => Self::Conflict(poem_openapi::payload::Json(err.body())),
-            410 => Self::Status410(poem_openapi::payload::Json(err.body())),
-            422 => Self::UnprocessableEntity(poem_openapi::payload::Json(err.body())),
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
+            409 => Self::Conflict(crate::api::payload::JsonAnswer(err.body())),
+            410 => Self::Status410(crate::api::payload::JsonAnswer(err.body())),
+            422 => Self::UnprocessableEntity(crate::api::payload::JsonAnswer(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
             401 => {
                 Self::Unauthorized(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("WWW-Authenticate").unwrap_or_default(),
                 )
             }
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            404 => Self::NotFound(crate::api::payload::JsonAnswer(err.body())),
             429 => {
                 Self::TooManyRequests(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After").unwrap_or_default(),
                 )
             }
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
-            502 => Self::BadGateway(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
+            502 => Self::BadGateway(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -3161,28 +3267,28 @@ pub enum WechatMediaCheckPushResponse {
     Ok,
     /// The request is malformed; `message` says what is wrong.
     #[oai(status = 400, content_type = "application/json")]
-    BadRequest(poem_openapi::payload::Json<Error>),
+    BadRequest(crate::api::payload::JsonAnswer<Error>),
     /// Authenticated, but not allowed to do this.
     #[oai(status = 403, content_type = "application/json")]
-    Forbidden(poem_openapi::payload::Json<Error>),
+    Forbidden(crate::api::payload::JsonAnswer<Error>),
     /// It does not exist.
     #[oai(status = 404, content_type = "application/json")]
-    NotFound(poem_openapi::payload::Json<Error>),
+    NotFound(crate::api::payload::JsonAnswer<Error>),
     /// The request body is larger than the server reads (64 KiB); it was not read.
     #[oai(status = 413, content_type = "application/json")]
-    Status413(poem_openapi::payload::Json<Error>),
+    Status413(crate::api::payload::JsonAnswer<Error>),
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// A service cosgate depends on (WeChat, STS, its store) is busy, rate-limiting
     /// or did not answer in time; retry later.
     #[oai(status = 503, content_type = "application/json")]
     ServiceUnavailable(
-        poem_openapi::payload::Json<Error>,
+        crate::api::payload::JsonAnswer<Error>,
         /// Seconds to wait before retrying, when known.
         #[oai(header = "Retry-After")]
         Option<String>,
@@ -3191,20 +3297,20 @@ pub enum WechatMediaCheckPushResponse {
 impl From<crate::api::error::ApiError> for WechatMediaCheckPushResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            400 => Self::BadRequest(poem_openapi::payload::Json(err.body())),
-            403 => Self::Forbidden(poem_openapi::payload::Json(err.body())),
-            404 => Self::NotFound(poem_openapi::payload::Json(err.body())),
-            413 => Self::Status413(poem_openapi::payload::Json(err.body())),
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            400 => Self::BadRequest(crate::api::payload::JsonAnswer(err.body())),
+            403 => Self::Forbidden(crate::api::payload::JsonAnswer(err.body())),
+            404 => Self::NotFound(crate::api::payload::JsonAnswer(err.body())),
+            413 => Self::Status413(crate::api::payload::JsonAnswer(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             503 => {
                 Self::ServiceUnavailable(
-                    poem_openapi::payload::Json(err.body()),
+                    crate::api::payload::JsonAnswer(err.body()),
                     err.header("Retry-After"),
                 )
             }
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -3216,22 +3322,22 @@ impl From<crate::api::error::ApiError> for WechatMediaCheckPushResponse {
 pub enum GetHealthResponse {
     /// The server is up.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<Health>),
+    Ok(crate::api::payload::JsonAnswer<Health>),
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
 }
 impl From<crate::api::error::ApiError> for GetHealthResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -3243,26 +3349,26 @@ impl From<crate::api::error::ApiError> for GetHealthResponse {
 pub enum GetReadinessResponse {
     /// The server can serve requests.
     #[oai(status = 200, content_type = "application/json")]
-    Ok(poem_openapi::payload::Json<Health>),
+    Ok(crate::api::payload::JsonAnswer<Health>),
     /// The request's header block is larger than the server reads (16 KiB in
     /// all, or more than 100 headers); it was not handled.
     #[oai(status = 431, content_type = "application/json")]
-    Status431(poem_openapi::payload::Json<Error>),
+    Status431(crate::api::payload::JsonAnswer<Error>),
     /// Something failed on the server; the details are in its log, not here.
     #[oai(status = 500, content_type = "application/json")]
-    InternalServerError(poem_openapi::payload::Json<Error>),
+    InternalServerError(crate::api::payload::JsonAnswer<Error>),
     /// The store does not answer, or its schema is not up to date.
     #[oai(status = 503, content_type = "application/json")]
-    ServiceUnavailable(poem_openapi::payload::Json<Error>),
+    ServiceUnavailable(crate::api::payload::JsonAnswer<Error>),
 }
 impl From<crate::api::error::ApiError> for GetReadinessResponse {
     fn from(err: crate::api::error::ApiError) -> Self {
         match err.status() {
-            431 => Self::Status431(poem_openapi::payload::Json(err.body())),
-            503 => Self::ServiceUnavailable(poem_openapi::payload::Json(err.body())),
+            431 => Self::Status431(crate::api::payload::JsonAnswer(err.body())),
+            503 => Self::ServiceUnavailable(crate::api::payload::JsonAnswer(err.body())),
             _ => {
                 Self::InternalServerError(
-                    poem_openapi::payload::Json(err.into_internal().body()),
+                    crate::api::payload::JsonAnswer(err.into_internal().body()),
                 )
             }
         }
@@ -3672,7 +3778,9 @@ impl<
         body: crate::api::payload::JsonBody<WxappLogin>,
     ) -> OauthCreateTokenResponse {
         match AuthApi::oauth_create_token(&self.0, auth.0, code.0, body.0).await {
-            Ok(body) => OauthCreateTokenResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => {
+                OauthCreateTokenResponse::Ok(crate::api::payload::JsonAnswer(body))
+            }
             Err(err) => err.into(),
         }
     }
@@ -3698,7 +3806,9 @@ impl<
         body: crate::api::payload::JsonOrForm<RefreshRequest>,
     ) -> RefreshOauthTokenResponse {
         match AuthApi::refresh_oauth_token(&self.0, auth.0, body.0).await {
-            Ok(body) => RefreshOauthTokenResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => {
+                RefreshOauthTokenResponse::Ok(crate::api::payload::JsonAnswer(body))
+            }
             Err(err) => err.into(),
         }
     }
@@ -3742,7 +3852,7 @@ impl<
     )]
     async fn get_jwks(&self) -> GetJwksResponse {
         match AuthApi::get_jwks(&self.0).await {
-            Ok(body) => GetJwksResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => GetJwksResponse::Ok(crate::api::payload::JsonAnswer(body)),
             Err(err) => err.into(),
         }
     }
@@ -3770,7 +3880,9 @@ impl<
             .await
         {
             Ok(body) => {
-                CreateAccountsByWxappResponse::Created(poem_openapi::payload::Json(body))
+                CreateAccountsByWxappResponse::Created(
+                    crate::api::payload::JsonAnswer(body),
+                )
             }
             Err(err) => err.into(),
         }
@@ -3792,7 +3904,9 @@ impl<
             return err.into();
         }
         match AccountsApi::get_account_detail(&self.0, auth.0).await {
-            Ok(body) => GetAccountDetailResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => {
+                GetAccountDetailResponse::Ok(crate::api::payload::JsonAnswer(body))
+            }
             Err(err) => err.into(),
         }
     }
@@ -3827,7 +3941,7 @@ impl<
             return err.into();
         }
         match CosApi::get_qc_cos_config(&self.0, auth.0, cos_path.0).await {
-            Ok(body) => GetQcCosConfigResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => GetQcCosConfigResponse::Ok(crate::api::payload::JsonAnswer(body)),
             Err(err) => err.into(),
         }
     }
@@ -3877,7 +3991,7 @@ impl<
             return err.into();
         }
         match CosApi::sign_cos_request(&self.0, auth.0, body.0).await {
-            Ok(body) => SignCosRequestResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => SignCosRequestResponse::Ok(crate::api::payload::JsonAnswer(body)),
             Err(err) => err.into(),
         }
     }
@@ -3901,7 +4015,9 @@ impl<
             return err.into();
         }
         match CosApi::create_presigned_url(&self.0, auth.0, body.0).await {
-            Ok(body) => CreatePresignedUrlResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => {
+                CreatePresignedUrlResponse::Ok(crate::api::payload::JsonAnswer(body))
+            }
             Err(err) => err.into(),
         }
     }
@@ -3929,7 +4045,9 @@ impl<
             return err.into();
         }
         match CosApi::create_post_policy(&self.0, auth.0, body.0).await {
-            Ok(body) => CreatePostPolicyResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => {
+                CreatePostPolicyResponse::Ok(crate::api::payload::JsonAnswer(body))
+            }
             Err(err) => err.into(),
         }
     }
@@ -3960,7 +4078,7 @@ impl<
         }
         match CosApi::create_cos_credentials(&self.0, auth.0, body.0).await {
             Ok(body) => {
-                CreateCosCredentialsResponse::Ok(poem_openapi::payload::Json(body))
+                CreateCosCredentialsResponse::Ok(crate::api::payload::JsonAnswer(body))
             }
             Err(err) => err.into(),
         }
@@ -3993,7 +4111,7 @@ impl<
         match UploadsApi::list_uploads(&self.0, auth.0, status.0, cursor.0, limit.0)
             .await
         {
-            Ok(body) => ListUploadsResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => ListUploadsResponse::Ok(crate::api::payload::JsonAnswer(body)),
             Err(err) => err.into(),
         }
     }
@@ -4026,7 +4144,9 @@ impl<
             return err.into();
         }
         match UploadsApi::create_upload(&self.0, auth.0, body.0).await {
-            Ok(body) => CreateUploadResponse::Created(poem_openapi::payload::Json(body)),
+            Ok(body) => {
+                CreateUploadResponse::Created(crate::api::payload::JsonAnswer(body))
+            }
             Err(err) => err.into(),
         }
     }
@@ -4052,7 +4172,7 @@ impl<
             return err.into();
         }
         match UploadsApi::get_upload(&self.0, auth.0, upload_id.0).await {
-            Ok(body) => GetUploadResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => GetUploadResponse::Ok(crate::api::payload::JsonAnswer(body)),
             Err(err) => err.into(),
         }
     }
@@ -4080,7 +4200,7 @@ impl<
             return err.into();
         }
         match UploadsApi::delete_upload(&self.0, auth.0, upload_id.0).await {
-            Ok(body) => DeleteUploadResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => DeleteUploadResponse::Ok(crate::api::payload::JsonAnswer(body)),
             Err(err) => err.into(),
         }
     }
@@ -4108,7 +4228,9 @@ impl<
             return err.into();
         }
         match UploadsApi::sign_upload_parts(&self.0, auth.0, upload_id.0, body.0).await {
-            Ok(body) => SignUploadPartsResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => {
+                SignUploadPartsResponse::Ok(crate::api::payload::JsonAnswer(body))
+            }
             Err(err) => err.into(),
         }
     }
@@ -4143,7 +4265,9 @@ impl<
         }
         match UploadsApi::sign_upload_request(&self.0, auth.0, upload_id.0, body.0).await
         {
-            Ok(body) => SignUploadRequestResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => {
+                SignUploadRequestResponse::Ok(crate::api::payload::JsonAnswer(body))
+            }
             Err(err) => err.into(),
         }
     }
@@ -4174,7 +4298,7 @@ impl<
             return err.into();
         }
         match UploadsApi::complete_upload(&self.0, auth.0, upload_id.0).await {
-            Ok(body) => CompleteUploadResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => CompleteUploadResponse::Ok(crate::api::payload::JsonAnswer(body)),
             Err(err) => err.into(),
         }
     }
@@ -4249,7 +4373,7 @@ impl<
     )]
     async fn get_health(&self) -> GetHealthResponse {
         match OpsApi::get_health(&self.0).await {
-            Ok(body) => GetHealthResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => GetHealthResponse::Ok(crate::api::payload::JsonAnswer(body)),
             Err(err) => err.into(),
         }
     }
@@ -4266,7 +4390,7 @@ impl<
     )]
     async fn get_readiness(&self) -> GetReadinessResponse {
         match OpsApi::get_readiness(&self.0).await {
-            Ok(body) => GetReadinessResponse::Ok(poem_openapi::payload::Json(body)),
+            Ok(body) => GetReadinessResponse::Ok(crate::api::payload::JsonAnswer(body)),
             Err(err) => err.into(),
         }
     }
