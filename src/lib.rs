@@ -44,6 +44,8 @@
 //! - [`outbound`]: the HTTP client and failure wording WeChat and STS share.
 //! - [`ratelimit`]: per-account and per-address rate limits. No HTTP.
 //! - [`metrics`]: what `/metrics` exposes. No HTTP.
+//! - [`log_writer`]: log lines written to stderr by a thread of their own,
+//!   in batches.
 //! - [`app`]: start-up wiring (the state, the listeners, shutdown);
 //!   [`cli`]: the command line.
 //! - [`clock`]: the only reader of the clock and the random source.
@@ -55,6 +57,7 @@ pub mod clock;
 pub mod config;
 pub mod cos_client;
 pub mod local_cos;
+pub mod log_writer;
 pub mod login;
 pub mod media_check;
 pub mod metrics;

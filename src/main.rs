@@ -66,9 +66,9 @@ async fn run() -> ExitCode {
     let command = Cli::parse().command.unwrap_or(Command::Serve);
     // Read before the log is set up, which it configures; reported after.
     let dotenv = dotenvy::dotenv();
-    // Log lines are written by a background thread, so a slow terminal or
-    // pipe never blocks a worker; the guard flushes them at exit.
-    let (writer, _flush_at_exit) = tracing_appender::non_blocking(std::io::stderr());
+    // Log lines are written by a thread of their own, in batches, so a slow
+    // terminal or pipe never blocks a worker; the guard flushes them at exit.
+    let (writer, _flush_at_exit) = cosgate::log_writer::batched(std::io::stderr());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
