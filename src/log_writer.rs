@@ -1,14 +1,16 @@
 //! Where log lines go: a buffer in memory that one thread writes to stderr
 //! every few milliseconds. A worker that logs copies its line into the
 //! buffer and goes on; it never waits for a slow terminal or pipe, and
-//! never wakes a thread for its line (tracing-appender's non-blocking
-//! writer, used before, woke its thread for every line: a system call and
-//! a thread switch per request at `RUST_LOG=info`).
+//! while lines keep coming it wakes no thread for them (tracing-appender's
+//! non-blocking writer, used before, woke its thread for every line: a
+//! system call and a thread switch per request at `RUST_LOG=info`).
 //!
 //! Bounded: past [`MAX_PENDING`] bytes waiting, lines are dropped and
-//! counted, and the count is written when there is room again. After an
-//! interval with no line the thread sleeps until the next one wakes it.
-//! Dropping the [`Flush`] guard writes what is left and stops the thread.
+//! counted, and the count is written as a warning of its own after the
+//! next batch (a JSON line with `LOG_FORMAT=json`). After an interval with
+//! no line the thread sleeps until the next line wakes it. Dropping the
+//! [`Flush`] guard writes what is left and stops the thread, waiting for it
+//! [`EXIT_WAIT`] at most (stderr may be a pipe nobody reads).
 
 use std::{
     io::{self, Write},
@@ -22,8 +24,11 @@ use std::{
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// How long a line waits at most before it is written.
+/// How long the thread waits between batches: a line waits about this
+/// long before it is written (longer only when stderr itself is slow).
 pub const INTERVAL: Duration = Duration::from_millis(10);
+/// How long the guard waits at exit for the last batch to be written.
+pub const EXIT_WAIT: Duration = Duration::from_secs(2);
 /// The most bytes waiting to be written; past it, lines are dropped.
 pub const MAX_PENDING: usize = 16 * 1024 * 1024;
 
@@ -38,6 +43,8 @@ pub struct Batched {
 pub struct Flush {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// Closed when the thread ends.
+    ended: std::sync::mpsc::Receiver<()>,
 }
 
 #[derive(Debug)]
@@ -52,12 +59,18 @@ struct Shared {
 }
 
 /// A writer of log lines to `out` (stderr in the binary), and the guard
-/// that flushes it at exit.
-pub fn batched<W: Write + Send + 'static>(out: W) -> (Batched, Flush) {
-    bounded(out, MAX_PENDING)
+/// that flushes it at exit; `json` when the lines are JSON, so that the
+/// count of dropped lines is one too.
+pub fn batched<W: Write + Send + 'static>(out: W, json: bool) -> (Batched, Flush) {
+    bounded(out, json, MAX_PENDING)
 }
 
-fn bounded<W: Write + Send + 'static>(mut out: W, max_pending: usize) -> (Batched, Flush) {
+fn bounded<W: Write + Send + 'static>(
+    mut out: W,
+    json: bool,
+    max_pending: usize,
+) -> (Batched, Flush) {
+    let (ended_tx, ended) = std::sync::mpsc::channel::<()>();
     let shared = Arc::new(Shared {
         pending: Mutex::new(Vec::with_capacity(64 * 1024)),
         max_pending,
@@ -71,6 +84,7 @@ fn bounded<W: Write + Send + 'static>(mut out: W, max_pending: usize) -> (Batche
         std::thread::Builder::new()
             .name("cosgate-log".into())
             .spawn(move || {
+                let _ended = ended_tx;
                 let mut spare = Vec::with_capacity(64 * 1024);
                 loop {
                     if !shared.stopping.load(Ordering::Acquire) {
@@ -88,10 +102,7 @@ fn bounded<W: Write + Send + 'static>(mut out: W, max_pending: usize) -> (Batche
                     // nowhere else to say so.
                     let _ = out.write_all(&spare);
                     if dropped > 0 {
-                        let _ = writeln!(
-                            out,
-                            "cosgate: {dropped} log lines dropped (the log could not keep up)"
-                        );
+                        let _ = out.write_all(dropped_notice(dropped, json).as_bytes());
                     }
                     let _ = out.flush();
                     let wrote = !spare.is_empty() || dropped > 0;
@@ -121,8 +132,29 @@ fn bounded<W: Write + Send + 'static>(mut out: W, max_pending: usize) -> (Batche
         Flush {
             shared,
             thread: Some(thread),
+            ended,
         },
     )
+}
+
+/// The warning that `dropped` lines were lost, as a line of the log's
+/// format.
+fn dropped_notice(dropped: u64, json: bool) -> String {
+    let message = format!("{dropped} log lines dropped (the log could not keep up)");
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    if json {
+        let line = serde_json::json!({
+            "timestamp": now,
+            "level": "WARN",
+            "fields": {"message": message},
+            "target": "cosgate::log",
+        });
+        format!("{line}\n")
+    } else {
+        format!("{now}  WARN cosgate::log: {message}\n")
+    }
 }
 
 impl Shared {
@@ -168,7 +200,13 @@ impl Drop for Flush {
         self.shared.stopping.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
             thread.thread().unpark();
-            let _ = thread.join();
+            // A write stuck on a full pipe must not keep the process from
+            // exiting: past the wait, the thread is left behind.
+            if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) =
+                self.ended.recv_timeout(EXIT_WAIT)
+            {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -195,7 +233,7 @@ mod tests {
     #[test]
     fn lines_are_written_in_order_soon_and_all_at_the_end() {
         let sink = Sink::default();
-        let (writer, flush) = batched(sink.clone());
+        let (writer, flush) = batched(sink.clone(), false);
         (&writer).write_all(b"one\n").expect("write");
         let waited = std::time::Instant::now();
         while sink.0.lock().expect("sink").is_empty() {
@@ -218,7 +256,7 @@ mod tests {
     #[test]
     fn an_idle_thread_sleeps_and_the_next_line_wakes_it() {
         let sink = Sink::default();
-        let (writer, flush) = batched(sink.clone());
+        let (writer, flush) = batched(sink.clone(), false);
         let until = |what: &str, done: &dyn Fn() -> bool| {
             let waited = std::time::Instant::now();
             while !done() {
@@ -236,6 +274,28 @@ mod tests {
         drop(flush);
     }
 
+    #[test]
+    fn exit_does_not_wait_for_a_stderr_nobody_reads() {
+        let (entered, entered_rx) = std::sync::mpsc::channel();
+        let (_never, release) = std::sync::mpsc::channel();
+        let held = Held {
+            sink: Sink::default(),
+            entered,
+            release,
+            first: true,
+        };
+        let (writer, flush) = bounded(held, false, MAX_PENDING);
+        (&writer).write_all(b"stuck\n").expect("write");
+        entered_rx.recv().expect("the thread writes");
+        let started = std::time::Instant::now();
+        drop(flush);
+        let waited = started.elapsed();
+        assert!(
+            (EXIT_WAIT..EXIT_WAIT * 3).contains(&waited),
+            "the guard waited {waited:?}"
+        );
+    }
+
     /// A `Write` whose first write waits until the test lets it go.
     struct Held {
         sink: Sink,
@@ -248,7 +308,8 @@ mod tests {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
             if std::mem::take(&mut self.first) {
                 self.entered.send(()).expect("the test waits");
-                self.release.recv().expect("the test releases");
+                // Released, or the test ended and left it stuck.
+                let _ = self.release.recv();
             }
             self.sink.write(bytes)
         }
@@ -269,7 +330,7 @@ mod tests {
             release,
             first: true,
         };
-        let (writer, flush) = bounded(held, 16);
+        let (writer, flush) = bounded(held, false, 16);
         (&writer).write_all(b"first\n").expect("write");
         // The thread took "first" and is stuck writing it: the buffer is
         // empty and stays unread.
@@ -279,9 +340,21 @@ mod tests {
         release_tx.send(()).expect("the thread waits");
         drop(flush);
         let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
+        let notice = text
+            .strip_prefix("first\n0123456789\n")
+            .unwrap_or_else(|| panic!("the lines that fit, in order: {text:?}"));
+        assert!(
+            notice.ends_with(
+                "Z  WARN cosgate::log: 1 log lines dropped (the log could not keep up)\n"
+            ),
+            "{notice:?}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&dropped_notice(3, true)).expect("a JSON line");
+        assert_eq!(json["level"], "WARN");
         assert_eq!(
-            text,
-            "first\n0123456789\ncosgate: 1 log lines dropped (the log could not keep up)\n"
+            json["fields"]["message"],
+            "3 log lines dropped (the log could not keep up)"
         );
     }
 }

@@ -68,7 +68,8 @@ async fn run() -> ExitCode {
     let dotenv = dotenvy::dotenv();
     // Log lines are written by a thread of their own, in batches, so a slow
     // terminal or pipe never blocks a worker; the guard flushes them at exit.
-    let (writer, _flush_at_exit) = cosgate::log_writer::batched(std::io::stderr());
+    let json = std::env::var("LOG_FORMAT").as_deref() == Ok("json");
+    let (writer, _flush_at_exit) = cosgate::log_writer::batched(std::io::stderr(), json);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
