@@ -365,3 +365,73 @@ async fn rotated_family(store: &Store, hash: &str) -> String {
         .await
         .expect("the token is stored")
 }
+
+#[tokio::test]
+async fn a_signature_bound_is_recorded_only_while_the_session_is_pending() {
+    for (store, _dir) in stores().await {
+        let row = UploadRow {
+            id: "up_1".into(),
+            account_id: "acc_1".into(),
+            status: UploadStatus::Pending,
+            object_key: "uploads/acc_1/up_1.jpg".into(),
+            filename: "a.jpg".into(),
+            size_bytes: 100,
+            content_type: "image/jpeg".into(),
+            content_md5: None,
+            profile: "image".into(),
+            cos_upload_id: None,
+            part_size: 100,
+            part_count: 1,
+            day: NOW / 86_400,
+            daily_bytes: 0,
+            storage_bytes: 0,
+            created_at: NOW,
+            expires_at: NOW + 3600,
+            completed_at: None,
+            etag: None,
+            crc64: None,
+            reason: None,
+            signed_until: NOW + 900,
+            held_until: 0,
+            review: Default::default(),
+        };
+        let quotas = Quotas {
+            daily: Some(1000),
+            storage: None,
+        };
+        assert_eq!(store.create_upload(&row, quotas).await.unwrap(), Ok(()));
+        let recorded =
+            |store: Store| async move { store.upload("up_1").await.unwrap().unwrap().signed_until };
+        assert_eq!(
+            recorded(store.clone()).await,
+            NOW + 900,
+            "the creation's bound"
+        );
+        assert!(store.signed_upload("up_1", NOW + 1000).await.unwrap());
+        assert_eq!(recorded(store.clone()).await, NOW + 1000);
+        assert!(
+            store.signed_upload("up_1", NOW + 950).await.unwrap(),
+            "pending"
+        );
+        assert_eq!(recorded(store.clone()).await, NOW + 1000, "never lowered");
+        // Deleted while a signature works: the bytes are held until then.
+        assert!(
+            store
+                .end_upload(
+                    "up_1",
+                    UploadStatus::Pending,
+                    UploadStatus::Deleted,
+                    None,
+                    NOW + 10,
+                    None
+                )
+                .await
+                .unwrap()
+        );
+        let ended = store.upload("up_1").await.unwrap().unwrap();
+        assert_eq!(ended.held_until, NOW + 1000);
+        // A request that read the row before the delete may not sign now.
+        assert!(!store.signed_upload("up_1", NOW + 2000).await.unwrap());
+        assert_eq!(recorded(store.clone()).await, NOW + 1000);
+    }
+}

@@ -280,15 +280,22 @@ impl Store {
         rows.iter().map(upload_row).collect()
     }
 
-    /// Records that a signature for the session works until `until`.
-    pub async fn signed_upload(&self, id: &str, until: i64) -> Result<()> {
+    /// Records, before it is made, that a signature for the pending
+    /// session will work until `until` (never lowering what is recorded).
+    /// `false` when the session is no longer pending: it may have given
+    /// its bytes back already, so no signature for it may go out.
+    pub async fn signed_upload(&self, id: &str, until: i64) -> Result<bool> {
         self.run("signed_upload", || async move {
-            sqlx::query("UPDATE uploads SET signed_until = $1 WHERE id = $2 AND signed_until < $1")
-                .bind(until)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-            Ok(())
+            let done = sqlx::query(
+                "UPDATE uploads SET signed_until = \
+                 CASE WHEN signed_until < $1 THEN $1 ELSE signed_until END \
+                 WHERE id = $2 AND status = 'pending'",
+            )
+            .bind(until)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
         })
         .await
     }

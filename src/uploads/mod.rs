@@ -265,7 +265,7 @@ impl Uploads {
         numbers: &[i64],
         now: u64,
     ) -> Result<Vec<(u64, SignedRequest)>, UploadError> {
-        let row = self.pending(account, id, now).await?;
+        let mut row = self.pending(account, id, now).await?;
         let Some(upload_id) = row.cos_upload_id.clone().filter(|_| row.part_count > 1) else {
             return Err(UploadError::InvalidRequest(
                 "this upload is one PUT, not parts; see its `put`".into(),
@@ -300,6 +300,11 @@ impl Uploads {
                     now,
                 )
                 .await?;
+            // Recorded by the first part's signature: the others of this
+            // request end no later.
+            row.signed_until = row
+                .signed_until
+                .max((now + signature_ttl(&row, "put", now)) as i64);
             signed.push((
                 number,
                 SignedRequest {
@@ -966,9 +971,10 @@ impl Uploads {
 
     /// Signs a request on the session's key: with credentials confined to
     /// the session's directory in STS mode, never past the session's
-    /// expiry, and, for anything but a read, recorded (`signed_until`), so
-    /// that a session ended earlier holds its bytes until no signature for
-    /// it works. A URL, or with `header_form` an `Authorization`.
+    /// expiry, and, for anything but a read, recorded (`signed_until`)
+    /// before it is made, so that a session ended later holds its bytes
+    /// until no signature for it works, and one ended earlier gets none.
+    /// A URL, or with `header_form` an `Authorization`.
     async fn sign(
         &self,
         row: &UploadRow,
@@ -982,6 +988,21 @@ impl Uploads {
             ObjectKey::parse(&row.object_key).map_err(|e| UploadError::Internal(e.to_string()))?;
         let dir = self.session_dir(&row.account_id)?;
         let ttl = signature_ttl(row, method, now);
+        // Every signature below ends by `now + ttl`. A write's bound is
+        // recorded before the signature exists: a session ended meanwhile
+        // (a delete racing this request) has given its bytes back, so it
+        // gets no signature; one ended after sees the bound and holds
+        // them. A creation records its PUT's bound with the row.
+        let bound = (now + ttl) as i64;
+        if method != "get"
+            && bound > row.signed_until
+            && !self.store.signed_upload(&row.id, bound).await?
+        {
+            self.pending(&row.account_id, &row.id, now).await?;
+            return Err(UploadError::InvalidRequest(
+                "this upload is no longer pending".into(),
+            ));
+        }
         let request = ExactRequest {
             method,
             key: &key,
@@ -1004,11 +1025,6 @@ impl Uploads {
                 .await?;
             (presigned.url, None, presigned.key_time.end)
         };
-        // A creation records its PUT's bound with the row; only a later
-        // signature reaching further is written.
-        if method != "get" && end as i64 > row.signed_until {
-            self.store.signed_upload(&row.id, end as i64).await?;
-        }
         Ok((url, signed, end))
     }
 
@@ -1048,7 +1064,6 @@ impl Uploads {
     }
 }
 
-/// The planned length of part `number`: the part size, the last one short.
 /// How long a signature on the session's key works: a read
 /// [`UPLOAD_SIGNATURE_TTL`], a write no longer than the session.
 fn signature_ttl(row: &UploadRow, method: &str, now: u64) -> u64 {
@@ -1064,6 +1079,7 @@ fn put_ttl(expires_at: u64, now: u64) -> u64 {
     UPLOAD_SIGNATURE_TTL.min(expires_at.saturating_sub(now).max(1))
 }
 
+/// The planned length of part `number`: the part size, the last one short.
 fn part_length(row: &UploadRow, number: u64) -> u64 {
     let (size, part, count) = (
         row.size_bytes as u64,
