@@ -395,9 +395,10 @@ mod tests {
     #[test]
     fn no_ascii_character_is_refused_by_the_unicode_checks() {
         // What lets check_text stop early on ASCII: each of these checks
-        // reads a text character by character (NFKC and the skeleton leave
-        // ASCII as it is, one character at a time), so agreeing on every
-        // single ASCII character is agreeing on every ASCII text.
+        // reads a text one character at a time (NFKC leaves ASCII as it
+        // is; the skeleton of an ASCII text is its characters' skeletons
+        // one after another, `m` → `rn`), so agreeing on every single ASCII
+        // character is agreeing on every ASCII text.
         use unicode_normalization::UnicodeNormalization;
         for c in (0u8..128).map(char::from) {
             let one = c.to_string();

@@ -1,8 +1,10 @@
-//! JSON request bodies, declared in the served spec as docs/v1.yml declares
-//! them, `application/json` (poem-openapi's `Json` says
+//! JSON request bodies and answers, declared in the served spec as
+//! docs/v1.yml declares them, `application/json` (poem-openapi's `Json` says
 //! `application/json; charset=utf-8`, which client generators that look for
 //! `application/json` type as `never`).
 //!
+//! - [`JsonAnswer`]: every answer the generated operations give, written by
+//!   serde straight to bytes.
 //! - [`JsonBody`]: a required body, read by poem-openapi's `Json`.
 //! - [`OptionalJson`]: a body that may be left out: poem-openapi's `Json`
 //!   needs a body and a `Content-Type`, so an operation whose body fields are

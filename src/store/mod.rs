@@ -169,7 +169,8 @@ impl Store {
             .await?;
         if is_sqlite {
             // WAL lets readers run beside the one writer; it persists in the
-            // file. sqlx sets synchronous=FULL, so a commit survives a crash.
+            // file. synchronous stays SQLite's default, FULL (sqlx leaves it),
+            // so a commit survives a crash.
             sqlx::query("PRAGMA journal_mode=WAL")
                 .execute(&pool)
                 .await?;

@@ -1,6 +1,6 @@
-//! Inside CORS: the login rate limit, the request data the security
-//! extractors read, and the contract's answers for what no operation
-//! handles.
+//! Inside CORS: WeChat's check of the push URL, the login rate limit, the
+//! request data the security extractors read, and the contract's answers
+//! for what no operation handles.
 
 use std::{net::IpAddr, sync::Arc};
 
