@@ -30,22 +30,6 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonAnswer<T>(pub T);
 
-impl<T: Type> Payload for JsonAnswer<T> {
-    const CONTENT_TYPE: &'static str = JSON;
-
-    fn check_content_type(content_type: &str) -> bool {
-        Json::<T>::check_content_type(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-}
-
 impl<T: serde::Serialize + Send> poem::IntoResponse for JsonAnswer<T> {
     fn into_response(self) -> poem::Response {
         match serde_json::to_vec(&self.0) {
@@ -61,25 +45,33 @@ impl<T: serde::Serialize + Send> poem::IntoResponse for JsonAnswer<T> {
 /// The media type both declare.
 const JSON: &str = "application/json";
 
+/// `Payload` for JSON wrappers of `T`: `application/json` (read as
+/// poem-openapi's `Json` reads it), with `T`'s schema.
+macro_rules! json_payload {
+    ($($wrapper:ident),*) => {$(
+        impl<T: Type> Payload for $wrapper<T> {
+            const CONTENT_TYPE: &'static str = JSON;
+
+            fn check_content_type(content_type: &str) -> bool {
+                Json::<T>::check_content_type(content_type)
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                T::schema_ref()
+            }
+
+            fn register(registry: &mut Registry) {
+                T::register(registry);
+            }
+        }
+    )*};
+}
+
+json_payload!(JsonAnswer, JsonBody, OptionalJson);
+
 /// A required JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonBody<T>(pub T);
-
-impl<T: Type> Payload for JsonBody<T> {
-    const CONTENT_TYPE: &'static str = JSON;
-
-    fn check_content_type(content_type: &str) -> bool {
-        Json::<T>::check_content_type(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-}
 
 impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
@@ -243,22 +235,6 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for JsonOrForm<T> {
 /// A JSON body; absent means `{}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OptionalJson<T>(pub T);
-
-impl<T: Type> Payload for OptionalJson<T> {
-    const CONTENT_TYPE: &'static str = JSON;
-
-    fn check_content_type(content_type: &str) -> bool {
-        Json::<T>::check_content_type(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-}
 
 impl<T: ParseFromJSON> ParsePayload for OptionalJson<T> {
     const IS_REQUIRED: bool = false;
