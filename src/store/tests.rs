@@ -429,9 +429,35 @@ async fn a_signature_bound_is_recorded_only_while_the_session_is_pending() {
                 .unwrap()
         );
         let ended = store.upload("up_1").await.unwrap().unwrap();
-        assert_eq!(ended.held_until, NOW + 1000);
+        assert_eq!(ended.held_until, NOW + 1000 + super::uploads::HOLD_MARGIN);
         // A request that read the row before the delete may not sign now.
         assert!(!store.signed_upload("up_1", NOW + 2000).await.unwrap());
         assert_eq!(recorded(store.clone()).await, NOW + 1000);
+        // Deleted in the very second its signature ends (COS still takes
+        // it then): held too, past that second.
+        let last_second = UploadRow {
+            id: "up_2".into(),
+            object_key: "uploads/acc_1/up_2.jpg".into(),
+            ..row.clone()
+        };
+        assert_eq!(
+            store.create_upload(&last_second, quotas).await.unwrap(),
+            Ok(())
+        );
+        assert!(
+            store
+                .end_upload(
+                    "up_2",
+                    UploadStatus::Pending,
+                    UploadStatus::Deleted,
+                    None,
+                    NOW + 900,
+                    None
+                )
+                .await
+                .unwrap()
+        );
+        let ended = store.upload("up_2").await.unwrap().unwrap();
+        assert!(ended.held_until > NOW + 900, "{}", ended.held_until);
     }
 }

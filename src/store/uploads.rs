@@ -124,6 +124,11 @@ pub struct Verified {
     pub completed_at: i64,
 }
 
+/// Seconds past a signature's end that its ended session's bytes stay
+/// held: COS accepts a signature through the second it ends in, by a clock
+/// that may be a little behind cosgate's.
+pub const HOLD_MARGIN: i64 = 2;
+
 const COLUMNS: &str = "id, account_id, status, object_key, filename, size_bytes, content_type, \
      content_md5, profile, cos_upload_id, part_size, part_count, day, daily_bytes, storage_bytes, \
      created_at, expires_at, completed_at, etag, crc64, reason, signed_until, held_until";
@@ -364,11 +369,12 @@ impl Store {
     ) -> Result<bool> {
         self.run("end_upload", || async move {
             let mut tx = self.begin_write().await?;
-            let moved = sqlx::query(
+            let moved = sqlx::query(&format!(
                 "UPDATE uploads SET status = $1, reason = COALESCE($2, reason), \
-                 held_until = CASE WHEN signed_until > $5 THEN signed_until ELSE 0 END \
+                 held_until = CASE WHEN signed_until + {HOLD_MARGIN} > $5 \
+                 THEN signed_until + {HOLD_MARGIN} ELSE 0 END \
                  WHERE id = $3 AND status = $4",
-            )
+            ))
             .bind(to.as_str())
             .bind(reason)
             .bind(id)
@@ -561,11 +567,12 @@ impl Store {
     ) -> Result<bool> {
         self.run("reject_review", || async move {
             let mut tx = self.begin_write().await?;
-            let moved = sqlx::query(
+            let moved = sqlx::query(&format!(
                 "UPDATE uploads SET status = 'rejected', reason = $1, review = NULL, review_label = $2, \
-                 held_until = CASE WHEN signed_until > $3 THEN signed_until ELSE 0 END \
+                 held_until = CASE WHEN signed_until + {HOLD_MARGIN} > $3 \
+                 THEN signed_until + {HOLD_MARGIN} ELSE 0 END \
                  WHERE id = $4 AND status = 'in_review' AND review = $5",
-            )
+            ))
             .bind(reason)
             .bind(label)
             .bind(now)
