@@ -28,11 +28,11 @@ pub(crate) struct Gate {
 }
 
 /// Inside CORS: WeChat's check of the push URL (a plain-text answer no
-/// generated operation gives); `RATE_LIMIT_LOGIN_PER_MIN` per client address on the login
-/// operations (429 `rate_limited` with `Retry-After` beyond); the
-/// [`Verifiers`] the security extractors read; and what no operation handles
-/// (unknown paths, wrong methods) answered in the contract's `Error` shape,
-/// with `Allow` on a 405.
+/// generated operation gives); `RATE_LIMIT_LOGIN_PER_MIN` per client
+/// address on the login operations (429 `rate_limited` with `Retry-After`
+/// beyond); the [`Verifiers`] the security extractors read; and what no
+/// operation handles (unknown paths, wrong methods) answered in the
+/// contract's `Error` shape, with `Allow` on a 405.
 pub(crate) async fn gate<E: Endpoint>(
     next: E,
     mut req: Request,
