@@ -109,16 +109,25 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for JsonBody<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        match request.content_type() {
-            Some(content_type) if Self::check_content_type(content_type) => {
-                <Self as ParsePayload>::from_request(request, body).await
-            }
-            Some(content_type) => Err(ContentTypeError::NotSupported {
-                content_type: content_type.to_string(),
-            }
-            .into()),
-            None => Err(ContentTypeError::ExpectContentType.into()),
+        read_typed(request, body).await
+    }
+}
+
+/// A required body `P` after checking its `Content-Type`, refused as
+/// poem-openapi refuses one it does not read, or none.
+async fn read_typed<P: Payload + ParsePayload>(
+    request: &Request,
+    body: &mut RequestBody,
+) -> poem::Result<P> {
+    match request.content_type() {
+        Some(content_type) if P::check_content_type(content_type) => {
+            P::from_request(request, body).await
         }
+        Some(content_type) => Err(ContentTypeError::NotSupported {
+            content_type: content_type.to_string(),
+        }
+        .into()),
+        None => Err(ContentTypeError::ExpectContentType.into()),
     }
 }
 
@@ -219,16 +228,7 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for JsonOrForm<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        match request.content_type() {
-            Some(content_type) if Self::check_content_type(content_type) => {
-                <Self as ParsePayload>::from_request(request, body).await
-            }
-            Some(content_type) => Err(ContentTypeError::NotSupported {
-                content_type: content_type.to_string(),
-            }
-            .into()),
-            None => Err(ContentTypeError::ExpectContentType.into()),
-        }
+        read_typed(request, body).await
     }
 }
 
