@@ -337,15 +337,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() != 1 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            if let Some(event) = event {
-                insert_event(&mut tx, event).await?;
-            }
-            tx.commit().await?;
-            Ok(true)
+            commit_with_event(tx, done.rows_affected() == 1, event).await
         })
         .await
     }
@@ -538,15 +530,7 @@ impl Store {
             .bind(state)
             .execute(&mut *tx)
             .await?;
-            if done.rows_affected() != 1 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            if let Some(event) = event {
-                insert_event(&mut tx, event).await?;
-            }
-            tx.commit().await?;
-            Ok(true)
+            commit_with_event(tx, done.rows_affected() == 1, event).await
         })
         .await
     }
@@ -632,6 +616,24 @@ impl Store {
 /// transaction: its bytes go back (the day's too when `daily`) unless a
 /// signature made for it still works (`held_until`), its event goes into
 /// the outbox, and the transaction commits.
+/// Commits `tx` with `event` in the outbox when the change `happened`
+/// (`true`), else rolls it back (`false`).
+async fn commit_with_event(
+    mut tx: Transaction<'static, Any>,
+    happened: bool,
+    event: Option<&NewEvent>,
+) -> Result<bool> {
+    if !happened {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    if let Some(event) = event {
+        insert_event(&mut tx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
 async fn finish_ending(
     mut tx: Transaction<'static, Any>,
     id: &str,
