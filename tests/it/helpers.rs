@@ -257,3 +257,33 @@ pub fn python_with(modules: &str, packages: &str) -> Option<std::path::PathBuf> 
     }
     found
 }
+
+/// Runs `python script args…` off the runtime's threads and reads the JSON
+/// report the script prints last; panics with its output when there is
+/// none.
+pub async fn python_report(
+    python: std::path::PathBuf,
+    script: std::path::PathBuf,
+    args: Vec<String>,
+) -> serde_json::Value {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no report; stdout {stdout}\nstderr {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}

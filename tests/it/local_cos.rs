@@ -336,26 +336,7 @@ async fn the_python_sdk_uploads_downloads_and_lists_parts_and_is_refused_as_by_c
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/external/local_cos_python_sdk.py");
     let (base, token) = (app.base.clone(), token_for("acc1"));
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .args([base, token, cos])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no report; stdout {stdout}\nstderr {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+    let report = python_report(python, script, vec![base, token, cos]).await;
     assert!(report["error"].is_null(), "{report}");
     assert_eq!(report["put"], 200, "{report}");
     assert_eq!(report["get_matches"], true, "{report}");

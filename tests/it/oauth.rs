@@ -3,9 +3,7 @@
 //! client_secret_basic, revokes with RFC 7009, and reads RFC 6749's `error`
 //! from every refusal (`tests/external/oauth_client.py`).
 
-use std::{path::PathBuf, process::Command};
-
-use serde_json::Value;
+use std::path::PathBuf;
 
 use crate::{fakes::FakeWechat, helpers::*};
 
@@ -23,26 +21,8 @@ async fn authlib_refreshes_and_revokes_as_with_any_oauth_server() {
     let app = spawn_app_with_wechat(&wechat, &[]).await;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/external/oauth_client.py");
     let base = app.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(script)
-            .args([base.as_str(), CLIENT_ID, CLIENT_SECRET, "user-authlib"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no report; stdout {stdout}\nstderr {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+    let args = [base.as_str(), CLIENT_ID, CLIENT_SECRET, "user-authlib"];
+    let report = python_report(python, script, args.map(String::from).to_vec()).await;
     assert!(report["error"].is_null(), "{report}");
     assert_eq!(report["login_status"], 200, "{report}");
     assert_eq!(report["refreshed"], true, "{report}");
